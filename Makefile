@@ -1,0 +1,49 @@
+# Two commands on a fresh machine: `make run` and `make test`. Both build .venv from the lock when needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+RUN_DIR ?= run
+NATS_PORT ?= 4222
+HTTP_PORT ?= $(or $(VOICECHAT_HTTP_PORT),8080)
+export VOICECHAT_HTTP_PORT := $(HTTP_PORT)
+export VOICECHAT_RUN_DIR := $(RUN_DIR)
+export NATS_PORT
+
+ifdef VOICECHAT_NATS_URL
+  EMBEDDED_NATS := -c nats=0
+else
+  export VOICECHAT_NATS_URL := nats://127.0.0.1:$(NATS_PORT)
+  EMBEDDED_NATS :=
+endif
+
+.PHONY: run test lint bench lock clean
+
+$(STAMP): requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	touch $(STAMP)
+
+run: $(STAMP)
+	@mkdir -p $(RUN_DIR)/nats
+	@echo "voicechat: test page  http://127.0.0.1:$(HTTP_PORT)/test"
+	@echo "voicechat: NATS       $(VOICECHAT_NATS_URL)"
+	@echo "voicechat: Ctrl-C stops everything"
+	exec $(BIN)/honcho start -f Procfile $(EMBEDDED_NATS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+lock:
+	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements.lock
+
+clean:
+	rm -rf $(VENV) $(RUN_DIR) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Dialog worker: per-session turns against Dialogflow CX (real client), tool calls, paced audio, barge-in."""

@@ -1,0 +1,54 @@
+"""Prometheus metrics of every service (names fixed in DESIGN.md) and the ops HTTP endpoint for workers."""
+
+from collections.abc import Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+SESSIONS_ACTIVE = Gauge("voicechat_sessions_active", "Sessions open on this gateway")
+WORKER_SESSIONS = Gauge("voicechat_worker_sessions", "Sessions owned by this worker", ["kind"])
+WS_MESSAGES = Counter("voicechat_ws_messages_total", "WebSocket messages", ["direction", "type"])
+ERRORS = Counter("voicechat_errors_total", "Errors by service and code", ["service", "code"])
+VAD_FRAMES = Counter("voicechat_vad_frames_total", "Audio frames classified by the VAD")
+CLAIMS = Counter("voicechat_claims_total", "Session claims answered by workers", ["kind", "outcome"])
+TURNS = Counter("voicechat_turns_total", "Turns by outcome", ["outcome"])
+TURN_LATENCY = Histogram(
+    "voicechat_turn_latency_seconds", "End of user speech to first response audio", buckets=_LATENCY_BUCKETS
+)
+BARGE_IN_LATENCY = Histogram(
+    "voicechat_barge_in_latency_seconds", "Barge-in received to interrupted sent", buckets=_LATENCY_BUCKETS
+)
+DIALOGFLOW_REQUESTS = Counter("voicechat_dialogflow_requests_total", "Dialogflow CX requests", ["code"])
+TOOL_REQUESTS = Counter("voicechat_tool_requests_total", "Tool requests", ["tool", "outcome"])
+TOOL_LATENCY = Histogram("voicechat_tool_latency_seconds", "Tool request latency", ["tool"], buckets=_LATENCY_BUCKETS)
+
+
+async def metrics_handler(_: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def ops_app(ready: Callable[[], bool]) -> web.Application:
+    """`/metrics`, `/healthz` and `/readyz` for a worker process."""
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(_: web.Request) -> web.Response:
+        ok = ready()
+        return web.json_response({"ready": ok}, status=200 if ok else 503)
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics_handler)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app
+
+
+async def start_ops_server(port: int, ready: Callable[[], bool]) -> web.AppRunner:
+    """Serve the ops app on all interfaces (scraped by Prometheus); returns the runner to clean up."""
+    runner = web.AppRunner(ops_app(ready), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "0.0.0.0", port).start()
+    return runner

@@ -1,0 +1,154 @@
+"""Client protocol v1 (DESIGN.md): one tagged msgspec union per direction, strict at the client boundary.
+
+Decoders and the encoder are built once, here; services import them instead of building their own.
+"""
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+PROTOCOL_VERSION = 1
+
+ErrorCode = Literal[
+    "invalid_message",
+    "unsupported_audio",
+    "message_too_large",
+    "rate_limited",
+    "unauthorized",
+    "session_not_found",
+    "dialog_unavailable",
+    "turn_failed",
+    "tool_failed",
+    "overloaded",
+    "internal",
+]
+
+TurnId = Annotated[int, msgspec.Meta(ge=0)]
+
+
+class ClientMessage(msgspec.Struct, tag_field="type", forbid_unknown_fields=True):
+    """Base of every client-to-server message: unknown fields are an error."""
+
+
+class AudioChunk(ClientMessage, tag="audio_chunk"):
+    data: str
+
+
+class StartSpeaking(ClientMessage, tag="start_speaking"):
+    pass
+
+
+class StopSpeaking(ClientMessage, tag="stop_speaking"):
+    pass
+
+
+class BargeIn(ClientMessage, tag="barge_in"):
+    pass
+
+
+class TextInput(ClientMessage, tag="text_input"):
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+
+
+class Ping(ClientMessage, tag="ping"):
+    pass
+
+
+class EndSession(ClientMessage, tag="end_session"):
+    pass
+
+
+AnyClientMessage = AudioChunk | StartSpeaking | StopSpeaking | BargeIn | TextInput | Ping | EndSession
+
+
+class ServerEvent(msgspec.Struct, tag_field="type"):
+    """Base of every server-to-client event."""
+
+
+class SessionStart(ServerEvent, tag="session_start"):
+    session_id: str
+    resume_token: str
+    sample_rate: int
+    language: str
+    resumed: bool
+    protocol: int = PROTOCOL_VERSION
+
+
+class SpeechStarted(ServerEvent, tag="speech_started"):
+    turn_id: TurnId
+    offset_ms: int
+
+
+class SpeechEnded(ServerEvent, tag="speech_ended"):
+    turn_id: TurnId
+    offset_ms: int
+
+
+class Transcript(ServerEvent, tag="transcript"):
+    turn_id: TurnId
+    text: str
+    is_final: bool
+
+
+class Intent(ServerEvent, tag="intent"):
+    turn_id: TurnId
+    name: str
+    confidence: float
+    parameters: dict[str, Any] = {}
+
+
+class ToolResult(ServerEvent, tag="tool_result"):
+    turn_id: TurnId
+    tool: str
+    output: dict[str, Any]
+
+
+class ResponseText(ServerEvent, tag="response_text"):
+    turn_id: TurnId
+    text: str
+
+
+class AudioResponse(ServerEvent, tag="audio_response"):
+    turn_id: TurnId
+    seq: int
+    data: str
+    sample_rate: int
+
+
+class AudioEnd(ServerEvent, tag="audio_end"):
+    turn_id: TurnId
+
+
+class Interrupted(ServerEvent, tag="interrupted"):
+    turn_id: TurnId
+
+
+class Error(ServerEvent, tag="error", omit_defaults=True):
+    code: ErrorCode
+    message: str
+    fatal: bool = False
+    turn_id: TurnId | None = None
+
+
+class Pong(ServerEvent, tag="pong"):
+    pass
+
+
+AnyServerEvent = (
+    SessionStart
+    | SpeechStarted
+    | SpeechEnded
+    | Transcript
+    | Intent
+    | ToolResult
+    | ResponseText
+    | AudioResponse
+    | AudioEnd
+    | Interrupted
+    | Error
+    | Pong
+)
+
+client_decoder = msgspec.json.Decoder(AnyClientMessage)
+server_decoder = msgspec.json.Decoder(AnyServerEvent)
+encoder = msgspec.json.Encoder()

@@ -1,0 +1,92 @@
+"""NATS runtime for every service: connect with reconnect, run until SIGTERM/SIGINT, drain, exit cleanly."""
+
+import asyncio
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import nats
+from nats.aio.client import Client as NATS
+
+from shared.logs import configure_logging, get_logger
+from shared.settings import Settings, SettingsError, load_settings
+
+log = get_logger(__name__)
+
+
+@dataclass
+class ServiceContext:
+    name: str
+    settings: Settings
+    nc: NATS
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+async def connect(settings: Settings, name: str, attempts: int = 60) -> NATS:
+    """Connect, retrying the first connection; once connected, reconnect forever."""
+
+    async def on_error(exc: Exception) -> None:
+        log.warning("nats_error", error=str(exc))
+
+    async def on_disconnect() -> None:
+        log.warning("nats_disconnected")
+
+    async def on_reconnect() -> None:
+        log.info("nats_reconnected")
+
+    last: Exception | None = None
+    for _ in range(attempts):
+        try:
+            return await nats.connect(
+                settings.nats_url,
+                name=name,
+                allow_reconnect=True,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.25,
+                connect_timeout=2,
+                ping_interval=5,
+                max_outstanding_pings=3,
+                error_cb=on_error,
+                disconnected_cb=on_disconnect,
+                reconnected_cb=on_reconnect,
+                pending_size=64 * 1024 * 1024,
+            )
+        except (TimeoutError, OSError, nats.errors.Error) as exc:
+            last = exc
+            log.info("nats_connect_retry", error=str(exc))
+            await asyncio.sleep(0.5)
+    raise ConnectionError(f"cannot reach NATS at {settings.nats_url}: {last}")
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def _serve(name: str, settings: Settings, body: Callable[[ServiceContext], Awaitable[None]]) -> None:
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    nc = await connect(settings, name)
+    ctx = ServiceContext(name=name, settings=settings, nc=nc, stop=stop)
+    log.info("service_started", nats_url=settings.nats_url)
+    try:
+        await body(ctx)
+    finally:
+        if nc.is_connected:
+            await nc.drain()
+        else:
+            await nc.close()
+        log.info("service_stopped")
+
+
+def run_service(name: str, body: Callable[[ServiceContext], Awaitable[None]]) -> None:
+    """Entry point of `python -m <service>`: settings, logging, NATS, signals; `body` returns when ctx.stop is set."""
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(str(exc), file=sys.stderr)
+        raise SystemExit(2) from exc
+    configure_logging(name, settings.log_level)
+    asyncio.run(_serve(name, settings, body))

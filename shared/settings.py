@@ -1,0 +1,81 @@
+"""Typed, validated settings read from `VOICECHAT_*` environment variables (one struct for every service)."""
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Annotated, Literal
+
+import msgspec
+
+ENV_PREFIX = "VOICECHAT_"
+SAMPLE_RATES = (8000, 16000, 32000, 44100, 48000)
+
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Every knob of the system. Public names are in DESIGN.md; the rest are documented in the README."""
+
+    nats_url: str = "nats://127.0.0.1:4222"
+    http_port: Port = 8080
+    metrics_port: Port | None = None
+    auth_secret: str | None = None
+    allowed_origins: tuple[str, ...] = ()
+    dialogflow_agent: str | None = None
+    dialogflow_endpoint: str | None = None
+    dialogflow_environment: str | None = None
+    products_api: str | None = None
+    catalog: str | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # gateway
+    max_message_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 64 * 1024
+    claim_timeout_s: Positive = 2.0
+    pre_ready_audio_ms: Annotated[int, msgspec.Meta(ge=0)] = 2000
+    # per-session workers
+    heartbeat_interval_s: Positive = 0.5
+    owner_stale_s: Positive = 1.5
+    session_idle_timeout_s: Positive = 60.0
+    keepalive_interval_s: Positive = 15.0
+    # voice activity detection
+    vad_aggressiveness: Annotated[int, msgspec.Meta(ge=0, le=3)] = 3
+    vad_frame_ms: Literal[10, 20, 30] = 20
+    vad_start_ms: Annotated[int, msgspec.Meta(ge=10)] = 100
+    vad_start_window_ms: Annotated[int, msgspec.Meta(ge=10)] = 160
+    vad_end_ms: Annotated[int, msgspec.Meta(ge=20)] = 500
+
+    def __post_init__(self) -> None:
+        if self.vad_start_ms > self.vad_start_window_ms:
+            raise ValueError("VOICECHAT_VAD_START_MS must not exceed VOICECHAT_VAD_START_WINDOW_MS")
+
+
+class SettingsError(ValueError):
+    """Raised with a readable message naming the offending variable."""
+
+
+def _parse(environ: Mapping[str, str]) -> dict[str, object]:
+    raw: dict[str, object] = {}
+    fields = set(Settings.__struct_fields__)
+    for key, value in environ.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        name = key[len(ENV_PREFIX) :].lower()
+        if name not in fields or value == "":
+            continue
+        if name == "allowed_origins":
+            raw[name] = [item.strip() for item in value.split(",") if item.strip()]
+        elif name == "log_level":
+            raw[name] = value.upper()
+        else:
+            raw[name] = value
+    return raw
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read settings from the environment; raise SettingsError naming the bad variable."""
+    raw = _parse(os.environ if environ is None else environ)
+    try:
+        return msgspec.convert(raw, Settings, strict=False)
+    except (msgspec.ValidationError, ValueError) as exc:
+        message = re.sub(r"\$\.(\w+)", lambda m: ENV_PREFIX + m.group(1).upper(), str(exc))
+        raise SettingsError(f"invalid configuration: {message}") from exc

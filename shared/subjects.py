@@ -1,0 +1,76 @@
+"""Every NATS subject string of the system is built here, and nowhere else.
+
+Session-scoped subjects carry the session id as one token; ids are validated so that a client can never
+inject a dot or a wildcard into a subject.
+"""
+
+import re
+from typing import Literal
+
+PREFIX = "voicechat"
+WorkerKind = Literal["vad", "dialog"]
+WORKER_KINDS: tuple[WorkerKind, ...] = ("vad", "dialog")
+
+_SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
+
+# The tools service (nats.micro) lives under this group; endpoints are `<group>.<endpoint>`.
+TOOLS_SERVICE = "tools"
+TOOLS_GROUP = f"{PREFIX}.tools"
+HEARTBEAT_ALL = f"{PREFIX}.heartbeat.*"
+
+
+def is_session_id(value: str) -> bool:
+    return bool(_SESSION_ID.match(value))
+
+
+def _session(session_id: str) -> str:
+    if not _SESSION_ID.match(session_id):
+        raise ValueError("invalid session id for a subject")
+    return f"{PREFIX}.session.{session_id}"
+
+
+def claim(kind: WorkerKind) -> str:
+    """Queue-group subject where a free worker of `kind` claims a new session."""
+    return f"{PREFIX}.claim.{kind}"
+
+
+def claim_queue(kind: WorkerKind) -> str:
+    return f"{kind}-claim"
+
+
+def session_claim(session_id: str, kind: WorkerKind) -> str:
+    """Subject the current owner of a session answers, so a resumed session keeps its worker."""
+    return f"{_session(session_id)}.claim.{kind}"
+
+
+def audio(session_id: str) -> str:
+    """16 kHz mono LINEAR16 frames with sequence numbers, binary."""
+    return f"{_session(session_id)}.audio"
+
+
+def control(session_id: str) -> str:
+    """Control messages (barge-in, stop, text, end): never queued behind audio."""
+    return f"{_session(session_id)}.control"
+
+
+def vad(session_id: str) -> str:
+    """Raw voice-activity events from the VAD owner to the dialog owner."""
+    return f"{_session(session_id)}.vad"
+
+
+def events(session_id: str) -> str:
+    """Client-facing events (protocol v1 JSON) that the gateway relays to the socket."""
+    return f"{_session(session_id)}.events"
+
+
+def heartbeat(kind: str) -> str:
+    return f"{PREFIX}.heartbeat.{kind}"
+
+
+def ping(kind: str) -> str:
+    """Readiness probe: any worker of `kind` answers (queue group)."""
+    return f"{PREFIX}.ping.{kind}"
+
+
+def tools_endpoint(name: str) -> str:
+    return f"{TOOLS_GROUP}.{name}"
