@@ -5,6 +5,8 @@ All PCM is mono signed 16-bit little-endian. The internal rate is 16 kHz with 20
 
 import base64
 import binascii
+import io
+import wave
 
 import numpy as np
 import numpy.typing as npt
@@ -19,14 +21,18 @@ Samples = npt.NDArray[np.int16]
 
 
 class AudioFormatError(ValueError):
-    """Audio the client sent cannot be decoded (bad base64 or an odd number of bytes)."""
+    """Audio the client sent cannot be decoded; `code` is the protocol error code to answer with."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def b64_to_pcm(data: str) -> bytes:
     try:
         pcm = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise AudioFormatError("audio_chunk.data is not valid base64") from exc
+        raise AudioFormatError("invalid_message", "audio_chunk.data is not valid base64") from exc
     check_pcm(pcm)
     return pcm
 
@@ -37,7 +43,7 @@ def pcm_to_b64(pcm: bytes) -> str:
 
 def check_pcm(pcm: bytes) -> None:
     if len(pcm) % 2:
-        raise AudioFormatError("PCM16 audio must have an even number of bytes")
+        raise AudioFormatError("unsupported_audio", "PCM16 audio must have an even number of bytes")
 
 
 def pcm_to_array(pcm: bytes) -> Samples:
@@ -119,3 +125,11 @@ class StreamResampler:
         if pending:
             frames += self._cutter.push(bytes(self._cutter.frame_bytes - pending))
         return frames
+
+
+def wav_payload(data: bytes, default_rate: int) -> tuple[bytes, int]:
+    """PCM and rate of LINEAR16 audio that may carry a RIFF/WAV header (Dialogflow's LINEAR16 output does)."""
+    if not data.startswith(b"RIFF"):
+        return data, default_rate
+    with wave.open(io.BytesIO(data), "rb") as wav:
+        return wav.readframes(wav.getnframes()), wav.getframerate()

@@ -126,7 +126,7 @@ class Interrupted(ServerEvent, tag="interrupted"):
 class Error(ServerEvent, tag="error", omit_defaults=True):
     code: ErrorCode
     message: str
-    fatal: bool = False
+    fatal: bool
     turn_id: TurnId | None = None
 
 

@@ -79,15 +79,20 @@ class SessionWorker:
         log.info("worker_ready", worker_id=self.worker_id, kind=self.kind)
 
     async def drain(self, grace_s: float) -> None:
-        """Stop claiming, tell gateways to move our sessions, wait (bounded) for them to go, then release the rest."""
+        """Stop claiming, tell gateways to move our sessions, wait (bounded) for them to go, then release the rest.
+
+        Sessions whose gateway is gone (waiting for a resume) are not moved by anyone; they are released after the
+        time a live gateway needs to move a session, so a drain never waits the whole grace period for them.
+        """
         self.draining = True
         if self._claim_sub is not None:
             await self._claim_sub.unsubscribe()
         await self._publish_heartbeat()
         if self.sessions:
             self._emptied.clear()
+            handover_s = min(grace_s, self.ctx.settings.owner_stale_s + self.ctx.settings.claim_timeout_s)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._emptied.wait(), grace_s)
+                await asyncio.wait_for(self._emptied.wait(), handover_s)
         for session_id in list(self.sessions):
             await self.release(session_id, reason="shutdown")
         for task in self._tasks:

@@ -27,6 +27,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     dialogflow_environment: str | None = None
     products_api: str | None = None
     catalog: str | None = None
+    # tools worker: REST products backend
+    products_api_timeout_s: Positive = 2.0
+    products_api_retries: Annotated[int, msgspec.Meta(ge=0, le=5)] = 2
+    products_cache_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # gateway
     max_message_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 64 * 1024
@@ -37,12 +41,23 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     owner_stale_s: Positive = 1.5
     session_idle_timeout_s: Positive = 60.0
     keepalive_interval_s: Positive = 15.0
+    drain_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 20.0
+    # dialog worker and local agent
+    local_cx_host: str = "127.0.0.1"
+    local_cx_port: Port = 6565
+    barge_in_guard_s: Annotated[float, msgspec.Meta(ge=0)] = 0.25
+    preroll_ms: Annotated[int, msgspec.Meta(ge=0, le=2000)] = 300
+    output_sample_rate: Literal[8000, 16000, 24000, 48000] = 16000
+    max_turn_speech_s: Positive = 60.0
+    tool_timeout_s: Positive = 3.0
     # voice activity detection
     vad_aggressiveness: Annotated[int, msgspec.Meta(ge=0, le=3)] = 3
     vad_frame_ms: Literal[10, 20, 30] = 20
     vad_start_ms: Annotated[int, msgspec.Meta(ge=10)] = 100
     vad_start_window_ms: Annotated[int, msgspec.Meta(ge=10)] = 160
     vad_end_ms: Annotated[int, msgspec.Meta(ge=20)] = 500
+    # local Dialogflow CX agent (dialog_worker.local_cx): fixed fast answers for benchmarks
+    local_cx_scripted: bool = False
 
     def __post_init__(self) -> None:
         if self.vad_start_ms > self.vad_start_window_ms:

@@ -1,0 +1,38 @@
+"""`python -m dialog_worker`: run one dialog worker process until SIGTERM."""
+
+from dialog_worker.cx_client import make_client, session_path
+from dialog_worker.cx_turn import CxDeps, CxTurn
+from dialog_worker.session import DialogSession
+from shared import bus
+from shared.metrics import start_ops_server
+from shared.runtime import ServiceContext, run_service
+from shared.session_worker import SessionWorker
+
+METRICS_PORT = 9102
+
+
+async def main(ctx: ServiceContext) -> None:
+    settings = ctx.settings
+    client = make_client(settings)
+
+    def new_session(claim: bus.Claim) -> DialogSession:
+        deps = CxDeps(client, ctx.nc, settings, session_path(settings, claim.session_id))
+        return DialogSession(
+            ctx.nc,
+            settings,
+            claim,
+            lambda session, turn_id, preroll, text: CxTurn(deps, session, turn_id, preroll, text),
+        )
+
+    worker = SessionWorker(ctx, "dialog", new_session)
+    ops = await start_ops_server(settings.metrics_port or METRICS_PORT, worker.ready)
+    await worker.start()
+    try:
+        await ctx.stop.wait()
+        await worker.drain(settings.drain_grace_s)
+    finally:
+        await ops.cleanup()
+
+
+if __name__ == "__main__":
+    run_service("dialog_worker", main)

@@ -1,0 +1,126 @@
+"""Dialog session adapter: feeds the turn state machine from the bus and carries out its actions.
+
+Holds a pre-roll ring of recent audio, so a turn's stream starts a little before the VAD noticed speech.
+Events produced by a running turn pass through `emit`, which drops them once the turn is no longer current.
+"""
+
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Protocol
+
+import msgspec
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+
+from dialog_worker.turns import Action, Cancel, Emit, EndStream, OpenStream, StartText, TurnMachine
+from shared import bus, subjects
+from shared.audio import FRAME_MS
+from shared.logs import get_logger
+from shared.metrics import BARGE_IN_LATENCY
+from shared.protocol import ServerEvent, encoder
+from shared.session_worker import MsgHandler
+from shared.settings import Settings
+
+log = get_logger(__name__)
+
+
+class Turn(Protocol):
+    """What the session needs of a running turn (a Dialogflow exchange)."""
+
+    def feed(self, pcm: bytes) -> None: ...
+
+    def end_input(self) -> None: ...
+
+    def cancel(self) -> None: ...
+
+
+TurnFactory = Callable[["DialogSession", int, list[bytes] | None, str | None], Turn]
+
+
+class DialogSession:
+    def __init__(self, nc: NATS, settings: Settings, claim: bus.Claim, new_turn: TurnFactory) -> None:
+        self.nc = nc
+        self.settings = settings
+        self.session_id = claim.session_id
+        self.language = claim.language
+        self.machine = TurnMachine(claim.last_turn_id, echo_guard_s=settings.barge_in_guard_s)
+        self._events = subjects.events(claim.session_id)
+        self._new_turn = new_turn
+        self._preroll: deque[bytes] = deque(maxlen=max(1, settings.preroll_ms // FRAME_MS))
+        self._offset_ms = 0
+        self._turn: Turn | None = None
+
+    def extra_subscriptions(self) -> dict[str, MsgHandler]:
+        return {subjects.vad(self.session_id): self._on_vad}
+
+    async def on_audio(self, seq: int, pcm: bytes) -> None:
+        self._offset_ms = (seq + 1) * FRAME_MS
+        self._preroll.append(pcm)
+        if self._turn is not None:
+            self._turn.feed(pcm)
+        await self._run(self.machine.tick(time.monotonic()))
+
+    async def _on_vad(self, msg: Msg) -> None:
+        try:
+            event = bus.vad_decoder.decode(msg.data)
+        except msgspec.DecodeError:
+            log.warning("vad_event_invalid")
+            return
+        if isinstance(event, bus.VadSpeechStarted):
+            await self._run(self.machine.speech_started(event.offset_ms, time.monotonic()))
+        else:
+            await self._run(self.machine.speech_ended(event.offset_ms))
+
+    async def on_control(self, message: bus.Control) -> None:
+        match message:
+            case bus.ControlBargeIn():
+                started = time.perf_counter()
+                actions = self.machine.barge_in()
+                await self._run(actions)
+                if actions:
+                    BARGE_IN_LATENCY.observe(time.perf_counter() - started)
+            case bus.ControlStartSpeaking():
+                await self._run(self.machine.speech_started(self._offset_ms, time.monotonic()))
+            case bus.ControlStopSpeaking():
+                await self._run(self.machine.speech_ended(self._offset_ms))
+            case bus.ControlText(text=text):
+                await self._run(self.machine.text_input(text))
+
+    async def close(self) -> None:
+        if self._turn is not None:
+            self._turn.cancel()
+            self._turn = None
+
+    async def emit(self, turn_id: int, event: ServerEvent) -> bool:
+        """Send an event of a running turn; False (and nothing sent) once that turn is over."""
+        if not self.machine.accepts(turn_id):
+            return False
+        await self.nc.publish(self._events, encoder.encode(event))
+        return True
+
+    async def stream_ended(self, turn_id: int) -> None:
+        await self._run(self.machine.stream_ended(turn_id, self._offset_ms))
+
+    def bot_audio_started(self, turn_id: int) -> None:
+        self.machine.bot_audio_started(turn_id, time.monotonic())
+
+    def turn_done(self, turn_id: int) -> None:
+        self.machine.turn_done(turn_id)
+
+    async def _run(self, actions: list[Action]) -> None:
+        for action in actions:
+            match action:
+                case Emit(event=event):
+                    await self.nc.publish(self._events, encoder.encode(event))
+                case OpenStream(turn_id=turn_id):
+                    self._turn = self._new_turn(self, turn_id, list(self._preroll), None)
+                case StartText(turn_id=turn_id, text=text):
+                    self._turn = self._new_turn(self, turn_id, None, text)
+                case EndStream():
+                    if self._turn is not None:
+                        self._turn.end_input()
+                case Cancel():
+                    if self._turn is not None:
+                        self._turn.cancel()
+                        self._turn = None

@@ -1,0 +1,1 @@
+"""Gateway: stateless aiohttp WebSocket edge; validates client messages, publishes audio to NATS, relays events."""

@@ -1,0 +1,76 @@
+"""A protocol v1 WebSocket test client (aiohttp) that records every event with its arrival time."""
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import aiohttp
+
+from shared.audio import FRAME_MS
+
+
+class VoiceClient:
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.events: list[dict[str, Any]] = []
+        self._new = asyncio.Event()
+        self._reader = asyncio.create_task(self._read())
+        self.start: dict[str, Any] = {}
+
+    async def _read(self) -> None:
+        async for msg in self.ws:
+            if msg.type is aiohttp.WSMsgType.TEXT:
+                event = json.loads(msg.data)
+                event["_at"] = time.monotonic()
+                self.events.append(event)
+                self._new.set()
+
+    async def wait_for(self, predicate: Any, timeout: float = 10.0) -> dict[str, Any]:
+        """The first recorded event matching `predicate` (a type name or a callable), waiting for it."""
+        match = (lambda e: e["type"] == predicate) if isinstance(predicate, str) else predicate
+        deadline = time.monotonic() + timeout
+        while True:
+            for event in self.events:
+                if match(event):
+                    return event
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                types = [e["type"] for e in self.events]
+                raise TimeoutError(f"no matching event; got {types}")
+            self._new.clear()
+            try:
+                await asyncio.wait_for(self._new.wait(), remaining)
+            except TimeoutError:
+                continue
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["type"] == kind]
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.ws.send_str(json.dumps(message))
+
+    async def stream(self, frames: list[bytes], realtime: bool = True) -> float:
+        """Send binary frames (20 ms each) paced in real time; returns the monotonic time of the first frame."""
+        started = time.monotonic()
+        for index, frame in enumerate(frames):
+            await self.ws.send_bytes(frame)
+            if realtime:
+                delay = started + (index + 1) * FRAME_MS / 1000 - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+        return started
+
+    async def close(self) -> None:
+        await self.ws.close()
+        await self._reader
+
+
+async def connect(
+    session: aiohttp.ClientSession, base_url: str, query: str = "", wait_start: bool = True
+) -> VoiceClient:
+    ws = await session.ws_connect(f"{base_url}/ws/voice-chat{query}")
+    client = VoiceClient(ws)
+    if wait_start:
+        client.start = await client.wait_for("session_start")
+    return client

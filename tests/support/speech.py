@@ -1,0 +1,39 @@
+"""Real speech for tests: espeak-ng audio (the local agent's TTS engine, other voices) with silence around it."""
+
+import numpy as np
+
+from dialog_worker.local_cx.tts import synthesize
+from shared.audio import Samples, array_to_pcm
+
+CHUNK_MS = 20
+
+
+def utterance(text: str, rate: int = 16000, voice: str = "en+m3", lead_ms: int = 300, tail_ms: int = 900) -> Samples:
+    """`text` spoken by espeak-ng `voice` between `lead_ms` and `tail_ms` of silence, int16 at `rate`."""
+    lead = np.zeros(rate * lead_ms // 1000, np.int16)
+    tail = np.zeros(rate * tail_ms // 1000, np.int16)
+    return np.concatenate([lead, synthesize(text, rate, voice), tail])
+
+
+def speech_pcm(
+    text: str, rate: int = 16000, voice: str = "en-us+f2", lead_silence_ms: int = 300, tail_silence_ms: int = 800
+) -> bytes:
+    """Like `utterance`, as PCM16LE bytes."""
+    return array_to_pcm(utterance(text, rate, voice, lead_silence_ms, tail_silence_ms))
+
+
+def chunks(pcm: bytes, rate: int = 16000, chunk_ms: int = CHUNK_MS) -> list[bytes]:
+    """Cut PCM16 audio into `chunk_ms` pieces (the last one may be short)."""
+    size = rate * chunk_ms // 1000 * 2
+    return [pcm[i : i + size] for i in range(0, len(pcm), size)]
+
+
+def frames(samples: Samples, rate: int) -> list[bytes]:
+    """20 ms client frames of `samples`."""
+    return chunks(array_to_pcm(samples), rate)
+
+
+def speech_bounds_ms(samples: Samples, rate: int, threshold: int = 300) -> tuple[float, float]:
+    """True start and end of speech: first and last sample above `threshold` (the signal is synthetic and clean)."""
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > threshold)
+    return float(loud[0] * 1000 / rate), float(loud[-1] * 1000 / rate)

@@ -1,0 +1,41 @@
+"""The whole stack as real processes on loopback: nats-server, gateway and workers, for end-to-end tests."""
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+from tests.support.nats_server import NatsServer
+from tests.support.procs import Service
+
+
+class Stack:
+    def __init__(self, nats: NatsServer, env: Mapping[str, str]) -> None:
+        self.nats = nats
+        self.env = dict(env)
+        self.services: list[Service] = []
+
+    def add(self, module: str, env: Mapping[str, str] | None = None) -> Service:
+        service = Service(module, self.nats.url, {**self.env, **(env or {})}).start()
+        self.services.append(service)
+        return service
+
+    @property
+    def gateway(self) -> Service:
+        return next(s for s in self.services if s.module == "gateway")
+
+    def stop(self) -> None:
+        for service in reversed(self.services):
+            if service.proc is not None and service.proc.poll() is None:
+                service.stop()
+
+
+@contextmanager
+def running_stack(modules: tuple[str, ...], env: Mapping[str, str] | None = None) -> Iterator[Stack]:
+    nats = NatsServer().start()
+    stack = Stack(nats, env or {})
+    try:
+        for module in modules:
+            stack.add(module)
+        yield stack
+    finally:
+        stack.stop()
+        nats.close()

@@ -1,0 +1,50 @@
+"""VAD session handler: bus frames in, raw speech events out on the session's VAD subject."""
+
+from nats.aio.client import Client as NATS
+
+from shared import bus, subjects
+from shared.metrics import VAD_FRAMES
+from shared.session_worker import MsgHandler
+from shared.settings import Settings
+from vad_worker.detector import SpeechDetector
+from vad_worker.smoother import SpeechStart
+
+
+def make_detector(settings: Settings) -> SpeechDetector:
+    return SpeechDetector(
+        aggressiveness=settings.vad_aggressiveness,
+        frame_ms=settings.vad_frame_ms,
+        start_ms=settings.vad_start_ms,
+        start_window_ms=settings.vad_start_window_ms,
+        end_ms=settings.vad_end_ms,
+    )
+
+
+class VadSession:
+    """One owned session: its detector and where its events go."""
+
+    __slots__ = ("_detector", "_nc", "_subject")
+
+    def __init__(self, nc: NATS, settings: Settings, claim: bus.Claim) -> None:
+        self._nc = nc
+        self._subject = subjects.vad(claim.session_id)
+        self._detector = make_detector(settings)
+
+    def extra_subscriptions(self) -> dict[str, MsgHandler]:
+        return {}
+
+    async def on_audio(self, seq: int, pcm: bytes) -> None:
+        VAD_FRAMES.inc()
+        for event in self._detector.feed(seq, pcm):
+            message: bus.VadEvent = (
+                bus.VadSpeechStarted(offset_ms=event.offset_ms)
+                if isinstance(event, SpeechStart)
+                else bus.VadSpeechEnded(offset_ms=event.offset_ms)
+            )
+            await self._nc.publish(self._subject, bus.encoder.encode(message))
+
+    async def on_control(self, message: bus.Control) -> None:
+        """Control messages concern the dialog side; the VAD only needs the release ones, handled upstream."""
+
+    async def close(self) -> None:
+        """Nothing to free: the detector is garbage-collected."""
