@@ -2,32 +2,32 @@
 
 import webrtcvad
 
-from shared.audio import FRAME_MS, INTERNAL_RATE
+from shared.audio import FRAME_MS, INTERNAL_RATE, FrameCutter
 from vad_worker.smoother import Smoother, SmootherEvent
+
+_BYTES_PER_MS = INTERNAL_RATE // 1000 * 2
 
 
 class SpeechDetector:
-    """Consumes 20 ms bus frames (16 kHz) and yields smoothed speech start/end events."""
+    """Consumes 20 ms bus frames (16 kHz), re-cut to the VAD frame length, and yields smoothed speech events."""
 
-    __slots__ = ("_sub_bytes", "_sub_ms", "_vad", "smoother")
+    __slots__ = ("_cutter", "_frame_ms", "_vad", "smoother")
 
     def __init__(self, aggressiveness: int, frame_ms: int, start_ms: int, start_window_ms: int, end_ms: int) -> None:
-        if FRAME_MS % frame_ms:
-            raise ValueError("the VAD frame length must divide the 20 ms bus frame")
+        if frame_ms not in (10, 20, 30):
+            raise ValueError("webrtcvad frames are 10, 20 or 30 ms")
         self._vad = webrtcvad.Vad(aggressiveness)
-        self._sub_ms = frame_ms
-        self._sub_bytes = INTERNAL_RATE * frame_ms // 1000 * 2
+        self._frame_ms = frame_ms
+        self._cutter = FrameCutter(frame_ms * _BYTES_PER_MS)
         self.smoother = Smoother(frame_ms, start_ms, start_window_ms, end_ms)
 
     def feed(self, seq: int, pcm: bytes) -> list[SmootherEvent]:
         """Classify one bus frame (sequence `seq`, so audio time `seq * 20 ms`)."""
+        offset = seq * FRAME_MS - self._cutter.pending_bytes // _BYTES_PER_MS
         events: list[SmootherEvent] = []
-        step = self._sub_bytes
-        offset = seq * FRAME_MS
-        for start in range(0, len(pcm) - step + 1, step):
-            voiced = self._vad.is_speech(pcm[start : start + step], INTERNAL_RATE)
-            event = self.smoother.push(voiced, offset)
+        for frame in self._cutter.push(pcm):
+            event = self.smoother.push(self._vad.is_speech(frame, INTERNAL_RATE), offset)
             if event is not None:
                 events.append(event)
-            offset += self._sub_ms
+            offset += self._frame_ms
         return events
