@@ -4,12 +4,9 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 from google.api_core.exceptions import GoogleAPICallError
 from google.cloud import dialogflowcx_v3 as cx
-from google.protobuf import struct_pb2
-from google.protobuf.json_format import MessageToDict
 from nats.aio.client import Client as NATS
 
 from dialog_worker.pacing import play
@@ -19,6 +16,7 @@ from shared.logs import get_logger
 from shared.metrics import DIALOGFLOW_REQUESTS, TOOL_LATENCY, TOOL_REQUESTS, TURN_LATENCY, TURNS
 from shared.protocol import AudioEnd, Error, ErrorCode, Intent, ResponseText, ToolResult, Transcript
 from shared.settings import Settings
+from shared.structs import dict_to_struct, struct_to_dict
 from tools_worker.client import call_tool
 from tools_worker.errors import ToolError
 
@@ -39,22 +37,6 @@ class CxDeps:
             audio_encoding=cx.OutputAudioEncoding.OUTPUT_AUDIO_ENCODING_LINEAR_16,
             sample_rate_hertz=self.settings.output_sample_rate,
         )
-
-
-def _struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
-    """A protobuf Struct as plain JSON values; whole numbers come back as ints (Struct stores only doubles)."""
-
-    def plain(value: Any) -> Any:
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, dict):
-            return {key: plain(item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [plain(item) for item in value]
-        return value
-
-    result: dict[str, Any] = plain(MessageToDict(struct))
-    return result
 
 
 def _status(exc: GoogleAPICallError) -> str:
@@ -198,7 +180,7 @@ class CxTurn:
         result = response.query_result
         match = result.match
         intent_name = match.intent.display_name or "fallback"
-        parameters = _struct_to_dict(result._pb.parameters)
+        parameters = struct_to_dict(result._pb.parameters)
         intent = Intent(turn_id=self.turn_id, name=intent_name, confidence=match.confidence, parameters=parameters)
         if not await self.session.emit(self.turn_id, intent):
             return "interrupted"
@@ -214,13 +196,11 @@ class CxTurn:
         started = time.perf_counter()
         try:
             output = await call_tool(
-                self.deps.nc, name, _struct_to_dict(call._pb.input_parameters), self.deps.settings.tool_timeout_s
+                self.deps.nc, name, struct_to_dict(call._pb.input_parameters), self.deps.settings.tool_timeout_s
             )
             TOOL_REQUESTS.labels(name, "ok").inc()
             await self.session.emit(self.turn_id, ToolResult(turn_id=self.turn_id, tool=name, output=output))
-            parameters = struct_pb2.Struct()
-            parameters.update(output)
-            outcome.output_parameters = parameters
+            outcome.output_parameters = dict_to_struct(output)
         except ToolError as exc:
             TOOL_REQUESTS.labels(name, exc.code).inc()
             await self.session.emit(

@@ -4,7 +4,10 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from tests.support.nats_server import NatsServer
+from tests.support.ports import free_port
 from tests.support.procs import Service
+
+FULL_STACK = ("tools_worker", "dialog_worker.local_cx", "vad_worker", "dialog_worker", "gateway")
 
 
 class Stack:
@@ -31,7 +34,7 @@ class Stack:
 @contextmanager
 def running_stack(modules: tuple[str, ...], env: Mapping[str, str] | None = None) -> Iterator[Stack]:
     nats = NatsServer().start()
-    stack = Stack(nats, env or {})
+    stack = Stack(nats, {"VOICECHAT_LOCAL_CX_PORT": str(free_port()), **(env or {})})
     try:
         for module in modules:
             stack.add(module)

@@ -1,0 +1,1 @@
+"""The voicechat Grafana dashboard, generated from code (`python -m deploy.grafana.dashboard`)."""

@@ -1,0 +1,172 @@
+"""Generate the voicechat Grafana dashboard (grafana-foundation-sdk) and write it to deploy/grafana/voicechat.json.
+
+Run `python -m deploy.grafana.dashboard` after changing this file; tests/deploy checks that the committed JSON is
+what this code produces and that every metric it queries is exported by a running service.
+"""
+
+import json
+import string
+from collections.abc import Sequence
+from pathlib import Path
+
+from grafana_foundation_sdk.builders import dashboard, prometheus, stat, timeseries
+from grafana_foundation_sdk.cog.builder import Builder
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import dashboard as model
+from grafana_foundation_sdk.models.dashboard import DataSourceRef, VariableRefresh
+
+OUTPUT = Path(__file__).with_name("voicechat.json")
+DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
+# Every query is scoped to the namespace picked in the dashboard (dev or prod).
+NS = 'namespace="$namespace"'
+SERVICES = "gateway|vad-worker|dialog-worker|tools-worker|local-agent"
+
+
+def query(expr: str, legend: str) -> prometheus.Dataquery:
+    return prometheus.Dataquery().expr(expr).legend_format(legend)
+
+
+def quantiles(metric: str, by: str = "") -> list[prometheus.Dataquery]:
+    """p50 / p90 / p99 of a histogram over 5 minutes, optionally split by a label."""
+    group = f"le, {by}" if by else "le"
+    prefix = f"{{{{{by}}}}} " if by else ""
+    return [
+        query(
+            f"histogram_quantile({q}, sum by ({group}) (rate({metric}_bucket{{{NS}}}[$__rate_interval])))",
+            f"{prefix}p{round(q * 100)}",
+        )
+        for q in (0.5, 0.9, 0.99)
+    ]
+
+
+def graph(title: str, unit: str, targets: list[prometheus.Dataquery], width: int = 8) -> timeseries.Panel:
+    panel = timeseries.Panel().title(title).unit(unit).min(0).datasource(DATASOURCE).span(width).height(8)
+    for ref, target in zip(string.ascii_uppercase, targets, strict=False):
+        panel = panel.with_target(target.ref_id(ref))
+    return panel
+
+
+def total(title: str, metric: str, per_second: bool = True) -> stat.Panel:
+    """A single-number panel: the namespace-wide sum of a gauge, or of a counter's rate."""
+    expr = f"sum(rate({metric}{{{NS}}}[$__rate_interval]))" if per_second else f"sum({metric}{{{NS}}})"
+    target = query(expr, title).ref_id("A")
+    return (
+        stat.Panel()
+        .title(title)
+        .unit("reqps" if per_second else "short")
+        .datasource(DATASOURCE)
+        .span(6)
+        .height(4)
+        .with_target(target)
+    )
+
+
+def rate(metric: str, by: str) -> prometheus.Dataquery:
+    legend = " ".join(f"{{{{{label.strip()}}}}}" for label in by.split(","))
+    return query(f"sum by ({by}) (rate({metric}{{{NS}}}[$__rate_interval]))", legend)
+
+
+def variables() -> list[dashboard.DatasourceVariable | dashboard.QueryVariable]:
+    source = dashboard.DatasourceVariable("datasource").label("Data source").type("prometheus")
+    namespace = (
+        dashboard.QueryVariable("namespace")
+        .label("Namespace")
+        .datasource(DATASOURCE)
+        .query("label_values(voicechat_sessions_active, namespace)")
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+    )
+    return [source, namespace]
+
+
+def overview() -> list[Builder[model.Panel]]:
+    return [
+        total("Open sessions", "voicechat_sessions_active", per_second=False),
+        total("Turns / s", "voicechat_turns_total"),
+        total("Errors / s", "voicechat_errors_total"),
+        total("Barge-ins / s", "voicechat_barge_in_latency_seconds_count"),
+        graph("Sessions per gateway", "short", [query(f"voicechat_sessions_active{{{NS}}}", "{{pod}}")]),
+        graph(
+            "Sessions owned by workers",
+            "short",
+            [query(f"sum by (kind) (voicechat_worker_sessions{{{NS}}})", "{{kind}}")],
+        ),
+        graph("Claims / s", "reqps", [rate("voicechat_claims_total", "kind, outcome")]),
+    ]
+
+
+def turns() -> list[Builder[model.Panel]]:
+    return [
+        graph("Turns / s by outcome", "reqps", [rate("voicechat_turns_total", "outcome")]),
+        graph("Turn latency (end of speech to first audio)", "s", quantiles("voicechat_turn_latency_seconds")),
+        graph("Barge-in latency", "s", quantiles("voicechat_barge_in_latency_seconds")),
+        graph("Dialogflow requests / s by code", "reqps", [rate("voicechat_dialogflow_requests_total", "code")]),
+        graph("Tool requests / s", "reqps", [rate("voicechat_tool_requests_total", "tool, outcome")]),
+        graph("Tool latency", "s", quantiles("voicechat_tool_latency_seconds", by="tool")),
+    ]
+
+
+def traffic() -> list[Builder[model.Panel]]:
+    return [
+        graph("Errors / s by service and code", "reqps", [rate("voicechat_errors_total", "service, code")]),
+        graph("WebSocket messages / s", "reqps", [rate("voicechat_ws_messages_total", "direction, type")]),
+        graph("VAD frames / s", "short", [rate("voicechat_vad_frames_total", "pod")]),
+    ]
+
+
+def resources() -> list[Builder[model.Panel]]:
+    scope = f'{NS}, job=~"{SERVICES}"'
+    return [
+        graph(
+            "CPU per service (cores)",
+            "short",
+            [query(f"sum by (job) (rate(process_cpu_seconds_total{{{scope}}}[$__rate_interval]))", "{{job}}")],
+            width=12,
+        ),
+        graph(
+            "Memory per service (resident)",
+            "bytes",
+            [query(f"sum by (job) (process_resident_memory_bytes{{{scope}}})", "{{job}}")],
+            width=12,
+        ),
+    ]
+
+
+def build() -> model.Dashboard:
+    """The dashboard model, rows in order, panels numbered."""
+    board = (
+        dashboard.Dashboard("Voicechat")
+        .uid("voicechat")
+        .tags(["voicechat"])
+        .refresh("30s")
+        .time("now-3h", "now")
+        .timezone("browser")
+        .variables(variables())  # type: ignore[arg-type]
+    )
+    rows: dict[str, Sequence[Builder[model.Panel]]] = {
+        "Overview": overview(),
+        "Turns and tools": turns(),
+        "Traffic": traffic(),
+        "Resources": resources(),
+    }
+    for title, panels in rows.items():
+        board = board.with_row(dashboard.Row(title))
+        for panel in panels:
+            board = board.with_panel(panel)
+    built = board.build()
+    for number, item in enumerate(built.panels or [], start=1):
+        item.id_val = number
+    return built
+
+
+def render() -> str:
+    """The dashboard JSON exactly as committed."""
+    return json.dumps(build(), cls=JSONEncoder, indent=2, sort_keys=True) + "\n"
+
+
+def main() -> None:
+    OUTPUT.write_text(render())
+    print(f"wrote {OUTPUT}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""`python -m dialog_worker.local_cx`: serve the local CX agent until SIGTERM/SIGINT, then stop gracefully."""
+
+import asyncio
+import sys
+from pathlib import Path
+
+from dialog_worker.local_cx.server import start_server
+from shared.logs import configure_logging, get_logger
+from shared.metrics import start_ops_server
+from shared.runtime import install_stop_signals
+from shared.settings import Settings, SettingsError, load_settings
+
+log = get_logger(__name__)
+DEFAULT_METRICS_PORT = 9104
+
+
+async def serve(settings: Settings) -> None:
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    catalog = Path(settings.catalog) if settings.catalog else None
+    server = await start_server(
+        settings.local_cx_host, settings.local_cx_port, scripted=settings.local_cx_scripted, catalog=catalog
+    )
+    ops = await start_ops_server(settings.metrics_port or DEFAULT_METRICS_PORT, lambda: not stop.is_set())
+    try:
+        await stop.wait()
+        log.info("local_cx_stopping", active_streams=server.service.active_streams)
+    finally:
+        await server.stop(grace_s=2.0)
+        await ops.cleanup()
+        log.info("local_cx_stopped")
+
+
+def main() -> None:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(str(exc), file=sys.stderr)
+        raise SystemExit(2) from exc
+    configure_logging("local_cx", settings.log_level)
+    asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()

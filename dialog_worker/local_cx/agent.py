@@ -1,0 +1,100 @@
+"""The local agent definition: agent.json (intents, entity types, tools, responses) plus catalog vocabulary.
+
+Product words for the `product` entity type come from the agent file and, at start, from the catalog's
+categories, tags and brands, so the recogniser and the matcher know what the shop sells.
+"""
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+AGENT_FILE = Path(__file__).with_name("agent.json")
+DEFAULT_CATALOG = Path(__file__).resolve().parents[2] / "tools_worker" / "data" / "dummyjson-products.json"
+
+
+class EntityType(msgspec.Struct, frozen=True):
+    kind: Literal["catalog", "number"]
+    entities: tuple[str, ...] = ()
+    catalog_fields: tuple[str, ...] = ()
+
+
+class Tool(msgspec.Struct, frozen=True):
+    description: str
+    inputs: dict[str, str]
+
+
+class Intent(msgspec.Struct, frozen=True):
+    display_name: str
+    training_phrases: tuple[str, ...]
+    responses: dict[str, str]
+    parameters: dict[str, str] = {}
+    required: tuple[str, ...] = ()
+    tool: str | None = None
+    tool_defaults: dict[str, int | float | str] = {}
+
+
+class Fallback(msgspec.Struct, frozen=True):
+    display_name: str
+    training_phrases: tuple[str, ...]
+    response: str
+
+
+class AgentFile(msgspec.Struct, frozen=True):
+    display_name: str
+    language_code: str
+    voice: str
+    entity_types: dict[str, EntityType]
+    tools: dict[str, Tool]
+    intents: tuple[Intent, ...]
+    fallback: Fallback
+
+
+class CatalogProduct(msgspec.Struct):
+    category: str = ""
+    tags: list[str] = []
+    brand: str = ""
+
+
+class Agent(msgspec.Struct, frozen=True):
+    """The agent file with its product vocabulary resolved (lower-case phrases, longest first)."""
+
+    spec: AgentFile
+    products: tuple[str, ...]
+
+    def intent(self, display_name: str) -> Intent:
+        for intent in self.spec.intents:
+            if intent.display_name == display_name:
+                return intent
+        raise KeyError(display_name)
+
+
+def normalize_term(term: str) -> str:
+    """Catalog term to spoken words: "mens-shoes" -> "mens shoes", "Dolce & Gabbana" -> "dolce gabbana"."""
+    words = re.sub(r"[^a-z0-9' ]+", " ", term.lower().replace("-", " "))
+    return " ".join(word.strip("'") for word in words.split() if word.strip("'"))
+
+
+def catalog_terms(catalog: Path, fields: tuple[str, ...]) -> set[str]:
+    """Categories, tags and brands of a DummyJSON catalog (a list or `{"products": [...]}`)."""
+    raw = msgspec.json.decode(catalog.read_bytes())
+    items = raw["products"] if isinstance(raw, dict) else raw
+    products = msgspec.convert(items, list[CatalogProduct], strict=False)
+    terms: set[str] = set()
+    for product in products:
+        values = {"category": [product.category], "tags": product.tags, "brand": [product.brand]}
+        for field in fields:
+            terms.update(normalize_term(value) for value in values.get(field, []))
+    terms.discard("")
+    return terms
+
+
+def load_agent(catalog: Path | None = None, agent_file: Path = AGENT_FILE) -> Agent:
+    spec = msgspec.json.decode(agent_file.read_bytes(), type=AgentFile)
+    terms: set[str] = set()
+    for entity_type in spec.entity_types.values():
+        if entity_type.kind == "catalog":
+            terms.update(normalize_term(entity) for entity in entity_type.entities)
+            terms.update(catalog_terms(catalog or DEFAULT_CATALOG, entity_type.catalog_fields))
+    return Agent(spec=spec, products=tuple(sorted(terms, key=lambda term: (-len(term.split()), term))))

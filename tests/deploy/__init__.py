@@ -1,0 +1,1 @@
+"""Deployment checks: image, Kubernetes overlays, NATS permissions, alerts, dashboard, exported metrics."""

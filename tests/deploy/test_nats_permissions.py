@@ -1,0 +1,178 @@
+"""The NATS Helm values' users, run for real: a nats-server started with the values' `config.merge` block lets each
+service use exactly the subjects shared.subjects gives it, and refuses what belongs to another service."""
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import nats
+import pytest
+import yaml
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+
+from shared import subjects
+from tests.deploy.tools import ROOT
+from tests.support.nats_server import NatsServer
+
+SESSION = "0123456789abcdef0123456789abcdef"
+USERS = ("gateway", "vad-worker", "dialog-worker", "tools-worker")
+# What each service does on the bus, built with shared.subjects only.
+PUBLISHES = {
+    "gateway": [
+        *(subjects.claim(kind) for kind in subjects.WORKER_KINDS),
+        *(subjects.session_claim(SESSION, kind) for kind in subjects.WORKER_KINDS),
+        *(subjects.ping(kind) for kind in subjects.WORKER_KINDS),
+        subjects.audio(SESSION),
+        subjects.control(SESSION),
+    ],
+    "vad-worker": [subjects.vad(SESSION), subjects.heartbeat("vad")],
+    "dialog-worker": [
+        subjects.events(SESSION),
+        subjects.heartbeat("dialog"),
+        subjects.tools_endpoint("search_products"),
+    ],
+    "tools-worker": [],
+}
+SUBSCRIBES = {
+    "gateway": [subjects.events(SESSION), subjects.HEARTBEAT_ALL, "_INBOX.>"],
+    "vad-worker": [
+        subjects.claim("vad"),
+        subjects.ping("vad"),
+        subjects.session_claim(SESSION, "vad"),
+        subjects.audio(SESSION),
+        subjects.control(SESSION),
+    ],
+    "dialog-worker": [
+        subjects.claim("dialog"),
+        subjects.ping("dialog"),
+        subjects.session_claim(SESSION, "dialog"),
+        subjects.audio(SESSION),
+        subjects.control(SESSION),
+        subjects.vad(SESSION),
+        "_INBOX.>",
+    ],
+    "tools-worker": [subjects.tools_endpoint("search_products"), subjects.tools_endpoint("get_product"), "$SRV.>"],
+}
+# (user, subject) pairs that belong to another service.
+DENIED_PUBLISH = [("vad-worker", subjects.events(SESSION)), ("gateway", subjects.vad(SESSION))]
+DENIED_PUBLISH += [("tools-worker", subjects.events(SESSION)), ("dialog-worker", subjects.audio(SESSION))]
+DENIED_SUBSCRIBE = [("gateway", subjects.audio(SESSION)), ("vad-worker", subjects.events(SESSION))]
+DENIED_SUBSCRIBE += [("tools-worker", subjects.control(SESSION)), ("dialog-worker", subjects.claim("vad"))]
+
+
+def nats_config() -> str:
+    """The values' merge block as a NATS config; `<< $VAR >>` becomes the unquoted variable, as the chart renders."""
+    merge = yaml.safe_load((ROOT / "deploy" / "nats" / "values.yaml").read_text())["config"]["merge"]
+    text = "\n".join(f"{key}: {json.dumps(value)}" for key, value in merge.items())
+    return re.sub(r'"<< (\$\w+) >>"', r"\1", text)
+
+
+def password(user: str) -> str:
+    return f"pw-{user}"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    config = Path(tmp_path_factory.mktemp("nats")) / "nats.conf"
+    config.write_text(nats_config())
+    env = {f"{user.replace('-', '_').upper()}_PASSWORD": password(user) for user in (*USERS, "sys")}
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        server = NatsServer(extra_args=("-c", str(config))).start()
+    yield server
+    server.close()
+
+
+class Client:
+    """A connection as one service's user that records permission violations."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        self.nc: NATS | None = None
+
+    async def connect(self, url: str, user: str) -> NATS:
+        async def on_error(exc: Exception) -> None:
+            self.errors.append(str(exc))
+
+        self.nc = await nats.connect(url, user=user, password=password(user), error_cb=on_error)
+        return self.nc
+
+    def violations(self) -> list[str]:
+        return [error for error in self.errors if "ermissions" in error]
+
+    async def settle(self) -> list[str]:
+        """Violations after a round trip: the server answers our PING after every earlier command."""
+        assert self.nc is not None
+        await self.nc.flush()
+        await asyncio.sleep(0.05)
+        return self.violations()
+
+    async def refused(self) -> bool:
+        """Wait (bounded) for the server's permission violation."""
+        for _ in range(100):
+            if await self.settle():
+                return True
+        return False
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[Client]:
+    made = Client()
+    yield made
+    if made.nc is not None:
+        await made.nc.close()
+
+
+@pytest.mark.parametrize("user", USERS)
+async def test_service_uses_its_subjects(server: NatsServer, client: Client, user: str) -> None:
+    nc = await client.connect(server.url, user)
+    for subject in SUBSCRIBES[user]:
+        await nc.subscribe(subject)
+    for subject in PUBLISHES[user]:
+        await nc.publish(subject, b"x")
+    assert await client.settle() == []
+
+
+@pytest.mark.parametrize(("user", "subject"), DENIED_PUBLISH)
+async def test_foreign_publish_is_refused(server: NatsServer, client: Client, user: str, subject: str) -> None:
+    nc = await client.connect(server.url, user)
+    await nc.publish(subject, b"x")
+    assert await client.refused()
+
+
+@pytest.mark.parametrize(("user", "subject"), DENIED_SUBSCRIBE)
+async def test_foreign_subscribe_is_refused(server: NatsServer, client: Client, user: str, subject: str) -> None:
+    nc = await client.connect(server.url, user)
+    await nc.subscribe(subject)
+    assert await client.refused()
+
+
+@pytest.mark.parametrize(
+    ("requester", "responder", "subject"),
+    [
+        ("gateway", "vad-worker", subjects.claim("vad")),
+        ("gateway", "dialog-worker", subjects.session_claim(SESSION, "dialog")),
+        ("dialog-worker", "tools-worker", subjects.tools_endpoint("get_product")),
+    ],
+)
+async def test_requests_get_replies(server: NatsServer, requester: str, responder: str, subject: str) -> None:
+    asker, answerer = Client(), Client()
+    ask = await asker.connect(server.url, requester)
+    answer = await answerer.connect(server.url, responder)
+    try:
+
+        async def respond(msg: Msg) -> None:
+            await msg.respond(b"ok")
+
+        await answer.subscribe(subject, cb=respond)
+        await answer.flush()
+        reply = await ask.request(subject, b"?", timeout=10)
+        assert reply.data == b"ok"
+        assert await asker.settle() == [] and await answerer.settle() == []
+    finally:
+        await ask.close()
+        await answer.close()
