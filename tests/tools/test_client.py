@@ -1,0 +1,29 @@
+"""`call_tool` turns error responses, timeouts and a missing service into ToolError with a code."""
+
+import pytest
+from nats.aio.client import Client as NATS
+
+from shared.subjects import tools_endpoint
+from tools_worker.client import call_tool
+from tools_worker.errors import ToolError
+from tools_worker.service import ToolsService
+
+
+async def test_error_response_raises_with_the_service_code(nc: NATS, embedded: ToolsService) -> None:
+    with pytest.raises(ToolError) as caught:
+        await call_tool(nc, "search_products", {"query": "shoes", "limit": 51})
+    assert caught.value.code == "invalid_request"
+    assert "$.limit" in caught.value.message
+
+
+async def test_no_service_is_unavailable(nc: NATS) -> None:
+    with pytest.raises(ToolError) as caught:
+        await call_tool(nc, "search_products", {"query": "shoes"})
+    assert caught.value.code == "unavailable"
+
+
+async def test_silent_service_is_a_timeout(nc: NATS) -> None:
+    await nc.subscribe(tools_endpoint("get_product"))  # interest, but never an answer
+    with pytest.raises(ToolError) as caught:
+        await call_tool(nc, "get_product", {"product_id": 1}, timeout=0.2)
+    assert caught.value.code == "timeout"
