@@ -49,7 +49,7 @@ def test_make_run_starts_serves_and_stops_cleanly(stop_signal: signal.Signals) -
         os.killpg(proc.pid, stop_signal)
         started = time.monotonic()
         proc.wait(timeout=15)
-        gone, alive = psutil.wait_procs(family, timeout=max(0.1, 10 - (time.monotonic() - started)))
+        _, alive = psutil.wait_procs(family, timeout=max(0.1, 10 - (time.monotonic() - started)))
         assert alive == [], f"left behind: {[p.cmdline() for p in alive]}"
         output = proc.stdout.read().decode() if proc.stdout else ""
         assert f"http://127.0.0.1:{http_port}/test" in output

@@ -1,6 +1,7 @@
 """Full voice turns through the gateway: real speech, the local CX agent, tools, paced audio, barge-in."""
 
 import asyncio
+import base64
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,10 +37,8 @@ def turn_events(client: VoiceClient, turn_id: int) -> list[dict[str, Any]]:
 
 
 def audio_seconds(client: VoiceClient, turn_id: int) -> float:
-    import base64
-
     chunks = [e for e in turn_events(client, turn_id) if e["type"] == "audio_response"]
-    return sum(len(base64.b64decode(e["data"])) / 2 / e["sample_rate"] for e in chunks)
+    return float(sum(len(base64.b64decode(e["data"])) / 2 / e["sample_rate"] for e in chunks))
 
 
 async def one_request(http: aiohttp.ClientSession, base: str, text: str, voice: str, topic: str | None) -> str:

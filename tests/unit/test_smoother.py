@@ -5,7 +5,7 @@ from vad_worker.smoother import Phase, Smoother, SpeechEnd, SpeechStart
 
 def feed(smoother: Smoother, pattern: str, start_ms: int = 0) -> list[tuple[int, object]]:
     """Push '1' (voiced) / '0' frames; return (frame index, event) pairs."""
-    events = []
+    events: list[tuple[int, object]] = []
     for index, char in enumerate(pattern):
         event = smoother.push(char == "1", start_ms + index * smoother.frame_ms)
         if event is not None:
