@@ -10,6 +10,12 @@ from google.cloud.dialogflowcx_v3.services.sessions.transports import SessionsGr
 from shared.settings import Settings
 
 LOCAL_AGENT = "projects/local/locations/global/agents/marketplace"
+# Reconnect fast when the local agent restarts (gRPC's default backoff grows to two minutes).
+_LOCAL_CHANNEL_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 500),
+]
 _AGENT = re.compile(r"^projects/[^/]+/locations/(?P<location>[^/]+)/agents/[^/]+$")
 
 
@@ -32,7 +38,7 @@ def make_client(settings: Settings) -> SessionsAsyncClient:
         endpoint = settings.dialogflow_endpoint or regional_endpoint(settings.dialogflow_agent)
         return SessionsAsyncClient(client_options=ClientOptions(api_endpoint=endpoint))
     endpoint = settings.dialogflow_endpoint or f"{settings.local_cx_host}:{settings.local_cx_port}"
-    channel = grpc.aio.insecure_channel(endpoint)
+    channel = grpc.aio.insecure_channel(endpoint, options=_LOCAL_CHANNEL_OPTIONS)
     return SessionsAsyncClient(transport=SessionsGrpcAsyncIOTransport(channel=channel))
 
 

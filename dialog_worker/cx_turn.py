@@ -13,7 +13,7 @@ from dialog_worker.pacing import play
 from dialog_worker.session import DialogSession
 from shared.audio import FRAME_MS, INTERNAL_RATE, wav_payload
 from shared.logs import get_logger
-from shared.metrics import DIALOGFLOW_REQUESTS, TOOL_LATENCY, TOOL_REQUESTS, TURN_LATENCY, TURNS
+from shared.metrics import AGENT_PROCESSING, DIALOGFLOW_REQUESTS, TOOL_LATENCY, TOOL_REQUESTS, TURN_LATENCY, TURNS
 from shared.protocol import AudioEnd, Error, ErrorCode, Intent, ResponseText, ToolResult, Transcript
 from shared.settings import Settings
 from shared.structs import dict_to_struct, struct_to_dict
@@ -21,6 +21,8 @@ from tools_worker.client import call_tool
 from tools_worker.errors import ToolError
 
 log = get_logger(__name__)
+AGENT_TIME_KEY = "local_agent_processing_ms"
+RETRY_BACKOFF_S = 0.5
 _RETRYABLE = {"UNAVAILABLE", "DEADLINE_EXCEEDED"}
 _MessageType = cx.StreamingRecognitionResult.MessageType
 
@@ -37,6 +39,13 @@ class CxDeps:
             audio_encoding=cx.OutputAudioEncoding.OUTPUT_AUDIO_ENCODING_LINEAR_16,
             sample_rate_hertz=self.settings.output_sample_rate,
         )
+
+
+def _observe_agent_time(response: cx.DetectIntentResponse) -> None:
+    info = struct_to_dict(response.query_result._pb.diagnostic_info)
+    value = info.get(AGENT_TIME_KEY)
+    if isinstance(value, int | float):
+        AGENT_PROCESSING.observe(value / 1000)
 
 
 def _status(exc: GoogleAPICallError) -> str:
@@ -103,14 +112,15 @@ class CxTurn:
         )
         for attempt in range(2):
             try:
-                response = await self.deps.client.detect_intent(request=request, timeout=30)
+                response = await self.deps.client.detect_intent(request=request, timeout=30, retry=None)
                 DIALOGFLOW_REQUESTS.labels("OK").inc()
+                _observe_agent_time(response)
                 return response
             except GoogleAPICallError as exc:
                 DIALOGFLOW_REQUESTS.labels(_status(exc)).inc()
                 if attempt or _status(exc) not in _RETRYABLE:
                     raise
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(RETRY_BACKOFF_S)
         raise AssertionError("unreachable")
 
     async def _stream_with_retry(self) -> cx.DetectIntentResponse | None:
@@ -119,12 +129,14 @@ class CxTurn:
             try:
                 result = await self._stream(answered)
                 DIALOGFLOW_REQUESTS.labels("OK").inc()
+                if result is not None:
+                    _observe_agent_time(result)
                 return result
             except GoogleAPICallError as exc:
                 DIALOGFLOW_REQUESTS.labels(_status(exc)).inc()
                 if attempt or answered[0] or _status(exc) not in _RETRYABLE:
                     raise
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(RETRY_BACKOFF_S)
         return None
 
     async def _requests(self) -> AsyncIterator[cx.StreamingDetectIntentRequest]:

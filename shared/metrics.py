@@ -20,6 +20,11 @@ TURN_LATENCY = Histogram(
 BARGE_IN_LATENCY = Histogram(
     "voicechat_barge_in_latency_seconds", "Barge-in received to interrupted sent", buckets=_LATENCY_BUCKETS
 )
+AGENT_PROCESSING = Histogram(
+    "voicechat_agent_processing_seconds",
+    "The agent's own processing time per response, when it reports it (the local agent does)",
+    buckets=_LATENCY_BUCKETS,
+)
 DIALOGFLOW_REQUESTS = Counter("voicechat_dialogflow_requests_total", "Dialogflow CX requests", ["code"])
 TOOL_REQUESTS = Counter("voicechat_tool_requests_total", "Tool requests", ["tool", "outcome"])
 TOOL_LATENCY = Histogram("voicechat_tool_latency_seconds", "Tool request latency", ["tool"], buckets=_LATENCY_BUCKETS)

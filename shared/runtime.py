@@ -24,7 +24,10 @@ class ServiceContext:
 
 
 async def connect(settings: Settings, name: str, attempts: int = 60) -> NATS:
-    """Connect, retrying the first connection; once connected, reconnect forever."""
+    """Connect, retrying the first connection; once connected, reconnect forever.
+
+    `VOICECHAT_NATS_URL` may list several servers of a cluster, separated by commas.
+    """
 
     async def on_error(exc: Exception) -> None:
         log.warning("nats_error", error=str(exc))
@@ -39,7 +42,7 @@ async def connect(settings: Settings, name: str, attempts: int = 60) -> NATS:
     for _ in range(attempts):
         try:
             return await nats.connect(
-                settings.nats_url,
+                [url.strip() for url in settings.nats_url.split(",") if url.strip()],
                 name=name,
                 allow_reconnect=True,
                 max_reconnect_attempts=-1,

@@ -1,8 +1,6 @@
 """Ownership recovery: `kill -9` of the VAD worker that owns live sessions; the other one takes them over."""
 
 import asyncio
-import re
-import urllib.request
 from collections.abc import Iterator
 
 import aiohttp
@@ -10,18 +8,11 @@ import numpy as np
 import pytest
 
 from tests.support.client import connect
-from tests.support.procs import Service, wait_http
+from tests.support.procs import owned_sessions, wait_http
 from tests.support.speech import frames, utterance
 from tests.support.stack import Stack, running_stack
 
 RECLAIM_BUDGET_MS = 3000
-
-
-def owned_sessions(service: Service) -> int:
-    with urllib.request.urlopen(service.base_url + "/metrics", timeout=2) as response:
-        text = response.read().decode()
-    found = re.search(r'^voicechat_worker_sessions\{kind="(?:vad|dialog)"\} (\S+)$', text, re.M)
-    return int(float(found.group(1))) if found else 0
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """Service processes for integration and end-to-end tests: `python -m <package>` with its environment."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -83,3 +84,11 @@ class Service:
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def owned_sessions(service: Service) -> int:
+    """Sessions a worker owns right now, from its `voicechat_worker_sessions` gauge."""
+    with urllib.request.urlopen(service.base_url + "/metrics", timeout=2) as response:
+        text = response.read().decode()
+    found = re.search(r'^voicechat_worker_sessions\{kind="(?:vad|dialog)"\} (\S+)$', text, re.M)
+    return int(float(found.group(1))) if found else 0

@@ -1,0 +1,97 @@
+"""Dialog failures: tools down or stalled, the local agent down and back, a dialog worker killed, endless speech."""
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import nats
+
+from tests.support.client import VoiceClient, connect
+from tests.support.procs import owned_sessions, wait_http
+from tests.support.speech import frames, utterance
+from tests.support.stack import running_stack
+
+WITHOUT_TOOLS = ("dialog_worker.local_cx", "vad_worker", "dialog_worker", "gateway")
+
+
+async def text_turn(client: VoiceClient, text: str, turn_id: int) -> dict[str, Any]:
+    """Send a typed request; return the turn's last event (audio_end, or an error)."""
+    await client.send({"type": "text_input", "text": text})
+    return await client.wait_for(
+        lambda e: e.get("turn_id") == turn_id and e["type"] in ("audio_end", "error"), timeout=30
+    )
+
+
+async def test_tools_unavailable_or_stalled_gets_an_apology() -> None:
+    with running_stack(WITHOUT_TOOLS, {"VOICECHAT_TOOL_TIMEOUT_S": "0.5"}) as stack:
+        wait_http(stack.gateway.base_url + "/readyz")
+        async with aiohttp.ClientSession() as http:
+            client = await connect(http, stack.gateway.base_url)
+            failed = await text_turn(client, "show me some sunglasses", 1)
+            assert failed["type"] == "error" and failed["code"] == "tool_failed" and failed["fatal"] is False
+            answer = await client.wait_for(lambda e: e["type"] == "response_text" and e["turn_id"] == 1)
+            assert "sorry" in answer["text"].lower()
+            await client.wait_for(lambda e: e["type"] == "audio_end" and e["turn_id"] == 1, timeout=20)
+            # A tools service that accepts requests but never answers: the call times out, same apology.
+            stalled = await nats.connect(stack.nats.url)
+            await stalled.subscribe("voicechat.tools.search_products", cb=_never_answer)
+            await stalled.flush()
+            failed = await text_turn(client, "show me some laptops", 2)
+            assert failed["code"] == "tool_failed"
+            await client.wait_for(lambda e: e["type"] == "audio_end" and e["turn_id"] == 2, timeout=20)
+            await stalled.close()
+            await client.close()
+
+
+async def _never_answer(_: Any) -> None:
+    """A stalled backend: takes the request and never replies."""
+
+
+async def test_local_agent_down_then_back() -> None:
+    with running_stack(WITHOUT_TOOLS) as stack:
+        wait_http(stack.gateway.base_url + "/readyz")
+        agent = next(s for s in stack.services if s.module == "dialog_worker.local_cx")
+        async with aiohttp.ClientSession() as http:
+            client = await connect(http, stack.gateway.base_url)
+            agent.kill()
+            failed = await text_turn(client, "hello", 1)
+            assert failed["type"] == "error" and failed["code"] == "dialog_unavailable"
+            agent.start()
+            await asyncio.sleep(1.0)  # the worker's channel reconnects within its 0.5 s backoff
+            back = await text_turn(client, "hello", 2)
+            assert back["type"] == "audio_end"
+            assert (await client.wait_for(lambda e: e["type"] == "intent" and e["turn_id"] == 2))["name"] == "greeting"
+            await client.close()
+
+
+async def test_killed_dialog_worker_next_turn_served_by_the_other() -> None:
+    modules = ("tools_worker", "dialog_worker.local_cx", "vad_worker", "dialog_worker", "dialog_worker", "gateway")
+    with running_stack(modules) as stack:
+        wait_http(stack.gateway.base_url + "/readyz")
+        async with aiohttp.ClientSession() as http:
+            clients = [await connect(http, stack.gateway.base_url) for _ in range(4)]
+            dialogs = [s for s in stack.services if s.module == "dialog_worker"]
+            victim = max(dialogs, key=owned_sessions)
+            victim.kill()
+            await asyncio.sleep(3)
+            ends = await asyncio.gather(*(text_turn(client, "hello", 1) for client in clients))
+            assert all(end["type"] == "audio_end" for end in ends), ends
+            survivor = next(s for s in dialogs if s is not victim)
+            assert owned_sessions(survivor) == 4
+            for client in clients:
+                await client.close()
+
+
+async def test_endless_speech_is_ended_at_the_turn_limit() -> None:
+    with running_stack(WITHOUT_TOOLS, {"VOICECHAT_MAX_TURN_SPEECH_S": "2"}) as stack:
+        wait_http(stack.gateway.base_url + "/readyz")
+        speech = utterance("hello " * 30, 16000, "en-us+f2", lead_ms=200, tail_ms=0)
+        assert speech.size > 16000 * 4
+        async with aiohttp.ClientSession() as http:
+            client = await connect(http, stack.gateway.base_url)
+            streaming = asyncio.create_task(client.stream(frames(speech, 16000)))
+            ended = await client.wait_for("speech_ended", timeout=10)
+            assert ended["turn_id"] == 1 and ended["offset_ms"] < speech.size / 16
+            await client.wait_for(lambda e: e["type"] in ("intent", "error") and e["turn_id"] == 1, timeout=10)
+            streaming.cancel()
+            await client.close()
