@@ -1,6 +1,6 @@
 """VAD benchmarks: detector frames/s in one process, and frame-to-`speech_started` latency of real-time sessions.
 
-The latency clock starts when the client sends the frame that completes the VAD's start window (found by running
+Sessions start at random moments within two seconds. The latency clock starts when the client sends the frame that completes the VAD's start window (found by running
 the same deterministic detector over the same audio locally) and stops when `speech_started` arrives.
 """
 
@@ -17,7 +17,7 @@ from shared.settings import load_settings
 from tests.support.client import VoiceClient, connect
 from tests.support.procs import wait_http
 from tests.support.speech import utterance
-from tests.support.stack import Stack, running_stack
+from tests.support.stack import FULL_STACK, Stack, running_stack
 from vad_worker.smoother import SpeechStart
 from vad_worker.worker import make_detector
 
@@ -49,7 +49,10 @@ def trigger_frame(pcm: bytes) -> int:
     raise ValueError("no speech in the benchmark audio")
 
 
-async def _session(client: VoiceClient, frames: list[bytes], trigger: int, latencies: list[float]) -> None:
+async def _session(
+    client: VoiceClient, frames: list[bytes], trigger: int, latencies: list[float], stagger_s: float
+) -> None:
+    await asyncio.sleep(stagger_s)  # sessions start at different moments, as real shoppers do
     started = time.monotonic()
     sent_at = 0.0
     for index, frame in enumerate(frames):
@@ -69,7 +72,10 @@ async def _load(base: str, sessions: int, pcm: bytes) -> list[float]:
     latencies: list[float] = []
     async with aiohttp.ClientSession() as http:
         clients = [await connect(http, base) for _ in range(sessions)]
-        await asyncio.gather(*(_session(c, frames, trigger, latencies) for c in clients))
+        staggers = np.random.default_rng(7).uniform(0, 2.0, len(clients))
+        await asyncio.gather(
+            *(_session(c, frames, trigger, latencies, float(s)) for c, s in zip(clients, staggers, strict=True))
+        )
         for client in clients:
             await client.close()
     return latencies
@@ -81,7 +87,7 @@ def _cpu(stack: Stack) -> dict[str, psutil.Process]:
 
 def realtime_latency(sessions: int) -> dict[str, Any]:
     pcm = array_to_pcm(utterance("hello, show me some sunglasses", lead_ms=1000, tail_ms=1000))
-    with running_stack(("vad_worker", "dialog_worker", "gateway")) as stack:
+    with running_stack(FULL_STACK, {"VOICECHAT_LOCAL_CX_SCRIPTED": "1"}) as stack:
         wait_http(stack.gateway.base_url + "/readyz")
         procs = _cpu(stack)
         before = {name: p.cpu_times() for name, p in procs.items()}
