@@ -1,6 +1,7 @@
 """One turn against Dialogflow CX: stream the utterance (or send the text), run tool calls, speak the answer."""
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -78,6 +79,12 @@ class CxTurn:
             self._queue.put_nowait(None)
 
     def cancel(self) -> None:
+        self._task.cancel()
+
+    async def wait(self, grace_s: float) -> None:
+        """Until the turn is over, or `grace_s` passed (then it is cancelled)."""
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(self._task), grace_s)
         self._task.cancel()
 
     async def _run(self, text: str | None) -> None:

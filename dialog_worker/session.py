@@ -34,6 +34,8 @@ class Turn(Protocol):
 
     def cancel(self) -> None: ...
 
+    async def wait(self, grace_s: float) -> None: ...
+
 
 TurnFactory = Callable[["DialogSession", int, list[bytes] | None, str | None], Turn]
 
@@ -50,6 +52,7 @@ class DialogSession:
         self._preroll: deque[bytes] = deque(maxlen=max(1, settings.preroll_ms // FRAME_MS))
         self._offset_ms = 0
         self._turn: Turn | None = None
+        self._retiring = False
 
     def extra_subscriptions(self) -> dict[str, MsgHandler]:
         return {subjects.vad(self.session_id): self._on_vad}
@@ -68,7 +71,8 @@ class DialogSession:
             log.warning("vad_event_invalid")
             return
         if isinstance(event, bus.VadSpeechStarted):
-            await self._run(self.machine.speech_started(event.offset_ms, time.monotonic()))
+            if not self._retiring:
+                await self._run(self.machine.speech_started(event.offset_ms, time.monotonic()))
         else:
             await self._run(self.machine.speech_ended(event.offset_ms))
 
@@ -80,12 +84,18 @@ class DialogSession:
                 await self._run(actions)
                 if actions:
                     BARGE_IN_LATENCY.observe(time.perf_counter() - started)
-            case bus.ControlStartSpeaking():
+            case bus.ControlStartSpeaking() if not self._retiring:
                 await self._run(self.machine.speech_started(self._offset_ms, time.monotonic()))
             case bus.ControlStopSpeaking():
                 await self._run(self.machine.speech_ended(self._offset_ms))
-            case bus.ControlText(text=text):
+            case bus.ControlText(text=text) if not self._retiring:
                 await self._run(self.machine.text_input(text))
+
+    async def finish(self, grace_s: float) -> None:
+        """Handing over: open no new turn (the new owner does), let the running one complete."""
+        self._retiring = True
+        if self._turn is not None:
+            await self._turn.wait(grace_s)
 
     async def close(self) -> None:
         if self._turn is not None:

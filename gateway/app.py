@@ -1,17 +1,22 @@
 """The gateway's aiohttp application: WebSocket endpoint, service info, health, readiness, metrics."""
 
+import asyncio
 import re
 import uuid
 
+import aiohttp_cors
+import structlog
 from aiohttp import WSCloseCode, web
 from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
 
+from gateway.auth import authenticate, check_origin
 from gateway.connection import Connection
 from gateway.owners import OwnerTracker
+from gateway.page import add_page_routes
 from gateway.tokens import resume_secret, verify_resume
 from shared import subjects
-from shared.metrics import SESSIONS_ACTIVE, metrics_handler
+from shared.metrics import ERRORS, SESSIONS_ACTIVE, metrics_handler
 from shared.protocol import PROTOCOL_VERSION, Error, encoder
 from shared.settings import SAMPLE_RATES, Settings
 
@@ -19,6 +24,7 @@ NATS_KEY = web.AppKey("nats", NATS)
 SETTINGS_KEY = web.AppKey("settings", Settings)
 TRACKER_KEY = web.AppKey("tracker", OwnerTracker)
 SOCKETS_KEY = web.AppKey("sockets", set[web.WebSocketResponse])
+DRAINING_KEY = web.AppKey("draining", asyncio.Event)
 
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$")
 
@@ -36,28 +42,40 @@ def _query(request: web.Request) -> tuple[int, str]:
 async def voice_chat(request: web.Request) -> web.WebSocketResponse:
     app = request.app
     settings = app[SETTINGS_KEY]
+    if app[DRAINING_KEY].is_set():
+        raise web.HTTPServiceUnavailable(text="gateway draining: connect to another one")
+    check_origin(request, settings)
+    subject = authenticate(request, settings)
     sample_rate, language = _query(request)
     secret = resume_secret(settings)
     session_id = request.query.get("session_id")
-    resumed = session_id is not None
     ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=settings.max_message_bytes)
     await ws.prepare(request)
     if session_id is not None and not (
         subjects.is_session_id(session_id) and verify_resume(secret, session_id, request.query.get("resume_token", ""))
     ):
-        error = Error(code="session_not_found", message="unknown session or bad resume_token", fatal=True)
-        await ws.send_str(encoder.encode(error).decode())
-        await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"session not found")
+        await _refuse(ws, Error(code="session_not_found", message="unknown session or bad resume_token", fatal=True))
         return ws
-    app[SOCKETS_KEY].add(ws)
+    sockets = app[SOCKETS_KEY]
+    if len(sockets) >= settings.max_sessions:
+        await _refuse(ws, Error(code="overloaded", message="gateway full, try again later", fatal=True), 1013)
+        return ws
+    sockets.add(ws)
     SESSIONS_ACTIVE.inc()
     try:
-        connection = Connection(ws, app[NATS_KEY], app[TRACKER_KEY], settings, secret)
-        await connection.run(session_id or uuid.uuid4().hex, sample_rate, language, resumed)
+        with structlog.contextvars.bound_contextvars(sub=subject):
+            connection = Connection(ws, request, app[NATS_KEY], app[TRACKER_KEY], settings, secret)
+            await connection.run(session_id or uuid.uuid4().hex, sample_rate, language, session_id is not None)
     finally:
-        app[SOCKETS_KEY].discard(ws)
+        sockets.discard(ws)
         SESSIONS_ACTIVE.dec()
     return ws
+
+
+async def _refuse(ws: web.WebSocketResponse, error: Error, code: int = WSCloseCode.POLICY_VIOLATION) -> None:
+    ERRORS.labels("gateway", error.code).inc()
+    await ws.send_str(encoder.encode(error).decode())
+    await ws.close(code=code, message=error.message.encode())
 
 
 async def info(request: web.Request) -> web.Response:
@@ -78,7 +96,7 @@ async def healthz(_: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     nc = request.app[NATS_KEY]
-    checks = {"nats": nc.is_connected}
+    checks = {"nats": nc.is_connected, "accepting": not request.app[DRAINING_KEY].is_set()}
     for kind in subjects.WORKER_KINDS:
         checks[kind] = await _worker_answers(nc, kind) if nc.is_connected else False
     ready = all(checks.values())
@@ -94,9 +112,16 @@ async def _worker_answers(nc: NATS, kind: str) -> bool:
 
 
 async def _close_sockets(app: web.Application) -> None:
+    app[DRAINING_KEY].set()
     sockets = app[SOCKETS_KEY]
     for ws in [*sockets]:
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown: resume elsewhere")
+
+
+def _cors_defaults(settings: Settings) -> dict[str, aiohttp_cors.ResourceOptions]:
+    """CORS for the plain HTTP endpoints: the allowed origins, or any origin when no allow-list is set."""
+    options = aiohttp_cors.ResourceOptions(allow_methods=["GET"], allow_headers=("Authorization",))  # type: ignore[no-untyped-call]
+    return {origin: options for origin in settings.allowed_origins or ("*",)}
 
 
 def build_app(nc: NATS, settings: Settings, tracker: OwnerTracker) -> web.Application:
@@ -106,10 +131,11 @@ def build_app(nc: NATS, settings: Settings, tracker: OwnerTracker) -> web.Applic
     app[TRACKER_KEY] = tracker
     sockets: set[web.WebSocketResponse] = set()
     app[SOCKETS_KEY] = sockets
-    app.router.add_get("/", info)
+    app[DRAINING_KEY] = asyncio.Event()
     app.router.add_get("/ws/voice-chat", voice_chat)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics_handler)
+    cors = aiohttp_cors.setup(app, defaults=_cors_defaults(settings))
+    for path, handler in (("/", info), ("/healthz", healthz), ("/readyz", readyz), ("/metrics", metrics_handler)):
+        cors.add(app.router.add_get(path, handler))
+    add_page_routes(app)
     app.on_shutdown.append(_close_sockets)
     return app

@@ -1,4 +1,4 @@
-"""One client WebSocket: validates what it reads, drives the session state machine, relays worker events."""
+"""One client WebSocket: validates what it reads, enforces limits, drives the session state machine, relays events."""
 
 import asyncio
 import contextlib
@@ -6,17 +6,19 @@ import time
 
 import msgspec
 import structlog
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from gateway.inbound import ClientError, audio_of, binary_audio, parse_text
+from gateway.limits import ClientLimits
+from gateway.outbox import Outbox
 from gateway.owners import ClaimFailed, OwnerTracker, SessionOwners
 from gateway.session import Action, GatewaySession, PublishAudio, PublishControl, Reply
 from gateway.tokens import resume_token
 from shared import bus, subjects
-from shared.audio import StreamResampler
+from shared.audio import StreamResampler, duration_ms
 from shared.logs import get_logger
 from shared.metrics import ERRORS, WS_MESSAGES
 from shared.protocol import (
@@ -47,7 +49,13 @@ _CONTROLS: dict[type, bus.Control] = {
 
 class Connection:
     def __init__(
-        self, ws: web.WebSocketResponse, nc: NATS, tracker: OwnerTracker, settings: Settings, secret: bytes
+        self,
+        ws: web.WebSocketResponse,
+        request: web.Request,
+        nc: NATS,
+        tracker: OwnerTracker,
+        settings: Settings,
+        secret: bytes,
     ) -> None:
         self.ws = ws
         self.nc = nc
@@ -55,20 +63,25 @@ class Connection:
         self.settings = settings
         self.secret = secret
         self.session = GatewaySession(max_held_frames=settings.pre_ready_audio_ms // 20)
+        self.limits = ClientLimits(settings.message_rate, settings.audio_rate_factor, time.monotonic())
+        self.outbox = Outbox(ws, request, settings.send_queue_size, settings.send_timeout_s)
         self.owners: SessionOwners | None = None
         self.ended = False
+        self.sample_rate = 16000
 
     async def run(self, session_id: str, sample_rate: int, language: str, resumed: bool) -> None:
         owners = SessionOwners(session_id=session_id, language=language)
         self.owners = owners
+        self.sample_rate = sample_rate
         self.tracker.sessions[session_id] = owners
-        resampler = StreamResampler(sample_rate)
         relay = await self.nc.subscribe(subjects.events(session_id), cb=self._relay)
         claim = asyncio.create_task(self._claim(owners, sample_rate, resumed))
         try:
             with structlog.contextvars.bound_contextvars(session_id=session_id):
                 log.info("session_open", sample_rate=sample_rate, resumed=resumed)
-                await self._read(resampler)
+                await asyncio.wait_for(self._read(StreamResampler(sample_rate)), self.settings.max_session_s)
+        except TimeoutError:
+            await self._fail(Error(code="rate_limited", message="maximum session length reached", fatal=True), 1008)
         finally:
             claim.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -80,8 +93,7 @@ class Connection:
             await self.tracker.claim_all(owners, resumed)
         except ClaimFailed as exc:
             code: ErrorCode = "dialog_unavailable" if exc.kind == "dialog" else "overloaded"
-            await self._send(Error(code=code, message=str(exc), fatal=True))
-            await self.ws.close(code=1013, message=b"no worker available")
+            await self._fail(Error(code=code, message=str(exc), fatal=True), WSCloseCode.TRY_AGAIN_LATER)
             return
         await self._apply(self.session.claimed())
         token = resume_token(self.secret, owners.session_id)
@@ -92,30 +104,55 @@ class Connection:
             language=owners.language,
             resumed=resumed,
         )
-        await self._send(start)
+        self._send(start)
 
     async def _read(self, resampler: StreamResampler) -> None:
-        async for msg in self.ws:
+        while True:
             try:
-                if msg.type is WSMsgType.BINARY:
-                    WS_MESSAGES.labels("in", "binary").inc()
-                    await self._apply(self.session.audio(resampler.push(binary_audio(msg.data))))
-                elif msg.type is WSMsgType.TEXT:
-                    await self._on_text(msg.data, resampler)
-                if self.ended:
-                    break
+                msg = await self.ws.receive(timeout=self.settings.idle_timeout_s)
+            except TimeoutError:
+                await self.ws.close(code=WSCloseCode.OK, message=b"idle timeout")
+                return
+            if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                return
+            try:
+                await self._on_message(msg.type, msg.data, resampler)
             except ClientError as exc:
                 ERRORS.labels("gateway", exc.code).inc()
-                await self._send(Error(code=exc.code, message=exc.message, fatal=False))
+                self._send(Error(code=exc.code, message=exc.message, fatal=False))
+            if self.ended or self.outbox.cut_off:
+                return
 
-    async def _on_text(self, data: str, resampler: StreamResampler) -> None:
+    async def _on_message(self, kind: WSMsgType, data: str | bytes, resampler: StreamResampler) -> None:
+        now = time.monotonic()
+        if not self.limits.allow_message(now):
+            self._rate_limited(now, "more than VOICECHAT_MESSAGE_RATE messages a second; message dropped")
+            return
+        if kind is WSMsgType.BINARY and isinstance(data, bytes):
+            WS_MESSAGES.labels("in", "binary").inc()
+            await self._audio(binary_audio(data), resampler, now)
+        elif kind is WSMsgType.TEXT and isinstance(data, str):
+            await self._on_text(data, resampler, now)
+
+    async def _audio(self, pcm: bytes, resampler: StreamResampler, now: float) -> None:
+        if not self.limits.allow_audio(duration_ms(pcm, self.sample_rate), now):
+            self._rate_limited(now, "audio faster than 4x real time; audio dropped")
+            return
+        await self._apply(self.session.audio(resampler.push(pcm)))
+
+    def _rate_limited(self, now: float, message: str) -> None:
+        ERRORS.labels("gateway", "rate_limited").inc()
+        if self.limits.should_warn(now):
+            self._send(Error(code="rate_limited", message=message, fatal=False))
+
+    async def _on_text(self, data: str, resampler: StreamResampler, now: float) -> None:
         message = parse_text(data)
         WS_MESSAGES.labels("in", type(message).__struct_config__.tag or "unknown").inc()
         match message:
             case AudioChunk():
-                await self._apply(self.session.audio(resampler.push(audio_of(message))))
+                await self._audio(audio_of(message), resampler, now)
             case Ping():
-                await self._send(Pong())
+                self._send(Pong())
             case TextInput(text=text):
                 await self._apply(self.session.control(bus.ControlText(text=text)))
             case EndSession():
@@ -134,7 +171,7 @@ class Connection:
                 case PublishControl(message=message):
                     await self.nc.publish(subjects.control(session_id), bus.encoder.encode(message))
                 case Reply(event=event):
-                    await self._send(event)
+                    self._send(event)
 
     async def _relay(self, msg: Msg) -> None:
         """Worker events are already protocol v1 JSON: read their type and turn, then pass them through."""
@@ -146,14 +183,17 @@ class Connection:
         if self.owners is not None and peek.turn_id is not None and peek.turn_id > self.owners.last_turn_id:
             self.owners.last_turn_id = peek.turn_id
         WS_MESSAGES.labels("out", peek.type).inc()
-        if not self.ws.closed:
-            await self.ws.send_str(msg.data.decode())
+        self.outbox.put(msg.data.decode())
 
-    async def _send(self, event: ServerEvent) -> None:
-        if self.ws.closed:
-            return
+    def _send(self, event: ServerEvent) -> None:
         WS_MESSAGES.labels("out", type(event).__struct_config__.tag or "unknown").inc()
-        await self.ws.send_str(encoder.encode(event).decode())
+        self.outbox.put(encoder.encode(event).decode())
+
+    async def _fail(self, error: Error, close_code: int) -> None:
+        ERRORS.labels("gateway", error.code).inc()
+        self._send(error)
+        await self.outbox.close()
+        await self.ws.close(code=close_code, message=error.message.encode()[:120])
 
     async def _close(self, relay: Subscription, session_id: str) -> None:
         self.session.close()
@@ -161,6 +201,8 @@ class Connection:
         await relay.unsubscribe()
         if self.ended:
             await self.nc.publish(subjects.control(session_id), bus.encoder.encode(bus.ControlEnd()))
-            await self.ws.close(code=1000, message=b"session ended")
+        await self.outbox.close()
+        if self.ended:
+            await self.ws.close(code=WSCloseCode.OK, message=b"session ended")
         with structlog.contextvars.bound_contextvars(session_id=session_id):
-            log.info("session_closed", ended=self.ended, at=time.time())
+            log.info("session_closed", ended=self.ended)

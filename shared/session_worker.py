@@ -38,6 +38,9 @@ class SessionHandler(Protocol):
 
     async def on_control(self, message: bus.Control) -> None: ...
 
+    async def finish(self, grace_s: float) -> None:
+        """Start no new work; wait (at most `grace_s`) for the work in flight."""
+
     async def close(self) -> None: ...
 
 
@@ -67,6 +70,8 @@ class SessionWorker:
         self._tasks: list[asyncio.Task[None]] = []
         self._lock = asyncio.Lock()
         self._emptied = asyncio.Event()
+        self._retiring: set[asyncio.Task[None]] = set()
+        self._drain_deadline = 0.0
 
     async def start(self) -> None:
         nc = self.ctx.nc
@@ -79,12 +84,14 @@ class SessionWorker:
         log.info("worker_ready", worker_id=self.worker_id, kind=self.kind)
 
     async def drain(self, grace_s: float) -> None:
-        """Stop claiming, tell gateways to move our sessions, wait (bounded) for them to go, then release the rest.
+        """Stop claiming and tell gateways to move our sessions; in-flight work finishes within `grace_s`.
 
-        Sessions whose gateway is gone (waiting for a resume) are not moved by anyone; they are released after the
-        time a live gateway needs to move a session, so a drain never waits the whole grace period for them.
+        A session the gateway moves elsewhere retires: it finishes its running turn, then is released. Sessions
+        nobody moves (their gateway is gone, waiting for a resume) are retired once a live gateway would have
+        moved them, so a drain never waits the whole grace period for them.
         """
         self.draining = True
+        self._drain_deadline = time.monotonic() + grace_s
         if self._claim_sub is not None:
             await self._claim_sub.unsubscribe()
         await self._publish_heartbeat()
@@ -93,11 +100,16 @@ class SessionWorker:
             handover_s = min(grace_s, self.ctx.settings.owner_stale_s + self.ctx.settings.claim_timeout_s)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._emptied.wait(), handover_s)
-        for session_id in list(self.sessions):
-            await self.release(session_id, reason="shutdown")
+        await asyncio.gather(*(self._retire(session_id) for session_id in list(self.sessions)))
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *self._retiring, return_exceptions=True)
+
+    async def _retire(self, session_id: str) -> None:
+        owned = self.sessions.get(session_id)
+        if owned is not None:
+            await owned.handler.finish(max(0.0, self._drain_deadline - time.monotonic()))
+        await self.release(session_id, reason="drained")
 
     def ready(self) -> bool:
         return self.ctx.nc.is_connected and not self.draining
@@ -165,11 +177,20 @@ class SessionWorker:
                     await self.release(session_id, reason="ended")
                 case bus.ControlOwner(kind=kind, worker_id=worker_id):
                     if kind == self.kind and worker_id != self.worker_id:
-                        await self.release(session_id, reason="moved")
+                        await self._moved(session_id)
                 case _:
                     await owned.handler.on_control(message)
 
         return on_control
+
+    async def _moved(self, session_id: str) -> None:
+        """Another worker owns the session now: let go at once, or (draining) after the running turn."""
+        if not self.draining:
+            await self.release(session_id, reason="moved")
+            return
+        task = asyncio.create_task(self._retire(session_id))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
 
     async def release(self, session_id: str, reason: str) -> None:
         owned = self.sessions.pop(session_id, None)

@@ -36,6 +36,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_message_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 64 * 1024
     claim_timeout_s: Positive = 2.0
     pre_ready_audio_ms: Annotated[int, msgspec.Meta(ge=0)] = 2000
+    max_sessions: Annotated[int, msgspec.Meta(ge=1)] = 500
+    message_rate: Positive = 200.0
+    audio_rate_factor: Annotated[float, msgspec.Meta(ge=1)] = 4.0
+    idle_timeout_s: Positive = 60.0
+    max_session_s: Positive = 3600.0
+    send_queue_size: Annotated[int, msgspec.Meta(ge=8)] = 512
+    send_timeout_s: Positive = 5.0
     # per-session workers
     heartbeat_interval_s: Positive = 0.5
     owner_stale_s: Positive = 1.5

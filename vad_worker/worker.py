@@ -46,5 +46,8 @@ class VadSession:
     async def on_control(self, message: bus.Control) -> None:
         """Control messages concern the dialog side; the VAD only needs the release ones, handled upstream."""
 
+    async def finish(self, grace_s: float) -> None:
+        """Nothing runs between frames: the new owner carries on."""
+
     async def close(self) -> None:
         """Nothing to free: the detector is garbage-collected."""
