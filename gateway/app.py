@@ -2,6 +2,7 @@
 
 import asyncio
 import re
+import socket
 import uuid
 
 import aiohttp_cors
@@ -50,6 +51,7 @@ async def voice_chat(request: web.Request) -> web.WebSocketResponse:
     secret = resume_secret(settings)
     session_id = request.query.get("session_id")
     ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=settings.max_message_bytes)
+    _bound_send_buffer(request, settings.socket_send_buffer)
     await ws.prepare(request)
     if session_id is not None and not (
         subjects.is_session_id(session_id) and verify_resume(secret, session_id, request.query.get("resume_token", ""))
@@ -70,6 +72,14 @@ async def voice_chat(request: web.Request) -> web.WebSocketResponse:
         sockets.discard(ws)
         SESSIONS_ACTIVE.dec()
     return ws
+
+
+def _bound_send_buffer(request: web.Request, size: int) -> None:
+    """A fixed kernel send buffer per socket (autotuning grows it to megabytes): bounded memory per connection,
+    and a client that stops reading fills its queue within seconds instead of minutes."""
+    sock = request.transport.get_extra_info("socket") if request.transport is not None else None
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
 
 
 async def _refuse(ws: web.WebSocketResponse, error: Error, code: int = WSCloseCode.POLICY_VIOLATION) -> None:

@@ -43,6 +43,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_session_s: Positive = 3600.0
     send_queue_size: Annotated[int, msgspec.Meta(ge=8)] = 512
     send_timeout_s: Positive = 5.0
+    socket_send_buffer: Annotated[int, msgspec.Meta(ge=16384)] = 128 * 1024
     # per-session workers
     heartbeat_interval_s: Positive = 0.5
     owner_stale_s: Positive = 1.5
