@@ -1,6 +1,7 @@
 """VAD benchmarks: detector frames/s in one process, and frame-to-`speech_started` latency of real-time sessions.
 
-Sessions start at random moments within two seconds. The latency clock starts when the client sends the frame that completes the VAD's start window (found by running
+Sessions start at random moments within two seconds. The latency clock starts when the client sends the frame
+that completes the VAD's start window (found by running
 the same deterministic detector over the same audio locally) and stops when `speech_started` arrives.
 """
 

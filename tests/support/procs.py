@@ -71,7 +71,7 @@ class Service:
         if self.proc is not None:
             self.proc.wait(timeout=10)
 
-    def stop(self, timeout: float = 15.0) -> int | None:
+    def stop(self, timeout: float = 30.0) -> int | None:
         if self.proc is None:
             return None
         self.signal(signal.SIGTERM)
