@@ -44,7 +44,7 @@ async def test_slow_client_is_cut_off_and_others_are_unaffected() -> None:
                 await client.send({"type": "text_input", "text": "show me shoes"})
             sent = await asyncio.gather(*(keep_pinging(client, until) for client in normal))
             for client, count in zip(normal, sent, strict=True):
-                await client.wait_for(lambda e, c=client, n=count: len(c.of_type("pong")) >= n, timeout=5)  # type: ignore[misc]
+                await client.wait_for(lambda e, c=client, n=count: len(c.of_type("pong")) >= n, timeout=5)
             for client in talkers:
                 await client.wait_for("audio_end", timeout=10)
             assert await asyncio.to_thread(slow.read_until_closed, 10.0)

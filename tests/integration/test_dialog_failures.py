@@ -95,3 +95,17 @@ async def test_endless_speech_is_ended_at_the_turn_limit() -> None:
             await client.wait_for(lambda e: e["type"] in ("intent", "error") and e["turn_id"] == 1, timeout=10)
             streaming.cancel()
             await client.close()
+
+
+async def test_killed_tools_worker_next_lookup_served_by_the_other() -> None:
+    modules = ("tools_worker", "tools_worker", *WITHOUT_TOOLS)
+    with running_stack(modules) as stack:
+        wait_http(stack.gateway.base_url + "/readyz")
+        async with aiohttp.ClientSession() as http:
+            client = await connect(http, stack.gateway.base_url)
+            assert (await text_turn(client, "show me some sunglasses", 1))["type"] == "audio_end"
+            stack.services[0].kill()
+            for turn in (2, 3, 4):  # the queue group routes every lookup to the survivor
+                assert (await text_turn(client, "show me some laptops", turn))["type"] == "audio_end"
+            assert client.of_type("error") == []
+            await client.close()

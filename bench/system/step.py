@@ -1,0 +1,104 @@
+"""One load step: N sessions spread over load processes, a warm-up, a measured window, merged results."""
+
+import multiprocessing
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+
+from bench.system.driver import Mode, Window
+from bench.system.hist import Histograms
+from bench.system.loadgen import STAGGER_S, LoadPlan, process_main
+from bench.system.procs import ProcWatch
+from bench.system.script import Script
+
+SESSIONS_PER_PROCESS = 100
+ROTATION = (Mode.MESSAGE, Mode.SPOKEN, Mode.COMPLETE)
+Probe = Callable[[], dict[str, float]]
+
+
+@dataclass(frozen=True)
+class StepConfig:
+    url: str
+    sessions: int
+    measure_s: float
+    rotation: tuple[Mode, ...] = ROTATION
+    peer: bool = False
+    per_process: int = SESSIONS_PER_PROCESS
+
+
+@dataclass
+class StepResult:
+    sessions: int
+    histograms: Histograms
+    counts: Counter[str]
+    processes: dict[str, dict[str, float]]  # CPU % of a core and RSS per process group, over the window
+    machine_busy_percent: float  # every process on the machine, % of one core (2 cores = 200)
+    probe: dict[str, float]  # change of the probed counters over the window
+    window_s: float
+
+
+def window_offset(sessions: int) -> float:
+    """Seconds from the start of a step to its measured window: spawn and connect, then the staggered first turns."""
+    return 2.0 + sessions * 0.01 + STAGGER_S + 2.0
+
+
+def _plans(config: StepConfig) -> list[LoadPlan]:
+    now = time.monotonic()
+    start_at = now + 2.0 + config.sessions * 0.01
+    window = Window(now + window_offset(config.sessions), now + window_offset(config.sessions) + config.measure_s)
+    splits = range(0, config.sessions, config.per_process)
+    return [
+        LoadPlan(
+            url=config.url,
+            sessions=min(config.per_process, config.sessions - first),
+            first_index=first,
+            start_at=start_at,
+            window=window,
+            end_at=window.end + 1.0,
+            rotation=config.rotation,
+            peer=config.peer,
+        )
+        for first in splits
+    ]
+
+
+def _sleep_until(at: float) -> None:
+    time.sleep(max(0.0, at - time.monotonic()))
+
+
+def run_step(config: StepConfig, script: Script, services: ProcWatch, probe: Probe | None = None) -> StepResult:
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    plans = _plans(config)
+    workers = [context.Process(target=process_main, args=(plan, script, results)) for plan in plans]
+    for worker in workers:
+        worker.start()
+    loadgen = ProcWatch({"loadgen": [w.pid for w in workers if w.pid is not None]})
+    window = plans[0].window
+    _sleep_until(window.start)
+    services.start(window.start)
+    loadgen.start(window.start)
+    before = probe() if probe else {}
+    busy = _busy_seconds()
+    _sleep_until(window.end)
+    processes = {**services.stop(window.end), **loadgen.stop(window.end)}
+    busy_percent = round(100 * (_busy_seconds() - busy) / (window.end - window.start), 1)
+    after = probe() if probe else {}
+    histograms, counts = Histograms(), Counter[str]()
+    for _ in workers:
+        result: dict[str, Any] = results.get(timeout=plans[0].end_at - time.monotonic() + 60)
+        histograms.add_encoded(result["histograms"])
+        counts.update(result["counts"])
+    for worker in workers:
+        worker.join(timeout=10)
+    delta = {name: after[name] - before.get(name, 0.0) for name in after}
+    return StepResult(config.sessions, histograms, counts, processes, busy_percent, delta, window.end - window.start)
+
+
+def _busy_seconds() -> float:
+    times = psutil.cpu_times()
+    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
