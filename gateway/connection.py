@@ -183,11 +183,11 @@ class Connection:
         if self.owners is not None and peek.turn_id is not None and peek.turn_id > self.owners.last_turn_id:
             self.owners.last_turn_id = peek.turn_id
         WS_MESSAGES.labels("out", peek.type).inc()
-        self.outbox.put(msg.data.decode())
+        self.outbox.put(msg.data)
 
     def _send(self, event: ServerEvent) -> None:
         WS_MESSAGES.labels("out", type(event).__struct_config__.tag or "unknown").inc()
-        self.outbox.put(encoder.encode(event).decode())
+        self.outbox.put(encoder.encode(event))
 
     async def _fail(self, error: Error, close_code: int) -> None:
         ERRORS.labels("gateway", error.code).inc()

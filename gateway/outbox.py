@@ -8,7 +8,7 @@ aborted, never slowing any other session.
 import asyncio
 import contextlib
 
-from aiohttp import WSCloseCode, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from shared.logs import get_logger
 
@@ -24,12 +24,13 @@ class Outbox:
         self.ws = ws
         self.request = request
         self.send_timeout_s = send_timeout_s
-        self._queue: asyncio.Queue[str] = asyncio.Queue(maxsize=size)
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=size)
         self._writer = asyncio.create_task(self._write())
         self.cut_off = False
         self._closing: asyncio.Task[None] | None = None
 
-    def put(self, data: str) -> None:
+    def put(self, data: bytes) -> None:
+        """Queue one JSON text frame (already UTF-8: relayed events are sent as they came off the bus)."""
         if self.cut_off or self.ws.closed:
             return
         try:
@@ -41,7 +42,7 @@ class Outbox:
         while True:
             data = await self._queue.get()
             try:
-                await asyncio.wait_for(self.ws.send_str(data), self.send_timeout_s)
+                await asyncio.wait_for(self.ws.send_frame(data, WSMsgType.TEXT), self.send_timeout_s)
             except TimeoutError:
                 self._cut_off("send timed out")
                 return
