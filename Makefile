@@ -17,7 +17,7 @@ else
   EMBEDDED_NATS :=
 endif
 
-.PHONY: run test lint bench lock clean
+.PHONY: run cluster test lint bench lock clean
 
 $(STAMP): requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ run: $(STAMP)
 	@echo "voicechat: NATS       $(VOICECHAT_NATS_URL)"
 	@echo "voicechat: Ctrl-C stops everything"
 	exec $(BIN)/honcho start -f Procfile $(EMBEDDED_NATS)
+
+# 3 NATS nodes, 2 gateways, 2 of each worker on loopback; ports from CLUSTER_BASE_PORT (docs/cluster.md).
+CLUSTER_BASE_PORT ?= 8100
+cluster: $(STAMP)
+	@$(BIN)/python -m deploy.local.cluster $(CLUSTER_BASE_PORT) $(RUN_DIR)/cluster
+	exec $(BIN)/honcho start -f deploy/local/Procfile.cluster -e $(RUN_DIR)/cluster/cluster.env
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
