@@ -53,6 +53,7 @@ class DialogSession:
         self._offset_ms = 0
         self._turn: Turn | None = None
         self._retiring = False
+        self._confirmed = False
 
     def extra_subscriptions(self) -> dict[str, MsgHandler]:
         return {subjects.vad(self.session_id): self._on_vad}
@@ -70,6 +71,8 @@ class DialogSession:
         except msgspec.DecodeError:
             log.warning("vad_event_invalid")
             return
+        if not self._confirmed:
+            return
         if isinstance(event, bus.VadSpeechStarted):
             if not self._retiring:
                 await self._run(self.machine.speech_started(event.offset_ms, time.monotonic()))
@@ -77,6 +80,8 @@ class DialogSession:
             await self._run(self.machine.speech_ended(event.offset_ms))
 
     async def on_control(self, message: bus.Control) -> None:
+        if not self._confirmed:
+            return  # meant for the previous owner, which handles it
         match message:
             case bus.ControlBargeIn():
                 started = time.perf_counter()
@@ -90,6 +95,9 @@ class DialogSession:
                 await self._run(self.machine.speech_ended(self._offset_ms))
             case bus.ControlText(text=text) if not self._retiring:
                 await self._run(self.machine.text_input(text))
+
+    def confirm(self) -> None:
+        self._confirmed = True
 
     async def finish(self, grace_s: float) -> None:
         """Handing over: open no new turn (the new owner does), let the running one complete."""

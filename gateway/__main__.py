@@ -15,6 +15,7 @@ async def main(ctx: ServiceContext) -> None:
         log.warning("resume_tokens_use_development_secret", hint="set VOICECHAT_AUTH_SECRET in production")
     tracker = OwnerTracker(ctx.nc, ctx.settings)
     await tracker.start()
+    ctx.reconnect_hooks.append(tracker.nats_reconnected)
     runner = web.AppRunner(build_app(ctx.nc, ctx.settings, tracker), access_log=None, shutdown_timeout=5.0)
     await runner.setup()
     await web.TCPSite(runner, "0.0.0.0", ctx.settings.http_port).start()

@@ -3,6 +3,7 @@
 import asyncio
 import re
 import socket
+import time
 import uuid
 
 import aiohttp_cors
@@ -122,7 +123,12 @@ async def _worker_answers(nc: NATS, kind: str) -> bool:
 
 
 async def _close_sockets(app: web.Application) -> None:
+    """Drain: refuse new sessions, let turns under way finish (bounded), then close with 1001 so clients resume."""
     app[DRAINING_KEY].set()
+    tracker, grace = app[TRACKER_KEY], app[SETTINGS_KEY].drain_grace_s
+    deadline = time.monotonic() + grace
+    while any(owners.busy for owners in tracker.sessions.values()) and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
     sockets = app[SOCKETS_KEY]
     for ws in [*sockets]:
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown: resume elsewhere")

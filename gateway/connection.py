@@ -70,7 +70,7 @@ class Connection:
         self.sample_rate = 16000
 
     async def run(self, session_id: str, sample_rate: int, language: str, resumed: bool) -> None:
-        owners = SessionOwners(session_id=session_id, language=language)
+        owners = SessionOwners(session_id=session_id, language=language, on_turn_lost=self._turn_lost)
         self.owners = owners
         self.sample_rate = sample_rate
         self.tracker.sessions[session_id] = owners
@@ -154,6 +154,8 @@ class Connection:
             case Ping():
                 self._send(Pong())
             case TextInput(text=text):
+                if self.owners is not None:
+                    self.owners.awaiting_turn = True
                 await self._apply(self.session.control(bus.ControlText(text=text)))
             case EndSession():
                 self.ended = True
@@ -180,10 +182,21 @@ class Connection:
         except msgspec.DecodeError:
             log.warning("event_invalid")
             return
-        if self.owners is not None and peek.turn_id is not None and peek.turn_id > self.owners.last_turn_id:
-            self.owners.last_turn_id = peek.turn_id
+        if self.owners is not None and not self.owners.saw(peek):
+            return
         WS_MESSAGES.labels("out", peek.type).inc()
         self.outbox.put(msg.data)
+
+    async def _turn_lost(self) -> None:
+        """The turn under way lost its worker or its events (NATS outage): tell the client to repeat it, drop
+        whatever that turn might still say, and stop it if it still runs somewhere."""
+        owners = self.owners
+        assert owners is not None
+        turn = owners.open_turn or owners.last_turn_id + 1
+        owners.open_turn, owners.awaiting_turn, owners.dead_turn = None, False, turn
+        message = "this turn was lost (a worker or the message bus failed); please repeat the request"
+        self._send(Error(code="turn_failed", message=message, fatal=False, turn_id=turn))
+        await self.nc.publish(subjects.control(owners.session_id), bus.encoder.encode(bus.ControlBargeIn()))
 
     def _send(self, event: ServerEvent) -> None:
         WS_MESSAGES.labels("out", type(event).__struct_config__.tag or "unknown").inc()

@@ -7,6 +7,7 @@ announces the owner on the session's control subject, so a previous owner lets g
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import msgspec
@@ -29,15 +30,44 @@ class ClaimFailed(Exception):
         self.kind = kind
 
 
+# Events after which a turn says nothing more.
+_TURN_ENDS = {"audio_end", "interrupted"}
+_FAILED_TURN_CODES = {"turn_failed", "dialog_unavailable"}
+
+
 @dataclass
 class SessionOwners:
-    """What the gateway knows of one of its sessions' owners."""
+    """What the gateway knows of one of its sessions: its owners and whether a turn is under way."""
 
     session_id: str
     language: str
     owners: dict[str, str] = field(default_factory=dict)
     last_turn_id: int = 0
     reclaiming: set[str] = field(default_factory=set)
+    open_turn: int | None = None  # a turn that has spoken and not ended
+    awaiting_turn: bool = False  # a typed request not yet answered by any event
+    dead_turn: int | None = None  # a turn reported failed to the client: its late events are dropped
+    on_turn_lost: Callable[[], Awaitable[None]] | None = None
+
+    def saw(self, event: bus.EventPeek) -> bool:
+        """Track the turn an event belongs to; False when the event must not reach the client."""
+        turn = event.turn_id
+        if turn is None:
+            return True
+        if turn == self.dead_turn:
+            return False
+        self.last_turn_id = max(self.last_turn_id, turn)
+        self.awaiting_turn = False
+        ended = event.type in _TURN_ENDS or (event.type == "error" and event.code in _FAILED_TURN_CODES)
+        if not ended:
+            self.open_turn = turn
+        elif self.open_turn is not None and self.open_turn <= turn:
+            self.open_turn = None
+        return True
+
+    @property
+    def busy(self) -> bool:
+        return self.open_turn is not None or self.awaiting_turn
 
 
 class OwnerTracker:
@@ -100,8 +130,7 @@ class OwnerTracker:
         owners.owners[kind] = worker_id
         self._last_beat.setdefault(worker_id, time.monotonic())
         if previous != worker_id:
-            announce = bus.ControlOwner(kind=kind, worker_id=worker_id)
-            await self.nc.publish(subjects.control(owners.session_id), bus.encoder.encode(announce))
+            await self._announce(owners.session_id, kind, worker_id)
 
     async def _request(self, subject: str, payload: bytes, wait: float) -> str | None:
         try:
@@ -114,8 +143,8 @@ class OwnerTracker:
             return None
 
     async def _watch(self) -> None:
-        """Re-claim sessions whose owner stopped beating or is draining; keep idle sessions alive in workers."""
-        keepalive_due = time.monotonic() + self.settings.keepalive_interval_s
+        """Re-claim sessions whose owner stopped beating or is draining; re-announce owners now and then."""
+        announce_due = time.monotonic() + self.settings.announce_interval_s
         while True:
             await asyncio.sleep(min(0.25, self.settings.owner_stale_s / 4))
             now = time.monotonic()
@@ -127,11 +156,14 @@ class OwnerTracker:
                         task = asyncio.create_task(self._reclaim(owners, kind))
                         self._reclaims.add(task)
                         task.add_done_callback(self._reclaims.discard)
-            if now >= keepalive_due:
-                keepalive_due = now + self.settings.keepalive_interval_s
-                await self._keepalive()
+            if now >= announce_due:
+                announce_due = now + self.settings.announce_interval_s
+                await self._announce_all()
 
     async def _reclaim(self, owners: SessionOwners, kind: WorkerKind) -> None:
+        crashed = owners.owners.get(kind) not in self._draining
+        if crashed and kind == "dialog" and owners.busy and owners.on_turn_lost is not None:
+            await owners.on_turn_lost()  # the turn under way died with its worker: say so rather than go quiet
         try:
             await self.claim(owners, kind, resumed=True, direct=False)
             log.info("session_reclaimed", kind=kind)
@@ -140,7 +172,17 @@ class OwnerTracker:
         finally:
             owners.reclaiming.discard(kind)
 
-    async def _keepalive(self) -> None:
-        payload = bus.encoder.encode(bus.ControlKeepalive())
-        for session_id in list(self.sessions):
-            await self.nc.publish(subjects.control(session_id), payload)
+    async def nats_reconnected(self) -> None:
+        """Events published while this gateway was cut off from NATS are gone: fail the turns under way."""
+        for owners in list(self.sessions.values()):
+            if owners.busy and owners.on_turn_lost is not None:
+                await owners.on_turn_lost()
+
+    async def _announce_all(self) -> None:
+        for owners in list(self.sessions.values()):
+            for kind, worker_id in list(owners.owners.items()):
+                await self._announce(owners.session_id, kind, worker_id)
+
+    async def _announce(self, session_id: str, kind: str, worker_id: str) -> None:
+        announce = bus.ControlOwner(kind=kind, worker_id=worker_id)
+        await self.nc.publish(subjects.control(session_id), bus.encoder.encode(announce))

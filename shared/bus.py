@@ -50,30 +50,19 @@ class ControlText(Control, tag="text_input"):
     text: str
 
 
-class ControlKeepalive(Control, tag="keepalive"):
-    pass
-
-
 class ControlEnd(Control, tag="end"):
     """The client ended the session: every owner releases it now."""
 
 
 class ControlOwner(Control, tag="owner"):
-    """A worker now owns the session for `kind`; any other worker of that kind lets it go."""
+    """A worker owns the session for `kind`; any other worker of that kind lets it go. The gateway repeats it
+    periodically: it keeps idle sessions alive in their owners and heals an announcement lost in a NATS outage."""
 
     kind: str
     worker_id: str
 
 
-AnyControl = (
-    ControlBargeIn
-    | ControlStartSpeaking
-    | ControlStopSpeaking
-    | ControlText
-    | ControlKeepalive
-    | ControlEnd
-    | ControlOwner
-)
+AnyControl = ControlBargeIn | ControlStartSpeaking | ControlStopSpeaking | ControlText | ControlEnd | ControlOwner
 
 
 class VadEvent(msgspec.Struct, tag_field="type"):
@@ -94,10 +83,11 @@ AnyVadEvent = VadSpeechStarted | VadSpeechEnded
 
 
 class EventPeek(msgspec.Struct):
-    """What the gateway reads of a relayed event: its type and turn (the rest is skipped, not decoded)."""
+    """What the gateway reads of a relayed event: type, turn and error code (the rest is skipped, not decoded)."""
 
     type: str
     turn_id: int | None = None
+    code: str | None = None
 
 
 def pack_frame(seq: int, pcm: bytes) -> bytes:

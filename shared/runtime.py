@@ -15,15 +15,19 @@ from shared.settings import Settings, SettingsError, load_settings
 log = get_logger(__name__)
 
 
+ReconnectHook = Callable[[], Awaitable[None]]
+
+
 @dataclass
 class ServiceContext:
     name: str
     settings: Settings
     nc: NATS
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    reconnect_hooks: list[ReconnectHook] = field(default_factory=list)
 
 
-async def connect(settings: Settings, name: str, attempts: int = 60) -> NATS:
+async def connect(settings: Settings, name: str, attempts: int = 60, hooks: list[ReconnectHook] | None = None) -> NATS:
     """Connect, retrying the first connection; once connected, reconnect forever.
 
     `VOICECHAT_NATS_URL` may list several servers of a cluster, separated by commas.
@@ -37,6 +41,8 @@ async def connect(settings: Settings, name: str, attempts: int = 60) -> NATS:
 
     async def on_reconnect() -> None:
         log.info("nats_reconnected")
+        for hook in hooks or ():
+            await hook()
 
     last: Exception | None = None
     for _ in range(attempts):
@@ -71,17 +77,30 @@ def install_stop_signals(stop: asyncio.Event) -> None:
 async def _serve(name: str, settings: Settings, body: Callable[[ServiceContext], Awaitable[None]]) -> None:
     stop = asyncio.Event()
     install_stop_signals(stop)
-    nc = await connect(settings, name)
-    ctx = ServiceContext(name=name, settings=settings, nc=nc, stop=stop)
+    hooks: list[ReconnectHook] = []
+    nc = await connect(settings, name, hooks=hooks)
+    ctx = ServiceContext(name=name, settings=settings, nc=nc, stop=stop, reconnect_hooks=hooks)
     log.info("service_started", nats_url=settings.nats_url)
     try:
         await body(ctx)
     finally:
-        if nc.is_connected:
-            await nc.drain()
-        else:
-            await nc.close()
+        await _disconnect(nc)
         log.info("service_stopped")
+
+
+async def _disconnect(nc: NATS, drain_s: float = 3.0) -> None:
+    """Drain (bounded: nats-py's drain waits up to 10 s on a flush when the server is gone), then close."""
+    if nc.is_connected:
+        drain = asyncio.create_task(nc.drain())
+        done, _ = await asyncio.wait({drain}, timeout=drain_s)
+        if not done:
+            log.warning("nats_drain_timed_out")
+            drain.cancel()
+    if not nc.is_closed:
+        try:
+            await nc.close()
+        except OSError as exc:
+            log.warning("nats_close_failed", error=str(exc))
 
 
 def run_service(name: str, body: Callable[[ServiceContext], Awaitable[None]]) -> None:

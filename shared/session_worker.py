@@ -38,6 +38,12 @@ class SessionHandler(Protocol):
 
     async def on_control(self, message: bus.Control) -> None: ...
 
+    def confirm(self) -> None:
+        """The gateway announced this worker as the owner: from here on, this worker alone acts on the session.
+
+        The announcement travels on the control subject, after every control message meant for a previous owner,
+        so exactly one owner handles each message across a handover."""
+
     async def finish(self, grace_s: float) -> None:
         """Start no new work; wait (at most `grace_s`) for the work in flight."""
 
@@ -175,8 +181,10 @@ class SessionWorker:
             match message:
                 case bus.ControlEnd():
                     await self.release(session_id, reason="ended")
-                case bus.ControlOwner(kind=kind, worker_id=worker_id):
-                    if kind == self.kind and worker_id != self.worker_id:
+                case bus.ControlOwner(kind=kind, worker_id=worker_id) if kind == self.kind:
+                    if worker_id == self.worker_id:
+                        owned.handler.confirm()
+                    else:
                         await self._moved(session_id)
                 case _:
                     await owned.handler.on_control(message)

@@ -48,7 +48,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     heartbeat_interval_s: Positive = 0.5
     owner_stale_s: Positive = 1.5
     session_idle_timeout_s: Positive = 60.0
-    keepalive_interval_s: Positive = 15.0
+    announce_interval_s: Positive = 5.0
     drain_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 20.0
     # dialog worker and local agent
     local_cx_host: str = "127.0.0.1"

@@ -46,6 +46,9 @@ class VadSession:
     async def on_control(self, message: bus.Control) -> None:
         """Control messages concern the dialog side; the VAD only needs the release ones, handled upstream."""
 
+    def confirm(self) -> None:
+        """Voice activity is stateless between frames: nothing to hand over."""
+
     async def finish(self, grace_s: float) -> None:
         """Nothing runs between frames: the new owner carries on."""
 

@@ -19,12 +19,15 @@ class VoiceClient:
         self.start: dict[str, Any] = {}
 
     async def _read(self) -> None:
-        async for msg in self.ws:
-            if msg.type is aiohttp.WSMsgType.TEXT:
-                event = json.loads(msg.data)
-                event["_at"] = time.monotonic()
-                self.events.append(event)
-                self._new.set()
+        try:
+            async for msg in self.ws:
+                if msg.type is aiohttp.WSMsgType.TEXT:
+                    event = json.loads(msg.data)
+                    event["_at"] = time.monotonic()
+                    self.events.append(event)
+                    self._new.set()
+        finally:
+            self._new.set()
 
     async def wait_for(self, predicate: Any, timeout: float = 10.0) -> dict[str, Any]:
         """The first recorded event matching `predicate` (a type name or a callable), waiting for it."""
@@ -34,6 +37,8 @@ class VoiceClient:
             for event in self.events:
                 if match(event):
                     return event
+            if self._reader.done():
+                raise ConnectionError(f"connection closed ({self.ws.close_code}) before a matching event")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 types = [e["type"] for e in self.events]

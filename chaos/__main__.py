@@ -1,0 +1,99 @@
+"""`make chaos`: run the stack (two of each worker, two gateways, one local agent, one NATS) on loopback, drive
+shoppers' sessions, inject every fault in turn, and print what each did. Exits 1 when a session was lost.
+"""
+
+import asyncio
+import sys
+import threading
+import time
+
+import aiohttp
+
+from chaos.faults import FAULTS
+from chaos.shopper import Shopper
+from tests.support.procs import wait_http
+from tests.support.stack import Stack, running_stack
+
+STACK = (
+    "tools_worker", "tools_worker", "dialog_worker.local_cx", "vad_worker", "vad_worker",
+    "dialog_worker", "dialog_worker", "gateway", "gateway",
+)  # fmt: skip
+SHOPPERS = 12
+SETTLE_S = 8.0
+# The scripted agent answers every turn in about two seconds, so each fault sees several turns of every shopper.
+ENV = {"VOICECHAT_DRAIN_GRACE_S": "15", "VOICECHAT_LOCAL_CX_SCRIPTED": "1"}
+
+
+AFTER_S = 20.0  # a session is alive after a fault when it completes a turn within this time
+
+
+def ok_between(shopper: Shopper, start: float, end: float) -> bool:
+    return any(turn.ok and start <= turn.started <= end for turn in shopper.turns)
+
+
+def failed_between(shoppers: list[Shopper], start: float, end: float) -> list[str]:
+    return [t.detail for s in shoppers for t in s.turns if not t.ok and start <= t.ended <= end]
+
+
+async def drive(shoppers: list[Shopper], stop: asyncio.Event) -> None:
+    async with aiohttp.ClientSession() as http:
+        await asyncio.gather(*(shopper.run(http, stop) for shopper in shoppers))
+
+
+def run_faults(gateways: list[str], stack: Stack) -> list[tuple[str, bool, float, float]]:
+    """Inject every fault, SETTLE_S apart; returns (name, crash, injected at, settled at)."""
+    moments = []
+    for fault in FAULTS:
+        moment = time.monotonic()
+        fault.inject(stack, gateways)
+        time.sleep(SETTLE_S)
+        moments.append((fault.name, fault.crash, moment, time.monotonic()))
+        print(f"  injected: {fault.name}", flush=True)
+    return moments
+
+
+def report(moments: list[tuple[str, bool, float, float]], shoppers: list[Shopper]) -> int:
+    print(f"\n{'fault':32} {'alive before':>12} {'alive after':>11} {'turns failed':>12}  expected / failures")
+    for name, crash, moment, settled in moments:
+        before = sum(1 for s in shoppers if ok_between(s, moment - SETTLE_S, moment))
+        after = sum(1 for s in shoppers if ok_between(s, moment, moment + AFTER_S))
+        failed = failed_between(shoppers, moment - 1.0, settled)
+        expected = "only turns in flight" if crash else "0 failed"
+        print(f"{name:32} {before:>12} {after:>11} {len(failed):>12}  {expected} {sorted(set(failed))}")
+    turns = sum(len(s.turns) for s in shoppers)
+    resumes, dropped = sum(s.resumes for s in shoppers), sum(s.dropped for s in shoppers)
+    print(f"\nshoppers: {len(shoppers)}, turns: {turns}, resumes: {resumes}, turns cut by a dropped socket: {dropped}")
+    lost = [s for s in shoppers if s.lost is not None]
+    for shopper in lost:
+        print(f"  shopper {shopper.index}: {shopper.lost}")
+    print(f"sessions lost: {len(lost)}")
+    return 1 if lost else 0
+
+
+def main() -> None:
+    started = time.monotonic()
+    with running_stack(STACK, ENV) as stack:
+        gateways = [s.base_url for s in stack.services if s.module == "gateway"]
+        for url in gateways:
+            wait_http(url + "/readyz")
+        shoppers = [Shopper(i, gateways) for i in range(SHOPPERS)]
+        stop = asyncio.Event()
+        loop = asyncio.new_event_loop()
+        driver = threading.Thread(target=loop.run_until_complete, args=(drive(shoppers, stop),))
+        driver.start()
+        time.sleep(SETTLE_S)
+        print(f"stack up, {SHOPPERS} shoppers talking; injecting {len(FAULTS)} faults", flush=True)
+        moments = run_faults(gateways, stack)
+        final = time.monotonic()
+        time.sleep(AFTER_S)
+        loop.call_soon_threadsafe(stop.set)
+        driver.join(timeout=60)
+        for shopper in shoppers:
+            if shopper.lost is None and not ok_between(shopper, final, final + AFTER_S):
+                shopper.lost = "no completed turn after the last fault"
+    print(f"chaos run took {time.monotonic() - started:.0f} s")
+    sys.exit(report(moments, shoppers))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""A chaos-test shopper: one session doing typed turns in a loop, resuming on the other gateway when dropped."""
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from tests.support.client import VoiceClient, connect
+
+REQUESTS = ("hello what can you do", "show me some sunglasses", "tell me about product five")
+
+
+FAILED_TURN = ("turn_failed", "dialog_unavailable")
+
+
+def _ends_turn(event: dict[str, Any], previous_turn: int) -> bool:
+    """The end of the turn after `previous_turn`: its audio_end, its interruption, or an error that ends it."""
+    if event.get("turn_id", 0) <= previous_turn:
+        return event["type"] == "error" and event.get("fatal") is True
+    if event["type"] == "error":
+        return event.get("fatal") is True or event.get("code") in FAILED_TURN
+    return event["type"] in ("audio_end", "interrupted")
+
+
+@dataclass
+class Turn:
+    started: float
+    ended: float
+    ok: bool
+    detail: str
+
+
+@dataclass
+class Shopper:
+    """Its session is lost when it can no longer resume or complete a turn."""
+
+    index: int
+    gateways: list[str]
+    turns: list[Turn] = field(default_factory=list)
+    lost: str | None = None
+    resumes: int = 0
+    dropped: int = 0
+    _client: VoiceClient | None = None
+    _start: dict[str, Any] = field(default_factory=dict)
+
+    async def run(self, http: aiohttp.ClientSession, stop: asyncio.Event) -> None:
+        gateway = self.index % len(self.gateways)
+        self._client = await connect(http, self.gateways[gateway])
+        self._start = self._client.start
+        turn_id = 0
+        while not stop.is_set() and self.lost is None:
+            if self._client.ws.closed:
+                gateway = await self._resume(http, gateway + 1)
+                continue
+            turn_id = await self._turn(turn_id)
+            await asyncio.sleep(0.3)
+        if self._client is not None:
+            await self._client.close()
+
+    async def _turn(self, last_turn: int) -> int:
+        assert self._client is not None
+        client = self._client
+        text = REQUESTS[len(self.turns) % len(REQUESTS)]
+        started = time.monotonic()
+        seen = len(client.events)
+        await client.send({"type": "text_input", "text": text})
+        try:
+            end = await client.wait_for(
+                lambda e: client.events.index(e) >= seen and _ends_turn(e, last_turn), timeout=30
+            )
+        except TimeoutError:
+            end = {"type": "timeout", "turn_id": last_turn}
+        except ConnectionError:
+            self.dropped += 1
+            return last_turn  # the gateway went away mid-turn: resume and ask again
+        ok = end["type"] == "audio_end"
+        self.turns.append(Turn(started, time.monotonic(), ok, f"{end['type']}:{end.get('code', '')}"))
+        return int(end.get("turn_id") or last_turn)
+
+    async def _resume(self, http: aiohttp.ClientSession, gateway: int) -> int:
+        query = f"?session_id={self._start['session_id']}&resume_token={self._start['resume_token']}"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            index = gateway % len(self.gateways)
+            try:
+                client = await connect(http, self.gateways[index], query, wait_start=False)
+                first = await client.wait_for(lambda e: e["type"] in ("session_start", "error"), timeout=5)
+            except (aiohttp.ClientError, TimeoutError):
+                gateway += 1
+                await asyncio.sleep(0.5)
+                continue
+            if first["type"] == "session_start":
+                self._client, self.resumes = client, self.resumes + 1
+                return index
+            await client.close()
+            if first.get("code") == "session_not_found":
+                self.lost = "resume refused: session_not_found"
+                return index
+            gateway += 1
+            await asyncio.sleep(0.5)
+        self.lost = "could not resume within 20 s"
+        return gateway
