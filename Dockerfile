@@ -7,9 +7,9 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /build
-COPY requirements.lock .
+COPY requirements-runtime.lock .
 RUN python -m venv /opt/venv \
-    && /opt/venv/bin/pip install --require-hashes --no-deps -r requirements.lock
+    && /opt/venv/bin/pip install --require-hashes --no-deps -r requirements-runtime.lock
 COPY shared/ app/shared/
 COPY gateway/ app/gateway/
 COPY vad_worker/ app/vad_worker/

@@ -17,7 +17,7 @@ else
   EMBEDDED_NATS :=
 endif
 
-.PHONY: run cluster test lint bench lock clean
+.PHONY: run cluster test lint bench chaos lock clean
 
 $(STAMP): requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,11 +45,16 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
+chaos: $(STAMP)
+	$(BIN)/python -m chaos
+
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
+# requirements.lock: everything (make run/test); requirements-runtime.lock: the services only, same versions (image).
 lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -c requirements.lock -o requirements-runtime.lock
 
 clean:
 	rm -rf $(VENV) $(RUN_DIR) .mypy_cache .ruff_cache .pytest_cache

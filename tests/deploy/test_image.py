@@ -18,7 +18,7 @@ def test_hadolint_passes() -> None:
 
 def test_image_installs_from_the_lock_and_runs_as_non_root() -> None:
     text = (ROOT / "Dockerfile").read_text()
-    assert "--require-hashes" in text and "-r requirements.lock" in text
+    assert "--require-hashes" in text and "-r requirements-runtime.lock" in text
     assert re.search(r"^FROM \S+ AS build$", text, re.M) and re.search(r"^FROM \S+ AS runtime$", text, re.M)
     assert re.search(r"^USER [1-9][0-9]*:[1-9][0-9]*$", text, re.M)
     assert 'ENTRYPOINT ["python", "-m"]' in text
