@@ -99,7 +99,7 @@ async def test_endless_speech_is_ended_at_the_turn_limit() -> None:
 
 async def test_killed_tools_worker_next_lookup_served_by_the_other() -> None:
     modules = ("tools_worker", "tools_worker", *WITHOUT_TOOLS)
-    with running_stack(modules) as stack:
+    with running_stack(modules, {"VOICECHAT_LOCAL_CX_SCRIPTED": "1"}) as stack:  # short answers, real lookups
         wait_http(stack.gateway.base_url + "/readyz")
         async with aiohttp.ClientSession() as http:
             client = await connect(http, stack.gateway.base_url)
