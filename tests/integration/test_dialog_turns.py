@@ -51,7 +51,7 @@ async def one_request(http: aiohttp.ClientSession, base: str, request: tuple[str
     intent = await client.wait_for("intent")
     assert (await client.wait_for("response_text"))["text"]
     assert audio_seconds(client, done["turn_id"]) >= 0.5
-    right = intent["name"] == expected
+    right = bool(intent["name"] == expected)
     if right and topic is not None:
         output = (await client.wait_for("tool_result"))["output"]
         assert {"id", "title", "price", "category", "thumbnail"} <= set(output["products"][0])
