@@ -52,6 +52,11 @@ def _observe_agent_time(response: cx.DetectIntentResponse) -> None:
         AGENT_PROCESSING.observe(value / 1000)
 
 
+def _unreachable(exc: GoogleAPICallError) -> bool:
+    """The agent cannot be reached at all (down, refused), as opposed to a call that failed or timed out."""
+    return _status(exc) == "UNAVAILABLE" and "failed to connect" in str(exc.message).lower()
+
+
 def _status(exc: GoogleAPICallError) -> str:
     code = exc.grpc_status_code
     return code.name if code is not None else "UNKNOWN"
@@ -100,7 +105,7 @@ class CxTurn:
             outcome = "interrupted"
             raise
         except GoogleAPICallError as exc:
-            code: ErrorCode = "dialog_unavailable" if _status(exc) == "UNAVAILABLE" else "turn_failed"
+            code: ErrorCode = "dialog_unavailable" if _unreachable(exc) else "turn_failed"
             log.warning("turn_failed", status=_status(exc), error=str(exc.message))
             await self.session.emit(
                 self.turn_id, Error(code=code, message="the dialog agent failed", turn_id=self.turn_id, fatal=False)

@@ -1,5 +1,6 @@
 """The whole stack as real processes on loopback: nats-server, gateway and workers, for end-to-end tests."""
 
+import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
@@ -26,9 +27,16 @@ class Stack:
         return next(s for s in self.services if s.module == "gateway")
 
     def stop(self) -> None:
+        """Stop every service (SIGTERM, then SIGKILL past the timeout), never leaving one behind."""
+        slow = []
         for service in reversed(self.services):
             if service.proc is not None and service.proc.poll() is None:
-                service.stop()
+                try:
+                    service.stop()
+                except subprocess.TimeoutExpired:
+                    slow.append(service.module)
+        if slow:
+            raise RuntimeError(f"services did not stop within their timeout and were killed: {slow}")
 
 
 @contextmanager
