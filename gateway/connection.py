@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import functools
 import time
 
 import msgspec
@@ -10,6 +11,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from prometheus_client import Counter
 
 from gateway.inbound import ClientError, audio_of, binary_audio, parse_text
 from gateway.limits import ClientLimits
@@ -47,6 +49,12 @@ _CONTROLS: dict[type, bus.Control] = {
 }
 
 
+@functools.cache
+def _counted(direction: str, kind: str) -> Counter:
+    """The message counter's child for one label pair, looked up once (labels() takes a lock per call)."""
+    return WS_MESSAGES.labels(direction, kind)
+
+
 class Connection:
     def __init__(
         self,
@@ -68,6 +76,7 @@ class Connection:
         self.owners: SessionOwners | None = None
         self.ended = False
         self.sample_rate = 16000
+        self._last_in = time.monotonic()
 
     async def run(self, session_id: str, sample_rate: int, language: str, resumed: bool) -> None:
         owners = SessionOwners(session_id=session_id, language=language, on_turn_lost=self._turn_lost)
@@ -107,12 +116,25 @@ class Connection:
         self._send(start)
 
     async def _read(self, resampler: StreamResampler) -> None:
+        watchdog = asyncio.create_task(self._close_when_idle())
+        try:
+            await self._read_messages(resampler)
+        finally:
+            watchdog.cancel()
+
+    async def _close_when_idle(self) -> None:
+        """One timer per connection (not one per message): close a socket that has sent nothing for too long."""
+        idle = self.settings.idle_timeout_s
         while True:
-            try:
-                msg = await self.ws.receive(timeout=self.settings.idle_timeout_s)
-            except TimeoutError:
+            await asyncio.sleep(max(0.0, self._last_in + idle - time.monotonic()))
+            if time.monotonic() - self._last_in >= idle:
                 await self.ws.close(code=WSCloseCode.OK, message=b"idle timeout")
                 return
+
+    async def _read_messages(self, resampler: StreamResampler) -> None:
+        while True:
+            msg = await self.ws.receive()
+            self._last_in = time.monotonic()
             if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
                 return
             try:
@@ -124,12 +146,12 @@ class Connection:
                 return
 
     async def _on_message(self, kind: WSMsgType, data: str | bytes, resampler: StreamResampler) -> None:
-        now = time.monotonic()
+        now = self._last_in
         if not self.limits.allow_message(now):
             self._rate_limited(now, "more than VOICECHAT_MESSAGE_RATE messages a second; message dropped")
             return
         if kind is WSMsgType.BINARY and isinstance(data, bytes):
-            WS_MESSAGES.labels("in", "binary").inc()
+            _counted("in", "binary").inc()
             await self._audio(binary_audio(data), resampler, now)
         elif kind is WSMsgType.TEXT and isinstance(data, str):
             await self._on_text(data, resampler, now)
@@ -147,7 +169,7 @@ class Connection:
 
     async def _on_text(self, data: str, resampler: StreamResampler, now: float) -> None:
         message = parse_text(data)
-        WS_MESSAGES.labels("in", type(message).__struct_config__.tag or "unknown").inc()
+        _counted("in", type(message).__struct_config__.tag or "unknown").inc()
         match message:
             case AudioChunk():
                 await self._audio(audio_of(message), resampler, now)
@@ -184,7 +206,7 @@ class Connection:
             return
         if self.owners is not None and not self.owners.saw(peek):
             return
-        WS_MESSAGES.labels("out", peek.type).inc()
+        _counted("out", peek.type).inc()
         self.outbox.put(msg.data)
 
     async def _turn_lost(self) -> None:
@@ -199,7 +221,7 @@ class Connection:
         await self.nc.publish(subjects.control(owners.session_id), bus.encoder.encode(bus.ControlBargeIn()))
 
     def _send(self, event: ServerEvent) -> None:
-        WS_MESSAGES.labels("out", type(event).__struct_config__.tag or "unknown").inc()
+        _counted("out", type(event).__struct_config__.tag or "unknown").inc()
         self.outbox.put(encoder.encode(event))
 
     async def _fail(self, error: Error, close_code: int) -> None:
