@@ -63,7 +63,9 @@ class DialogSession:
         self._preroll.append(pcm)
         if self._turn is not None:
             self._turn.feed(pcm)
-        await self._run(self.machine.tick(time.monotonic()))
+        actions = self.machine.tick(time.monotonic())
+        if actions:
+            await self._run(actions)
 
     async def _on_vad(self, msg: Msg) -> None:
         try:

@@ -77,11 +77,13 @@ class Connection:
         self.ended = False
         self.sample_rate = 16000
         self._last_in = time.monotonic()
+        self._audio_subject = self._control_subject = ""
 
     async def run(self, session_id: str, sample_rate: int, language: str, resumed: bool) -> None:
         owners = SessionOwners(session_id=session_id, language=language, on_turn_lost=self._turn_lost)
         self.owners = owners
         self.sample_rate = sample_rate
+        self._audio_subject, self._control_subject = subjects.audio(session_id), subjects.control(session_id)
         self.tracker.sessions[session_id] = owners
         relay = await self.nc.subscribe(subjects.events(session_id), cb=self._relay)
         claim = asyncio.create_task(self._claim(owners, sample_rate, resumed))
@@ -185,15 +187,12 @@ class Connection:
                 await self._apply(self.session.control(_CONTROLS[type(message)]))
 
     async def _apply(self, actions: list[Action]) -> None:
-        if self.owners is None:
-            return
-        session_id = self.owners.session_id
         for action in actions:
             match action:
                 case PublishAudio(seq=seq, pcm=pcm):
-                    await self.nc.publish(subjects.audio(session_id), bus.pack_frame(seq, pcm))
+                    await self.nc.publish(self._audio_subject, bus.pack_frame(seq, pcm))
                 case PublishControl(message=message):
-                    await self.nc.publish(subjects.control(session_id), bus.encoder.encode(message))
+                    await self.nc.publish(self._control_subject, bus.encoder.encode(message))
                 case Reply(event=event):
                     self._send(event)
 
