@@ -1,7 +1,6 @@
 """`make cluster`: a session works through either gateway, survives `kill -9` of a NATS node, Ctrl-C stops it all."""
 
 import asyncio
-import contextlib
 import json
 import os
 import random
@@ -21,7 +20,7 @@ import pytest
 
 from deploy.local.cluster import NODES, REPLICAS, ClusterLayout
 from tests.support.client import VoiceClient, connect
-from tests.support.procs import ROOT, wait_http
+from tests.support.procs import ROOT, descendants, kill_all, wait_http
 from tests.support.speech import frames, utterance
 
 pytestmark = pytest.mark.e2e
@@ -78,13 +77,6 @@ async def eventually(check: Callable[[], bool], what: str, timeout: float = 30.0
 
 def nats_node(family: list[psutil.Process], node: int) -> psutil.Process:
     return next(p for p in family if p.name() == "nats-server" and f"node{node}" in p.cmdline())
-
-
-def descendants(root: psutil.Process) -> list[psutil.Process]:
-    try:
-        return [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
 
 
 async def speech_events(client: VoiceClient, speech: list[bytes], after: float) -> None:
@@ -176,10 +168,3 @@ def test_make_cluster_serves_through_both_gateways_and_survives_a_nats_node_loss
         raise
     finally:
         kill_all([*descendants(root), *family])
-
-
-def kill_all(processes: list[psutil.Process]) -> None:
-    """After a failure: honcho starts each child in its own session, so killing make's group would orphan them."""
-    for process in processes:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process.kill()

@@ -13,16 +13,9 @@ import pytest
 
 from tests.support.client import connect
 from tests.support.ports import free_port
-from tests.support.procs import ROOT, wait_http
+from tests.support.procs import ROOT, descendants, kill_all, wait_http
 
 pytestmark = pytest.mark.e2e
-
-
-def descendants(root: psutil.Process) -> list[psutil.Process]:
-    try:
-        return [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
@@ -55,8 +48,7 @@ def test_make_run_starts_serves_and_stops_cleanly(stop_signal: signal.Signals) -
         assert f"http://127.0.0.1:{http_port}/test" in output
         assert f"nats://127.0.0.1:{nats_port}" in output
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+        kill_all(descendants(psutil.Process(proc.pid)) if proc.poll() is None else [])
 
 
 async def _one_session(base: str) -> None:

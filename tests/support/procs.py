@@ -1,5 +1,6 @@
 """Service processes for integration and end-to-end tests: `python -m <package>` with its environment."""
 
+import contextlib
 import os
 import re
 import signal
@@ -10,6 +11,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
+
+import psutil
 
 from tests.support.ports import free_port
 
@@ -92,3 +95,18 @@ def owned_sessions(service: Service) -> int:
         text = response.read().decode()
     found = re.search(r'^voicechat_worker_sessions\{kind="(?:vad|dialog)"\} (\S+)$', text, re.M)
     return int(float(found.group(1))) if found else 0
+
+
+def descendants(root: psutil.Process) -> list[psutil.Process]:
+    """A process and all its children (empty once it is gone)."""
+    try:
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def kill_all(processes: list[psutil.Process]) -> None:
+    """After a failure: honcho starts each child in its own session, so killing make's group would orphan them."""
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
