@@ -15,13 +15,18 @@ REQUESTS = ("hello what can you do", "show me some sunglasses", "tell me about p
 FAILED_TURN = ("turn_failed", "dialog_unavailable")
 
 
-def _ends_turn(event: dict[str, Any], previous_turn: int) -> bool:
-    """The end of the turn after `previous_turn`: its audio_end, its interruption, or an error that ends it."""
+def _starts_turn(event: dict[str, Any], previous_turn: int) -> bool:
+    """Our typed request's turn shows itself by its transcript, or by an error that fails it at once."""
     if event.get("turn_id", 0) <= previous_turn:
         return event["type"] == "error" and event.get("fatal") is True
+    return event["type"] == "transcript" or (event["type"] == "error" and event.get("code") in FAILED_TURN)
+
+
+def _ends_turn(event: dict[str, Any], turn: int) -> bool:
+    """The end of `turn`: its audio_end, its interruption, or an error that ends it (or the session)."""
     if event["type"] == "error":
-        return event.get("fatal") is True or event.get("code") in FAILED_TURN
-    return event["type"] in ("audio_end", "interrupted")
+        return event.get("fatal") is True or (event.get("turn_id") == turn and event.get("code") in FAILED_TURN)
+    return event.get("turn_id") == turn and event["type"] in ("audio_end", "interrupted")
 
 
 @dataclass
@@ -67,9 +72,9 @@ class Shopper:
         seen = len(client.events)
         await client.send({"type": "text_input", "text": text})
         try:
-            end = await client.wait_for(
-                lambda e: client.events.index(e) >= seen and _ends_turn(e, last_turn), timeout=30
-            )
+            first = await client.wait_for(lambda e: client.events.index(e) >= seen and _starts_turn(e, last_turn), 30)
+            turn = int(first.get("turn_id") or last_turn + 1)
+            end = first if first["type"] == "error" else await client.wait_for(lambda e: _ends_turn(e, turn), 30)
         except TimeoutError:
             end = {"type": "timeout", "turn_id": last_turn}
         except ConnectionError:

@@ -26,7 +26,8 @@ async def serve(settings: Settings) -> None:
         await stop.wait()
         log.info("local_cx_stopping", active_streams=server.service.active_streams)
     finally:
-        await server.stop(grace_s=2.0)
+        # Streams under way finish within the grace; a replacement may already listen on the port (SO_REUSEPORT).
+        await server.stop(grace_s=settings.drain_grace_s)
         await ops.cleanup()
         log.info("local_cx_stopped")
 
