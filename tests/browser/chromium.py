@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 from playwright.sync_api import Browser, Locator, Page, Playwright, expect
 
 from shared.audio import Samples
+from tests.support.ci import missing_tool
 from tests.support.procs import ROOT
 from tests.support.speech import utterance
 
@@ -38,10 +38,7 @@ def require_chromium() -> None:
     """Fail under CI (the browser tests are part of the contract there), skip with a reason elsewhere."""
     if CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK):
         return
-    reason = f"{CHROMIUM} is missing: install Debian's Chromium (`apt-get install chromium`)"
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"CI=true and {reason}")
-    pytest.skip(reason)
+    missing_tool(f"{CHROMIUM} is missing: install Debian's Chromium (`apt-get install chromium`)")
 
 
 def speech_wav(path: Path, text: str, voice: str, tail_ms: int) -> Path:

@@ -1,6 +1,5 @@
 """Shared helpers for deployment tests: external binaries, rendered overlays, PromQL metric names."""
 
-import os
 import re
 import shutil
 import subprocess
@@ -8,8 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
+
+from tests.support.ci import missing_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -23,10 +23,7 @@ def binary(name: str) -> str:
     beside = Path(sys.executable).parent / name
     found = str(beside) if beside.exists() else shutil.which(name)
     if found is None:
-        message = f"{name} not found (see docs/deploy.md for the packages CI installs)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        missing_tool(f"{name} not found (see docs/deploy.md for the packages CI installs)")
     return found
 
 
