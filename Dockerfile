@@ -1,5 +1,5 @@
 # One image for every service; the command picks the module: `docker run IMAGE gateway`,
-# `docker run IMAGE vad_worker`, `dialog_worker`, `tools_worker`, `dialog_worker.local_cx`.
+# `docker run IMAGE vad_worker`, `dialog_worker`, `tools_worker`, `local_agent`.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 # --- build: a virtualenv with exactly the locked, hash-checked dependencies ---------------------------

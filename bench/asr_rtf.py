@@ -10,11 +10,11 @@ import statistics
 import sys
 import time
 
-from dialog_worker.local_cx import tts
-from dialog_worker.local_cx.agent import load_agent
-from dialog_worker.local_cx.asr import Recognizer, build_model
-from dialog_worker.local_cx.dialogue import Dialogue, SessionState
-from tests.support.speech import chunks, speech_pcm
+from harness.speech import chunks, speech_pcm
+from local_agent import tts
+from local_agent.agent import load_agent
+from local_agent.asr import Recognizer, build_model
+from local_agent.dialogue import Dialogue, SessionState
 
 UTTERANCES = [
     ("show me running shoes under fifty dollars", "en+klatt"),

@@ -18,9 +18,9 @@ from pathlib import Path
 import nats
 from nats.aio.client import Client as NATS
 
+from harness.nats_server import NatsServer
+from harness.ports import free_port
 from shared.subjects import TOOLS_SERVICE, tools_endpoint
-from tests.support.nats_server import NatsServer
-from tests.support.ports import free_port
 from tools_worker.catalog import load_catalog
 
 IN_FLIGHT = 100

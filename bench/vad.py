@@ -13,14 +13,14 @@ import aiohttp
 import numpy as np
 import psutil
 
+from harness.procs import wait_http
+from harness.speech import utterance
+from harness.stack import FULL_STACK, Stack, running_stack
 from shared.audio import FRAME_BYTES, array_to_pcm
 from shared.settings import load_settings
-from tests.support.client import VoiceClient, connect
-from tests.support.procs import wait_http
-from tests.support.speech import utterance
-from tests.support.stack import FULL_STACK, Stack, running_stack
 from vad_worker.smoother import SpeechStart
 from vad_worker.worker import make_detector
+from voice_client.recorder import VoiceClient, connect
 
 
 def detector_throughput(seconds: float = 2.0) -> float:

@@ -11,11 +11,11 @@ import aiohttp
 
 from chaos.faults import FAULTS
 from chaos.shopper import Shopper
-from tests.support.procs import wait_http
-from tests.support.stack import Stack, running_stack
+from harness.procs import wait_http
+from harness.stack import Stack, running_stack
 
 STACK = (
-    "tools_worker", "tools_worker", "dialog_worker.local_cx", "vad_worker", "vad_worker",
+    "tools_worker", "tools_worker", "local_agent", "vad_worker", "vad_worker",
     "dialog_worker", "dialog_worker", "gateway", "gateway",
 )  # fmt: skip
 SHOPPERS = 12

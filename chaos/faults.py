@@ -5,8 +5,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tests.support.procs import Service, owned_sessions, wait_http
-from tests.support.stack import Stack
+from harness.procs import Service, owned_sessions, wait_http
+from harness.stack import Stack
 
 
 @dataclass
@@ -55,7 +55,7 @@ FAULTS = (
     Fault("kill -9 vad_worker", kill_and_restart("vad_worker"), crash=True),
     Fault("kill -9 dialog_worker", kill_and_restart("dialog_worker"), crash=True),
     Fault("kill -9 tools_worker", kill_and_restart("tools_worker"), crash=True),
-    Fault("kill -9 local agent", kill_and_restart("dialog_worker.local_cx"), crash=True),
+    Fault("kill -9 local agent", kill_and_restart("local_agent"), crash=True),
     Fault("restart nats-server", restart_nats, crash=True),
     Fault("kill -9 gateway", kill_and_restart("gateway"), crash=True),
     Fault("rolling SIGTERM, every service", rolling_sigterm, crash=False),

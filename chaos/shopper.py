@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.support.client import VoiceClient, connect
+from voice_client.recorder import VoiceClient, connect
 
 REQUESTS = ("hello what can you do", "show me some sunglasses", "tell me about product five")
 

@@ -19,8 +19,8 @@ from shared.metrics import AGENT_PROCESSING, DIALOGFLOW_REQUESTS, TOOL_LATENCY, 
 from shared.protocol import AudioEnd, Error, ErrorCode, Intent, ResponseText, ToolResult, Transcript
 from shared.settings import Settings
 from shared.structs import dict_to_struct, struct_to_dict
-from tools_worker.client import call_tool
-from tools_worker.errors import ToolError
+from shared.tools.client import call_tool
+from shared.tools.errors import ToolError
 
 log = get_logger(__name__)
 AGENT_TIME_KEY = "local_agent_processing_ms"

@@ -3,12 +3,15 @@
 import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Literal
 
 import msgspec
 
 ENV_PREFIX = "VOICECHAT_"
 SAMPLE_RATES = (8000, 16000, 32000, 44100, 48000)
+
+DEFAULT_CATALOG = str(Path(__file__).resolve().parents[1] / "data" / "dummyjson-products.json")
 
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
@@ -26,7 +29,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     dialogflow_endpoint: str | None = None
     dialogflow_environment: str | None = None
     products_api: str | None = None
-    catalog: str | None = None
+    catalog: str = DEFAULT_CATALOG
     # tools worker: REST products backend
     products_api_timeout_s: Positive = 2.0
     products_api_retries: Annotated[int, msgspec.Meta(ge=0, le=5)] = 2
@@ -64,7 +67,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     vad_start_ms: Annotated[int, msgspec.Meta(ge=10)] = 100
     vad_start_window_ms: Annotated[int, msgspec.Meta(ge=10)] = 160
     vad_end_ms: Annotated[int, msgspec.Meta(ge=20)] = 500
-    # local Dialogflow CX agent (dialog_worker.local_cx): fixed fast answers for benchmarks
+    # local Dialogflow CX agent (local_agent): fixed fast answers for benchmarks
     local_cx_scripted: bool = False
 
     def __post_init__(self) -> None:

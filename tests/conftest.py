@@ -6,7 +6,7 @@ import nats
 import pytest
 from nats.aio.client import Client as NATS
 
-from tests.support.nats_server import NatsServer
+from harness.nats_server import NatsServer
 
 
 @pytest.fixture(scope="session")

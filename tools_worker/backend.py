@@ -3,10 +3,10 @@
 from typing import Protocol
 
 from shared.settings import Settings
+from shared.tools.schemas import ProductResult, SearchProducts, SearchResult
 from tools_worker.catalog import load_catalog
 from tools_worker.embedded import EmbeddedBackend
 from tools_worker.rest import RestBackend
-from tools_worker.schemas import ProductResult, SearchProducts, SearchResult
 
 
 class Backend(Protocol):

@@ -4,9 +4,8 @@ from pathlib import Path
 
 import msgspec
 
-from tools_worker.schemas import Product, ProductDetail
-
-DEFAULT_CATALOG = Path(__file__).parent / "data" / "dummyjson-products.json"
+from shared.settings import DEFAULT_CATALOG
+from shared.tools.schemas import Product, ProductDetail
 
 
 class CatalogItem(msgspec.Struct, frozen=True):
@@ -42,9 +41,9 @@ class CatalogError(ValueError):
     """The catalog file is missing or malformed; the message names the file and the problem."""
 
 
-def load_catalog(path: str | Path | None = None) -> list[CatalogItem]:
+def load_catalog(path: str | Path = DEFAULT_CATALOG) -> list[CatalogItem]:
     """Read and validate every record; duplicate ids are an error."""
-    source = Path(path) if path else DEFAULT_CATALOG
+    source = Path(path)
     try:
         raw = source.read_bytes()
         items = _parse(raw, jsonl=source.suffix in (".jsonl", ".ndjson"))

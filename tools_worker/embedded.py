@@ -11,10 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import msgspec
 
+from shared.tools.errors import ToolError
+from shared.tools.schemas import ProductResult, SearchProducts, SearchResult, encoder
 from tools_worker.catalog import CatalogItem
-from tools_worker.errors import ToolError
 from tools_worker.query import category_slug, fts_match, keywords
-from tools_worker.schemas import ProductResult, SearchProducts, SearchResult, encoder
 
 _SCHEMA = """
 CREATE TABLE products(id INTEGER PRIMARY KEY, price REAL NOT NULL, category TEXT NOT NULL, rating REAL,

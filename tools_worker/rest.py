@@ -14,11 +14,11 @@ import aiohttp
 import msgspec
 
 from shared.logs import get_logger
+from shared.tools.errors import ToolError
+from shared.tools.schemas import ProductResult, SearchProducts, SearchResult
 from tools_worker.cache import TTLCache
 from tools_worker.catalog import CatalogItem
-from tools_worker.errors import ToolError
 from tools_worker.query import category_slug, keywords, singular
-from tools_worker.schemas import ProductResult, SearchProducts, SearchResult
 
 log = get_logger(__name__)
 T = TypeVar("T")

@@ -20,10 +20,10 @@ from nats.micro.service import Service
 from shared.logs import get_logger
 from shared.metrics import TOOL_LATENCY, TOOL_REQUESTS
 from shared.subjects import TOOLS_GROUP, TOOLS_SERVICE
+from shared.tools.errors import ToolError
+from shared.tools.schemas import ErrorBody, ErrorResponse, encoder, get_decoder, search_decoder
 from tools_worker import __version__
 from tools_worker.backend import Backend
-from tools_worker.errors import ToolError
-from tools_worker.schemas import ErrorBody, ErrorResponse, encoder, get_decoder, search_decoder
 
 log = get_logger(__name__)
 T = TypeVar("T")

@@ -15,7 +15,7 @@ from bench.system.step import StepConfig, StepResult, run_step
 BUDGET_P99_MS = {"frame_to_speech_started": 50.0, "barge_in": 50.0}
 ERRORS = ("connect_failed", "send_failed", "closed_by_server", "error_events")
 RESPONSES_PER_TURN = 2
-SERVICES = ("gateway", "vad_worker", "dialog_worker", "dialog_worker.local_cx", "tools_worker", "nats-server")
+SERVICES = ("gateway", "vad_worker", "dialog_worker", "local_agent", "tools_worker", "nats-server")
 
 
 def agent_ms_per_turn(probe: dict[str, float]) -> float:

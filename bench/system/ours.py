@@ -5,8 +5,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from bench.system.procs import ProcWatch, scrape
-from tests.support.procs import wait_http
-from tests.support.stack import FULL_STACK, Stack, running_stack
+from harness.procs import wait_http
+from harness.stack import FULL_STACK, Stack, running_stack
 
 AGENT_TIME = ("voicechat_agent_processing_seconds_sum", "voicechat_agent_processing_seconds_count")
 SCRIPTED = {"VOICECHAT_LOCAL_CX_SCRIPTED": "1"}

@@ -10,7 +10,7 @@ from bench.system.driver import Mode
 from bench.system.procs import ProcWatch
 from bench.system.script import Script
 from bench.system.step import StepConfig, run_step
-from tests.support.ports import free_port
+from harness.ports import free_port
 
 PEER_DIR = Path(__file__).resolve().parents[1] / "peer"
 VENV = Path(".bench/peer-venv")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 PY_SPY = Path(sys.executable).parent / "py-spy"
-PROFILED = ("gateway", "vad_worker", "dialog_worker", "dialog_worker.local_cx")
+PROFILED = ("gateway", "vad_worker", "dialog_worker", "local_agent")
 RATE_HZ = 100
 
 

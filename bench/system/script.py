@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.speech import utterance
 from shared.audio import FRAME_BYTES, array_to_pcm
 from shared.settings import load_settings
-from tests.support.speech import utterance
 from vad_worker.smoother import SpeechEnd, SpeechStart
 from vad_worker.worker import make_detector
 

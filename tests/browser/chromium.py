@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 from playwright.sync_api import Browser, Locator, Page, Playwright, expect
 
+from harness.procs import ROOT
+from harness.speech import utterance
 from shared.audio import Samples
 from tests.support.ci import missing_tool
-from tests.support.procs import ROOT
-from tests.support.speech import utterance
 
 CHROMIUM = Path(os.environ.get("VOICECHAT_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = ROOT / "test-artifacts" / "browser"

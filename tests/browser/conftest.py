@@ -5,9 +5,9 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Playwright, sync_playwright
 
+from harness.procs import wait_http
+from harness.stack import FULL_STACK, Stack, running_stack
 from tests.browser.chromium import require_chromium
-from tests.support.procs import wait_http
-from tests.support.stack import FULL_STACK, Stack, running_stack
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Playwright, ViewportSize, expect
 
+from harness.stack import Stack
 from tests.browser.chromium import TestPage, chromium, silent_wav, speech_wav
-from tests.support.stack import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 

@@ -9,12 +9,12 @@ from collections.abc import Iterator
 import pytest
 
 from deploy.grafana import dashboard
+from harness.nats_server import NatsServer
+from harness.ports import free_port
+from harness.procs import Service
 from tests.deploy.tools import metric_names, rules_spec
-from tests.support.nats_server import NatsServer
-from tests.support.ports import free_port
-from tests.support.procs import Service
 
-MODULES = ("gateway", "vad_worker", "dialog_worker", "tools_worker", "dialog_worker.local_cx")
+MODULES = ("gateway", "vad_worker", "dialog_worker", "tools_worker", "local_agent")
 # Not ours: Prometheus' own scrape health, and the NATS chart's prometheus-nats-exporter sidecar.
 EXTERNAL = {"up", "nats_varz_slow_consumers"}
 # Series a family of each type exposes (prometheus_client text format).
@@ -34,7 +34,7 @@ def scraped(nats_server: NatsServer) -> Iterator[dict[str, set[str]]]:
     services = []
     try:
         for module in MODULES:
-            env = {"VOICECHAT_LOCAL_CX_PORT": str(free_port())} if module == "dialog_worker.local_cx" else {}
+            env = {"VOICECHAT_LOCAL_CX_PORT": str(free_port())} if module == "local_agent" else {}
             services.append(Service(module, nats_server.url, env).start())
         result = {}
         for service in services:

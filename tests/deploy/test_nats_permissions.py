@@ -13,9 +13,9 @@ import yaml
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
+from harness.nats_server import NatsServer
 from shared import subjects
 from tests.deploy.tools import ROOT
-from tests.support.nats_server import NatsServer
 
 SESSION = "0123456789abcdef0123456789abcdef"
 USERS = ("gateway", "vad-worker", "dialog-worker", "tools-worker")

@@ -19,9 +19,9 @@ import psutil
 import pytest
 
 from deploy.local.cluster import NODES, REPLICAS, ClusterLayout
-from tests.support.client import VoiceClient, connect
-from tests.support.procs import ROOT, descendants, kill_all, wait_http
-from tests.support.speech import frames, utterance
+from harness.procs import ROOT, descendants, kill_all, wait_http
+from harness.speech import frames, utterance
+from voice_client.recorder import VoiceClient, connect
 
 pytestmark = pytest.mark.e2e
 
@@ -131,7 +131,7 @@ def services_see_every_node(layout: ClusterLayout, family: list[psutil.Process])
     services = [p for p in family if p.cmdline()[1:2] == ["-m"]]
     modules = sorted(p.cmdline()[2] for p in services)
     workers = ["dialog_worker", "gateway", "tools_worker", "vad_worker"]
-    assert modules == sorted([*workers, *workers, "dialog_worker.local_cx"])
+    assert modules == sorted([*workers, *workers, "local_agent"])
     assert {p.environ().get("VOICECHAT_NATS_URL") for p in services} == {layout.nats_urls}
 
 

@@ -11,9 +11,9 @@ import aiohttp
 import psutil
 import pytest
 
-from tests.support.client import connect
-from tests.support.ports import free_port
-from tests.support.procs import ROOT, descendants, kill_all, wait_http
+from harness.ports import free_port
+from harness.procs import ROOT, descendants, kill_all, wait_http
+from voice_client.recorder import connect
 
 pytestmark = pytest.mark.e2e
 

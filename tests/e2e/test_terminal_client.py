@@ -1,4 +1,4 @@
-"""`python -m gateway.client` against the running stack: a WAV or text in, events and a response WAV out."""
+"""`python -m voice_client` against the running stack: a WAV or text in, events and a response WAV out."""
 
 import subprocess
 import sys
@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.ports import free_port
+from harness.procs import ROOT, wait_http
+from harness.speech import utterance
+from harness.stack import FULL_STACK, Stack, running_stack
 from shared.audio import Samples
-from tests.support.ports import free_port
-from tests.support.procs import ROOT, wait_http
-from tests.support.speech import utterance
-from tests.support.stack import FULL_STACK, Stack, running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -43,7 +43,7 @@ def write_wav(path: Path, samples: Samples, rate: int, channels: int = 1) -> Pat
 
 
 def client(*args: str | Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "gateway.client", *map(str, args)]
+    command = [sys.executable, "-m", "voice_client", *map(str, args)]
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
 
 

@@ -8,9 +8,9 @@ import aiohttp
 import jwt
 import pytest
 
-from tests.support.client import connect
-from tests.support.procs import wait_http
-from tests.support.stack import Stack, running_stack
+from harness.procs import wait_http
+from harness.stack import Stack, running_stack
+from voice_client.recorder import connect
 
 SECRET = "test-secret-for-hs256-tokens-0123456789"
 ORIGIN = "https://shop.example"

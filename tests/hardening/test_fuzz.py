@@ -16,10 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from harness.procs import wait_http
+from harness.stack import FULL_STACK, Stack, running_stack
 from shared.protocol import ErrorCode, client_decoder
-from tests.support.client import connect
-from tests.support.procs import wait_http
-from tests.support.stack import FULL_STACK, Stack, running_stack
+from voice_client.recorder import connect
 
 CODES = set(get_args(ErrorCode))
 TRIED = {"inputs": 0, "bad": 0}

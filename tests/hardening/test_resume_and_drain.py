@@ -8,13 +8,13 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.support.client import VoiceClient, connect
-from tests.support.procs import Service, owned_sessions, wait_http
-from tests.support.stack import Stack, running_stack
+from harness.procs import Service, owned_sessions, wait_http
+from harness.stack import Stack, running_stack
+from voice_client.recorder import VoiceClient, connect
 
 TWO_OF_EACH = (
     "tools_worker",
-    "dialog_worker.local_cx",
+    "local_agent",
     "vad_worker",
     "vad_worker",
     "dialog_worker",

@@ -6,10 +6,10 @@ from urllib.parse import urlparse
 
 import aiohttp
 
-from tests.support.client import VoiceClient, connect
-from tests.support.procs import wait_http
+from harness.procs import wait_http
+from harness.stack import FULL_STACK, running_stack
 from tests.support.raw_ws import RawWebSocket
-from tests.support.stack import FULL_STACK, running_stack
+from voice_client.recorder import VoiceClient, connect
 
 SLOW_ENV = {
     "VOICECHAT_LOCAL_CX_SCRIPTED": "1",

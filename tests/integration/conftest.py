@@ -5,8 +5,8 @@ from collections.abc import AsyncIterator, Iterator
 import aiohttp
 import pytest
 
-from tests.support.procs import wait_http
-from tests.support.stack import Stack, running_stack
+from harness.procs import wait_http
+from harness.stack import Stack, running_stack
 
 SPEECH_STACK = ("vad_worker", "dialog_worker", "gateway")
 

@@ -5,9 +5,9 @@ import base64
 import aiohttp
 import pytest
 
-from tests.support.client import VoiceClient, connect
-from tests.support.speech import frames, utterance
-from tests.support.stack import Stack
+from harness.speech import frames, utterance
+from harness.stack import Stack
+from voice_client.recorder import VoiceClient, connect
 
 BAD_TEXT = [
     ("{not json", "invalid_message"),

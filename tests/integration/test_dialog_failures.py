@@ -6,12 +6,12 @@ from typing import Any
 import aiohttp
 import nats
 
-from tests.support.client import VoiceClient, connect
-from tests.support.procs import owned_sessions, wait_http
-from tests.support.speech import frames, utterance
-from tests.support.stack import running_stack
+from harness.procs import owned_sessions, wait_http
+from harness.speech import frames, utterance
+from harness.stack import running_stack
+from voice_client.recorder import VoiceClient, connect
 
-WITHOUT_TOOLS = ("dialog_worker.local_cx", "vad_worker", "dialog_worker", "gateway")
+WITHOUT_TOOLS = ("local_agent", "vad_worker", "dialog_worker", "gateway")
 
 
 async def text_turn(client: VoiceClient, text: str, turn_id: int) -> dict[str, Any]:
@@ -50,7 +50,7 @@ async def _never_answer(_: Any) -> None:
 async def test_local_agent_down_then_back() -> None:
     with running_stack(WITHOUT_TOOLS) as stack:
         wait_http(stack.gateway.base_url + "/readyz")
-        agent = next(s for s in stack.services if s.module == "dialog_worker.local_cx")
+        agent = next(s for s in stack.services if s.module == "local_agent")
         async with aiohttp.ClientSession() as http:
             client = await connect(http, stack.gateway.base_url)
             agent.kill()
@@ -65,7 +65,7 @@ async def test_local_agent_down_then_back() -> None:
 
 
 async def test_killed_dialog_worker_next_turn_served_by_the_other() -> None:
-    modules = ("tools_worker", "dialog_worker.local_cx", "vad_worker", "dialog_worker", "dialog_worker", "gateway")
+    modules = ("tools_worker", "local_agent", "vad_worker", "dialog_worker", "dialog_worker", "gateway")
     with running_stack(modules) as stack:
         wait_http(stack.gateway.base_url + "/readyz")
         async with aiohttp.ClientSession() as http:

@@ -8,10 +8,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.support.client import VoiceClient, connect
-from tests.support.procs import wait_http
-from tests.support.speech import frames, utterance
-from tests.support.stack import FULL_STACK, Stack, running_stack
+from harness.procs import wait_http
+from harness.speech import frames, utterance
+from harness.stack import FULL_STACK, Stack, running_stack
+from voice_client.recorder import VoiceClient, connect
 
 # (utterance, voice, intent, a word every returned product title or category should relate to)
 REQUESTS = [

@@ -7,10 +7,10 @@ import aiohttp
 import numpy as np
 import pytest
 
-from tests.support.client import connect
-from tests.support.procs import owned_sessions, wait_http
-from tests.support.speech import frames, utterance
-from tests.support.stack import Stack, running_stack
+from harness.procs import owned_sessions, wait_http
+from harness.speech import frames, utterance
+from harness.stack import Stack, running_stack
+from voice_client.recorder import connect
 
 RECLAIM_BUDGET_MS = 3000
 

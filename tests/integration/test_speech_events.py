@@ -5,9 +5,9 @@ import asyncio
 import aiohttp
 import pytest
 
-from tests.support.client import connect
-from tests.support.speech import frames, speech_bounds_ms, utterance
-from tests.support.stack import Stack
+from harness.speech import frames, speech_bounds_ms, utterance
+from harness.stack import Stack
+from voice_client.recorder import connect
 
 TOLERANCE_MS = 150
 

@@ -11,13 +11,13 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from tools_worker.catalog import DEFAULT_CATALOG
+from shared.settings import DEFAULT_CATALOG
 
 Mode = Literal["ok", "fail", "malformed", "stall"]
 
 
 class FakeProductsApi:
-    def __init__(self, catalog: Path = DEFAULT_CATALOG) -> None:
+    def __init__(self, catalog: Path = Path(DEFAULT_CATALOG)) -> None:
         self.products: list[dict[str, Any]] = json.loads(catalog.read_text())
         self.mode: Mode = "ok"
         self.stall_ids: set[int] = set()

@@ -7,10 +7,10 @@ import pytest
 from nats.aio.client import Client as NATS
 
 from shared.settings import load_settings
+from shared.tools.client import call_tool
 from tests.tools.harness import serving
 from tools_worker.backend import create_backend
 from tools_worker.catalog import CatalogError, load_catalog
-from tools_worker.client import call_tool
 
 ITEMS = [
     {"id": 1, "title": "Trail Running Shoes", "price": 45.0, "category": "shoes", "tags": ["running"], "extra": 1},

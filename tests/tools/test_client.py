@@ -4,8 +4,8 @@ import pytest
 from nats.aio.client import Client as NATS
 
 from shared.subjects import tools_endpoint
-from tools_worker.client import call_tool
-from tools_worker.errors import ToolError
+from shared.tools.client import call_tool
+from shared.tools.errors import ToolError
 from tools_worker.service import ToolsService
 
 

@@ -4,9 +4,9 @@ import asyncio
 
 from nats.aio.client import Client as NATS
 
+from shared.tools.client import call_tool
 from tests.tools.fake_products_api import FakeProductsApi
 from tests.tools.harness import serving
-from tools_worker.client import call_tool
 from tools_worker.rest import RestBackend
 from tools_worker.service import ToolsService
 

@@ -10,11 +10,11 @@ import aiohttp
 import pytest
 from nats.aio.client import Client as NATS
 
+from harness.ports import free_port
 from shared.subjects import TOOLS_SERVICE
-from tests.support.ports import free_port
+from shared.tools.client import call_tool
+from shared.tools.errors import ToolError
 from tests.tools.fake_products_api import FakeProductsApi
-from tools_worker.client import call_tool
-from tools_worker.errors import ToolError
 
 
 @pytest.fixture

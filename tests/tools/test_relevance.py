@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from nats.aio.client import Client as NATS
 
-from tools_worker.client import call_tool
+from shared.tools.client import call_tool
 from tools_worker.service import ToolsService
 
 

@@ -4,9 +4,9 @@ retries, and the service serving again once the upstream recovers."""
 import pytest
 from nats.aio.client import Client as NATS
 
+from shared.tools.client import call_tool
+from shared.tools.errors import ToolError
 from tests.tools.fake_products_api import FakeProductsApi, Mode
-from tools_worker.client import call_tool
-from tools_worker.errors import ToolError
 from tools_worker.rest import RestBackend
 from tools_worker.service import ToolsService
 

@@ -4,11 +4,11 @@ import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
-from tests.support.nats_server import NatsServer
-from tests.support.ports import free_port
-from tests.support.procs import Service
+from harness.nats_server import NatsServer
+from harness.ports import free_port
+from harness.procs import Service
 
-FULL_STACK = ("tools_worker", "dialog_worker.local_cx", "vad_worker", "dialog_worker", "gateway")
+FULL_STACK = ("tools_worker", "local_agent", "vad_worker", "dialog_worker", "gateway")
 
 
 class Stack:

@@ -18,8 +18,8 @@ import webrtcvad
 from pocketsphinx import Config, Decoder, get_model_path
 from pocketsphinx.lm import ArpaBoLM
 
-from dialog_worker.local_cx.agent import Agent
-from dialog_worker.local_cx.numbers import number_to_words
+from local_agent.agent import Agent
+from local_agent.numbers import number_to_words
 from shared.audio import FRAME_BYTES, INTERNAL_RATE
 
 _PRICES = [*range(5, 100, 5), *range(100, 1000, 50), *range(1000, 5001, 500)]

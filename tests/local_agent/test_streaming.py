@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
-from tests.local_cx.cx import intent_of, stream_turn, texts, tool_calls
-from tests.support.speech import speech_pcm
+from harness.speech import speech_pcm
+from tests.local_agent.cx import intent_of, stream_turn, texts, tool_calls
 
 
 async def test_partials_then_end_of_utterance_then_final(client: Any, session: str) -> None:

@@ -10,8 +10,9 @@ from typing import Literal
 
 import msgspec
 
+from shared.settings import DEFAULT_CATALOG
+
 AGENT_FILE = Path(__file__).with_name("agent.json")
-DEFAULT_CATALOG = Path(__file__).resolve().parents[2] / "tools_worker" / "data" / "dummyjson-products.json"
 
 
 class EntityType(msgspec.Struct, frozen=True):
@@ -90,11 +91,11 @@ def catalog_terms(catalog: Path, fields: tuple[str, ...]) -> set[str]:
     return terms
 
 
-def load_agent(catalog: Path | None = None, agent_file: Path = AGENT_FILE) -> Agent:
+def load_agent(catalog: Path = Path(DEFAULT_CATALOG), agent_file: Path = AGENT_FILE) -> Agent:
     spec = msgspec.json.decode(agent_file.read_bytes(), type=AgentFile)
     terms: set[str] = set()
     for entity_type in spec.entity_types.values():
         if entity_type.kind == "catalog":
             terms.update(normalize_term(entity) for entity in entity_type.entities)
-            terms.update(catalog_terms(catalog or DEFAULT_CATALOG, entity_type.catalog_fields))
+            terms.update(catalog_terms(catalog, entity_type.catalog_fields))
     return Agent(spec=spec, products=tuple(sorted(terms, key=lambda term: (-len(term.split()), term))))

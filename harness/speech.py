@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from dialog_worker.local_cx.tts import synthesize
+from local_agent.tts import synthesize
 from shared.audio import Samples, array_to_pcm
 
 CHUNK_MS = 20

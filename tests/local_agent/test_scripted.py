@@ -5,9 +5,9 @@ from typing import Any
 
 from google.cloud import dialogflowcx_v3 as cx
 
-from dialog_worker.local_cx.server import LocalCxServer
-from tests.local_cx.cx import first_request, intent_of, text_query, texts, tool_calls, tool_result
-from tests.support.speech import chunks, speech_pcm
+from harness.speech import chunks, speech_pcm
+from local_agent.server import LocalCxServer
+from tests.local_agent.cx import first_request, intent_of, text_query, texts, tool_calls, tool_result
 
 
 async def test_scripted_turn_and_tool_answer(scripted_client: Any, scripted_cx: LocalCxServer, session: str) -> None:

@@ -5,7 +5,7 @@ from typing import Any
 
 from google.cloud import dialogflowcx_v3 as cx
 
-from dialog_worker.local_cx.dialogue import Outcome
+from local_agent.dialogue import Outcome
 
 
 def agent_path(session: str) -> str:

@@ -2,8 +2,8 @@
 
 import pytest
 
-from dialog_worker.local_cx.numbers import number_to_words, words_to_numbers
-from dialog_worker.local_cx.sessions import SessionStore
+from local_agent.numbers import number_to_words, words_to_numbers
+from local_agent.sessions import SessionStore
 
 
 @pytest.mark.parametrize(

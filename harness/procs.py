@@ -14,9 +14,9 @@ from pathlib import Path
 
 import psutil
 
-from tests.support.ports import free_port
+from harness.ports import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def service_env(nats_url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from google.cloud import dialogflowcx_v3 as cx
 
-from tests.support.speech import chunks
+from harness.speech import chunks
 
 AGENT = "projects/local/locations/global/agents/marketplace"
 Kind = cx.StreamingRecognitionResult.MessageType

@@ -1,4 +1,4 @@
-"""`python -m gateway.client`: a protocol v1 terminal client and smoke test for any deployment.
+"""`python -m voice_client`: a protocol v1 terminal client and smoke test for any deployment.
 
 Streams a WAV file (in real time, 20 ms frames) or sends typed text, prints every server event as one line,
 writes the response audio to a WAV file, can barge in, and exits non-zero when something goes wrong.
@@ -17,10 +17,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import aiohttp
 import msgspec
 
-from gateway.client_audio import InputAudio, ResponseAudio, WavInputError, read_wav
-from gateway.client_turn import Outcome, TurnWatch, describe
 from shared.audio import FRAME_MS
 from shared.protocol import AnyServerEvent, AudioResponse, SessionStart, server_decoder
+from voice_client.audio import InputAudio, ResponseAudio, WavInputError, read_wav
+from voice_client.turn import Outcome, TurnWatch, describe
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT, EXIT_CONNECTION = 0, 1, 2, 3, 4
 FAST_SPEED = 4.0
@@ -34,7 +34,7 @@ class ClientFailure(Exception):
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m gateway.client", description=__doc__.split("\n\n")[1])
+    parser = argparse.ArgumentParser(prog="python -m voice_client", description=__doc__.split("\n\n")[1])
     parser.add_argument("--url", default="ws://127.0.0.1:8080/ws/voice-chat", help="gateway WebSocket URL")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--wav", type=Path, help="16-bit PCM WAV at 8000, 16000, 32000, 44100 or 48000 Hz")
@@ -159,7 +159,3 @@ def main(argv: list[str] | None = None) -> int:
     except ClientFailure as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

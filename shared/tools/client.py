@@ -10,7 +10,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.micro.request import ERROR_CODE_HEADER, ERROR_HEADER
 
 from shared.subjects import tools_endpoint
-from tools_worker.errors import ToolError
+from shared.tools.errors import ToolError
 
 RETRY_NO_RESPONDERS_S = 0.05
 _encoder = msgspec.json.Encoder()

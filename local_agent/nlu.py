@@ -11,8 +11,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from dialog_worker.local_cx.agent import Agent, Intent
-from dialog_worker.local_cx.numbers import words_to_numbers
+from local_agent.agent import Agent, Intent
+from local_agent.numbers import words_to_numbers
 
 FUZZY_THRESHOLD = 0.6
 _FILLERS = frozenset({"please", "um", "uh", "okay", "ok", "so", "well", "can", "could", "you"})

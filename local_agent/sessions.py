@@ -3,7 +3,7 @@
 import time
 from collections import OrderedDict
 
-from dialog_worker.local_cx.dialogue import SessionState
+from local_agent.dialogue import SessionState
 
 
 class SessionStore:

@@ -4,8 +4,8 @@ becomes the spoken answer, rendered from the intent's response templates."""
 from dataclasses import dataclass, field
 from typing import Any
 
-from dialog_worker.local_cx.agent import Agent, Intent
-from dialog_worker.local_cx.nlu import Match, Matcher
+from local_agent.agent import Agent, Intent
+from local_agent.nlu import Match, Matcher
 
 TOP_ITEMS = 3
 

@@ -8,7 +8,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.support.ports import free_port
+from harness.ports import free_port
 
 
 def nats_server_binary() -> str:

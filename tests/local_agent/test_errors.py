@@ -8,9 +8,9 @@ import pytest
 from google.api_core import exceptions
 from google.cloud import dialogflowcx_v3 as cx
 
-from dialog_worker.local_cx.server import LocalCxServer
-from tests.local_cx.cx import AGENT, first_request, text_query, tool_result
-from tests.support.speech import chunks, speech_pcm
+from harness.speech import chunks, speech_pcm
+from local_agent.server import LocalCxServer
+from tests.local_agent.cx import AGENT, first_request, text_query, tool_result
 
 
 async def _stream(client: Any, requests: list[Any]) -> list[Any]:

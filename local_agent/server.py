@@ -7,10 +7,11 @@ from pathlib import Path
 
 import grpc
 
-from dialog_worker.local_cx.agent import load_agent
-from dialog_worker.local_cx.asr import build_model
-from dialog_worker.local_cx.service import LocalSessions
+from local_agent.agent import load_agent
+from local_agent.asr import build_model
+from local_agent.service import LocalSessions
 from shared.logs import get_logger
+from shared.settings import DEFAULT_CATALOG
 
 log = get_logger(__name__)
 
@@ -28,7 +29,12 @@ class LocalCxServer:
 
 
 async def start_server(
-    host: str = "127.0.0.1", port: int = 0, *, scripted: bool = False, catalog: Path | None = None, workers: int = 4
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    scripted: bool = False,
+    catalog: Path = Path(DEFAULT_CATALOG),
+    workers: int = 4,
 ) -> LocalCxServer:
     """Start serving `google.cloud.dialogflow.cx.v3.Sessions` on host:port (0 = a free port)."""
     started = time.perf_counter()

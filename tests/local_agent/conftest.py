@@ -9,9 +9,9 @@ import pytest
 from google.cloud.dialogflowcx_v3 import SessionsAsyncClient
 from google.cloud.dialogflowcx_v3.services.sessions.transports import SessionsGrpcAsyncIOTransport
 
-from dialog_worker.local_cx.server import LocalCxServer, start_server
-from tests.local_cx.cx import AGENT
-from tests.support.ports import free_port
+from harness.ports import free_port
+from local_agent.server import LocalCxServer, start_server
+from tests.local_agent.cx import AGENT
 
 _ids = itertools.count()
 

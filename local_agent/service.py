@@ -16,12 +16,12 @@ import grpc
 from google.cloud import dialogflowcx_v3 as cx
 from prometheus_client import Gauge
 
-from dialog_worker.local_cx import replies, scripted, tts
-from dialog_worker.local_cx.agent import Agent
-from dialog_worker.local_cx.asr import AsrModel, Recognizer
-from dialog_worker.local_cx.dialogue import Dialogue, Outcome, SessionState
-from dialog_worker.local_cx.sessions import SessionStore
-from dialog_worker.local_cx.validation import (
+from local_agent import replies, scripted, tts
+from local_agent.agent import Agent
+from local_agent.asr import AsrModel, Recognizer
+from local_agent.dialogue import Dialogue, Outcome, SessionState
+from local_agent.sessions import SessionStore
+from local_agent.validation import (
     RequestError,
     check_session,
     input_audio,

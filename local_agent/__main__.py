@@ -1,10 +1,10 @@
-"""`python -m dialog_worker.local_cx`: serve the local CX agent until SIGTERM/SIGINT, then stop gracefully."""
+"""`python -m local_agent`: serve the local CX agent until SIGTERM/SIGINT, then stop gracefully."""
 
 import asyncio
 import sys
 from pathlib import Path
 
-from dialog_worker.local_cx.server import start_server
+from local_agent.server import start_server
 from shared.logs import configure_logging, get_logger
 from shared.metrics import start_ops_server
 from shared.runtime import install_stop_signals
@@ -17,9 +17,11 @@ DEFAULT_METRICS_PORT = 9104
 async def serve(settings: Settings) -> None:
     stop = asyncio.Event()
     install_stop_signals(stop)
-    catalog = Path(settings.catalog) if settings.catalog else None
     server = await start_server(
-        settings.local_cx_host, settings.local_cx_port, scripted=settings.local_cx_scripted, catalog=catalog
+        settings.local_cx_host,
+        settings.local_cx_port,
+        scripted=settings.local_cx_scripted,
+        catalog=Path(settings.catalog),
     )
     ops = await start_ops_server(settings.metrics_port or DEFAULT_METRICS_PORT, lambda: not stop.is_set())
     try:

@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
-from tests.local_cx.cx import AGENT, intent_of, stream_turn, text_query, texts, tool_calls, tool_result
-from tests.support.speech import speech_pcm
+from harness.speech import speech_pcm
+from tests.local_agent.cx import AGENT, intent_of, stream_turn, text_query, texts, tool_calls, tool_result
 
 SHOES = {
     "products": [

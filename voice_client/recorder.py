@@ -1,4 +1,4 @@
-"""A protocol v1 WebSocket test client (aiohttp) that records every event with its arrival time."""
+"""A protocol v1 WebSocket client (aiohttp) that records every event with its arrival time (tests, chaos, bench)."""
 
 import asyncio
 import json
@@ -29,7 +29,7 @@ class VoiceClient:
         finally:
             self._new.set()
 
-    async def wait_for(self, predicate: Any, timeout: float = 10.0) -> dict[str, Any]:
+    async def wait_for(self, predicate: Any, timeout: float = 10.0) -> dict[str, Any]:  # noqa: ASYNC109
         """The first recorded event matching `predicate` (a type name or a callable), waiting for it."""
         match = (lambda e: e["type"] == predicate) if isinstance(predicate, str) else predicate
         deadline = time.monotonic() + timeout

@@ -5,10 +5,10 @@ Same protocol as the real agent with near-zero processing time, so pipeline benc
 
 import functools
 
-from dialog_worker.local_cx import tts
-from dialog_worker.local_cx.agent import Agent
-from dialog_worker.local_cx.dialogue import Outcome, SessionState
-from dialog_worker.local_cx.nlu import Match
+from local_agent import tts
+from local_agent.agent import Agent
+from local_agent.dialogue import Outcome, SessionState
+from local_agent.nlu import Match
 from shared.audio import array_to_pcm
 
 TRANSCRIPT = "show me shoes"

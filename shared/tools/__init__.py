@@ -1,0 +1,1 @@
+"""The tools service contract: request/response schemas, error codes and the client call (docs/tools.md)."""
