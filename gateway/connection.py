@@ -111,8 +111,11 @@ class Connection:
         finally:
             for task in helpers:
                 task.cancel()
-            await asyncio.gather(*helpers, return_exceptions=True)
+            outcomes = await asyncio.gather(*helpers, return_exceptions=True)
             await self._close(relay)
+        for outcome in outcomes:
+            if isinstance(outcome, Exception):
+                raise outcome  # a helper's failure is not swallowed (cancellation is not an Exception)
 
     async def _claim(self) -> None:
         try:
