@@ -9,7 +9,7 @@ from google.cloud import dialogflowcx_v3 as cx
 from nats.aio.client import Client as NATS
 
 from shared.metrics import AGENT_PROCESSING, DIALOGFLOW_REQUESTS
-from shared.settings import Settings
+from shared.settings import DialogSettings
 from shared.structs import struct_to_dict
 
 AGENT_TIME_KEY = "local_agent_processing_ms"
@@ -23,7 +23,7 @@ class CxDeps:
 
     client: cx.SessionsAsyncClient
     nc: NATS
-    settings: Settings
+    settings: DialogSettings
     session_path: str
     language: str
 

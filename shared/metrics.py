@@ -1,4 +1,4 @@
-"""Prometheus metrics of every service (each name documented in docs/deploy.md) and the workers' ops HTTP endpoint."""
+"""Prometheus metrics of every service (names and meanings in docs/metrics.md) and the ops HTTP endpoint."""
 
 from collections.abc import Callable
 
