@@ -14,11 +14,11 @@ from nats.aio.subscription import Subscription
 from prometheus_client import Counter
 
 from gateway.inbound import ClientError, audio_of, binary_audio, parse_text
-from gateway.limits import ClientLimits
+from gateway.limits import ClientLimits, TurnBudget
 from gateway.outbox import Outbox
 from gateway.owners import ClaimFailed, OwnerTracker, SessionOwners
 from gateway.session import Action, GatewaySession, PublishAudio, PublishControl, Reply
-from gateway.tokens import resume_token
+from gateway.tokens import SessionTokens
 from shared import bus, subjects
 from shared.audio import StreamResampler, duration_ms
 from shared.logs import get_logger
@@ -31,6 +31,7 @@ from shared.protocol import (
     ErrorCode,
     Ping,
     Pong,
+    ResumeToken,
     ServerEvent,
     SessionStart,
     StartSpeaking,
@@ -63,13 +64,15 @@ class Connection:
         nc: NATS,
         tracker: OwnerTracker,
         settings: Settings,
-        secret: bytes,
+        tokens: SessionTokens,
+        turns: TurnBudget,
     ) -> None:
         self.ws = ws
         self.nc = nc
         self.tracker = tracker
         self.settings = settings
-        self.secret = secret
+        self.tokens = tokens
+        self.turns = turns
         self.session = GatewaySession(max_held_frames=settings.pre_ready_audio_ms // 20)
         self.limits = ClientLimits(settings.message_rate, settings.audio_rate_factor, time.monotonic())
         self.outbox = Outbox(ws, request, settings.send_queue_size, settings.send_timeout_s)
@@ -107,15 +110,23 @@ class Connection:
             await self._fail(Error(code=code, message=str(exc), fatal=True), WSCloseCode.TRY_AGAIN_LATER)
             return
         await self._apply(self.session.claimed())
-        token = resume_token(self.secret, owners.session_id)
         start = SessionStart(
             session_id=owners.session_id,
-            resume_token=token,
+            resume_token=self.tokens.fresh(time.time()),
+            resume_expires_in_s=int(self.tokens.ttl_s),
             sample_rate=sample_rate,
             language=owners.language,
             resumed=resumed,
         )
         self._send(start)
+        await self._reissue_tokens()
+
+    async def _reissue_tokens(self) -> None:
+        """A fresh resume token at half the lifetime of the last one, for as long as the socket is open."""
+        while True:
+            await asyncio.sleep(self.tokens.ttl_s / 2)
+            token = self.tokens.fresh(time.time())
+            self._send(ResumeToken(resume_token=token, resume_expires_in_s=int(self.tokens.ttl_s)))
 
     async def _read(self, resampler: StreamResampler) -> None:
         watchdog = asyncio.create_task(self._close_when_idle())
@@ -172,6 +183,9 @@ class Connection:
     async def _on_text(self, data: str, resampler: StreamResampler, now: float) -> None:
         message = parse_text(data)
         _counted("in", type(message).__struct_config__.tag or "unknown").inc()
+        if isinstance(message, TextInput | StartSpeaking) and (refusal := self._turn_refused(message, now)):
+            self._send(refusal)
+            return
         match message:
             case AudioChunk():
                 await self._audio(audio_of(message), resampler, now)
@@ -185,6 +199,12 @@ class Connection:
                 self.ended = True
             case _:
                 await self._apply(self.session.control(_CONTROLS[type(message)]))
+
+    def _turn_refused(self, message: TextInput | StartSpeaking, now: float) -> Error | None:
+        refusal = self.turns.refuse(message.text if isinstance(message, TextInput) else None, now)
+        if refusal is not None:
+            ERRORS.labels("gateway", refusal.code).inc()
+        return refusal
 
     async def _apply(self, actions: list[Action]) -> None:
         for action in actions:

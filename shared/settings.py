@@ -20,11 +20,25 @@ Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Every knob of the system. Public names are in DESIGN.md; the rest are documented in the README."""
 
+    env: Literal["development", "production"] = "development"
     nats_url: str = "nats://127.0.0.1:4222"
     http_port: Port = 8080
     metrics_port: Port | None = None
+    # gateway: authentication and resume (docs/protocol.md)
     auth_secret: str | None = None
+    auth_audience: str | None = None
+    auth_issuer: str | None = None
+    auth_leeway_s: Annotated[float, msgspec.Meta(ge=0, le=300)] = 10.0
+    allow_query_credentials: bool = False
+    resume_secret: str | None = None
+    resume_token_ttl_s: Positive | None = None
     allowed_origins: tuple[str, ...] = ()
+    # gateway: limits per shopper (the JWT subject, or the client address when auth is off)
+    client_ip_header: str | None = None
+    max_sessions_per_shopper: Annotated[int, msgspec.Meta(ge=1)] = 5
+    turns_per_minute_session: Positive = 20.0
+    turns_per_minute_shopper: Positive = 60.0
+    max_text_chars: Annotated[int, msgspec.Meta(ge=1, le=2000)] = 500
     dialogflow_agent: str | None = None
     dialogflow_endpoint: str | None = None
     dialogflow_environment: str | None = None
@@ -73,6 +87,28 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         if self.vad_start_ms > self.vad_start_window_ms:
             raise ValueError("VOICECHAT_VAD_START_MS must not exceed VOICECHAT_VAD_START_WINDOW_MS")
+
+    @property
+    def resume_ttl_s(self) -> float:
+        """How long a resume token is valid: by default the resume window (a worker's idle timeout)."""
+        return self.resume_token_ttl_s or self.session_idle_timeout_s
+
+
+MIN_PRODUCTION_SECRET = 32
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """What stops an edge service (the gateway) from starting under VOICECHAT_ENV=production; empty otherwise."""
+    if settings.env != "production":
+        return []
+    problems = []
+    if settings.auth_secret is None or len(settings.auth_secret) < MIN_PRODUCTION_SECRET:
+        problems.append(f"VOICECHAT_AUTH_SECRET must be set (at least {MIN_PRODUCTION_SECRET} characters)")
+    if not settings.allowed_origins:
+        problems.append("VOICECHAT_ALLOWED_ORIGINS must list the origins of your web apps")
+    if settings.allow_query_credentials:
+        problems.append("VOICECHAT_ALLOW_QUERY_CREDENTIALS must be off (credentials in URLs reach access logs)")
+    return problems
 
 
 class SettingsError(ValueError):
