@@ -103,6 +103,5 @@ def test_no_secret_token_or_session_id_in_any_log_line() -> None:
     assert all("Using selector" in output for output in outputs.values())  # a DEBUG line: DEBUG was on
     assert all(session_ref(session_id) in gateway for session_id in session_ids)  # the sessions were logged
     assert "nats://***@127.0.0.1" in gateway
-    assert {name: leaks(output, secrets_, session_ids) for name, output in outputs.items()} == dict.fromkeys(
-        outputs, []
-    )
+    found = {name: leaks(output, secrets_, session_ids) for name, output in outputs.items()}
+    assert {name: lines for name, lines in found.items() if lines} == {}
