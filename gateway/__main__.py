@@ -7,12 +7,12 @@ from gateway.owners import OwnerTracker
 from gateway.tokens import resume_key
 from shared.logs import get_logger
 from shared.runtime import ServiceContext, run_service
-from shared.settings import production_problems
+from shared.settings import GatewaySettings, production_problems
 
 log = get_logger(__name__)
 
 
-async def main(ctx: ServiceContext) -> None:
+async def main(ctx: ServiceContext[GatewaySettings]) -> None:
     settings = ctx.settings
     if settings.auth_secret is None:
         log.warning("auth_off", hint="any client may connect: set VOICECHAT_AUTH_SECRET to require JWTs")
@@ -36,4 +36,4 @@ async def main(ctx: ServiceContext) -> None:
 
 
 if __name__ == "__main__":
-    run_service("gateway", main, refuse_start=production_problems)
+    run_service("gateway", GatewaySettings, main, refuse_start=production_problems)

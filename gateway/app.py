@@ -16,7 +16,7 @@ from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
 
 from gateway.auth import PROTOCOL, authenticate, check_origin, read_credentials, refuse, shopper_of
-from gateway.connection import Connection
+from gateway.connection import Connection, Opening
 from gateway.limits import TurnBudget
 from gateway.owners import OwnerTracker
 from gateway.page import add_page_routes
@@ -26,12 +26,12 @@ from shared import subjects
 from shared.logs import get_logger
 from shared.metrics import ERRORS, SESSIONS_ACTIVE, metrics_handler
 from shared.protocol import PROTOCOL_VERSION, Error, encoder
-from shared.settings import SAMPLE_RATES, Settings
+from shared.settings import SAMPLE_RATES, GatewaySettings
 
 log = get_logger(__name__)
 
 NATS_KEY = web.AppKey("nats", NATS)
-SETTINGS_KEY = web.AppKey("settings", Settings)
+SETTINGS_KEY = web.AppKey("settings", GatewaySettings)
 TRACKER_KEY = web.AppKey("tracker", OwnerTracker)
 SOCKETS_KEY = web.AppKey("sockets", set[web.WebSocketResponse])
 DRAINING_KEY = web.AppKey("draining", asyncio.Event)
@@ -89,12 +89,13 @@ async def voice_chat(request: web.Request) -> web.WebSocketResponse:
         settings.turns_per_minute_session, shoppers.turn_bucket(shopper, now), settings.max_text_chars, now
     )
     issuer = SessionTokens(tokens, session_id, subject or "")
-    connection = Connection(ws, request, app[NATS_KEY], app[TRACKER_KEY], settings, issuer, turns)
+    opening = Opening(session_id, sample_rate, language, resumed=credentials.resume is not None)
+    connection = Connection(ws, request, app[NATS_KEY], app[TRACKER_KEY], settings, issuer, turns, opening)
     sockets.add(ws)
     SESSIONS_ACTIVE.inc()
     try:
         with structlog.contextvars.bound_contextvars(sub=subject):
-            await connection.run(session_id, sample_rate, language, credentials.resume is not None)
+            await connection.run()
     finally:
         sockets.discard(ws)
         SESSIONS_ACTIVE.dec()
@@ -156,20 +157,20 @@ async def _close_sockets(app: web.Application) -> None:
     app[DRAINING_KEY].set()
     tracker, grace = app[TRACKER_KEY], app[SETTINGS_KEY].drain_grace_s
     deadline = time.monotonic() + grace
-    while any(owners.busy for owners in tracker.sessions.values()) and time.monotonic() < deadline:  # noqa: ASYNC110
+    while any(owners.turns.busy for owners in tracker.sessions.values()) and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     sockets = app[SOCKETS_KEY]
     for ws in [*sockets]:
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown: resume elsewhere")
 
 
-def _cors_defaults(settings: Settings) -> dict[str, aiohttp_cors.ResourceOptions]:
+def _cors_defaults(settings: GatewaySettings) -> dict[str, aiohttp_cors.ResourceOptions]:
     """CORS for the plain HTTP endpoints: the allowed origins, or any origin when no allow-list is set."""
     options = aiohttp_cors.ResourceOptions(allow_methods=["GET"], allow_headers=("Authorization",))  # type: ignore[no-untyped-call]
     return {origin: options for origin in settings.allowed_origins or ("*",)}
 
 
-def build_app(nc: NATS, settings: Settings, tracker: OwnerTracker, resume_key: bytes) -> web.Application:
+def build_app(nc: NATS, settings: GatewaySettings, tracker: OwnerTracker, resume_key: bytes) -> web.Application:
     app = web.Application()
     app[TOKENS_KEY] = ResumeTokens(resume_key, settings.resume_ttl_s)
     app[SHOPPERS_KEY] = LocalShoppers(settings.max_sessions_per_shopper, settings.turns_per_minute_shopper)

@@ -15,7 +15,7 @@ from aiohttp import hdrs, web
 
 from shared.logs import get_logger
 from shared.metrics import ERRORS
-from shared.settings import Settings
+from shared.settings import GatewaySettings
 
 log = get_logger(__name__)
 
@@ -46,7 +46,7 @@ def refuse(status: type[web.HTTPError], reason: str, message: str) -> web.HTTPEr
     return status(text=body, content_type="application/json", headers=headers)
 
 
-def check_origin(request: web.Request, settings: Settings) -> None:
+def check_origin(request: web.Request, settings: GatewaySettings) -> None:
     """With an allow-list set, a browser `Origin` not on it is refused; clients that send none are native apps."""
     origin = request.headers.get(hdrs.ORIGIN)
     if settings.allowed_origins and origin is not None and origin not in settings.allowed_origins:
@@ -70,7 +70,7 @@ def _one(values: list[str], what: str) -> str | None:
     return values[0] if values else None
 
 
-def read_credentials(request: web.Request, settings: Settings) -> Credentials:
+def read_credentials(request: web.Request, settings: GatewaySettings) -> Credentials:
     """The JWT and resume token the client offered (subprotocols, header, or legacy query), each at most once."""
     offered = offered_protocols(request)
     if offered and PROTOCOL not in offered:
@@ -89,7 +89,7 @@ def read_credentials(request: web.Request, settings: Settings) -> Credentials:
     return Credentials(bearer=_one(bearers, "JWT"), resume=_one(resumes, "resume token"))
 
 
-def authenticate(token: str | None, settings: Settings) -> str | None:
+def authenticate(token: str | None, settings: GatewaySettings) -> str | None:
     """The JWT's `sub` when auth is on (None when off); HTTP 401 with a reason code otherwise."""
     if settings.auth_secret is None:
         return None
@@ -115,7 +115,7 @@ def authenticate(token: str | None, settings: Settings) -> str | None:
     return subject
 
 
-def shopper_of(request: web.Request, settings: Settings, subject: str | None) -> str:
+def shopper_of(request: web.Request, settings: GatewaySettings, subject: str | None) -> str:
     """Who the per-shopper limits count: the JWT subject, else the client address (from the trusted proxy's
     header when VOICECHAT_CLIENT_IP_HEADER names one: its last entry, the one that proxy added)."""
     if subject is not None:

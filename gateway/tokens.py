@@ -20,7 +20,7 @@ from typing import Literal
 import msgspec
 
 from shared import subjects
-from shared.settings import Settings
+from shared.settings import GatewaySettings
 
 _KEY_LABEL = b"voicechat resume v1"
 MAX_TOKEN_CHARS = 1024
@@ -45,7 +45,7 @@ class Refused:
     reason: Refusal
 
 
-def resume_key(settings: Settings) -> tuple[bytes, bool]:
+def resume_key(settings: GatewaySettings) -> tuple[bytes, bool]:
     """The MAC key and whether it is shared between gateways.
 
     Derived from VOICECHAT_RESUME_SECRET, else VOICECHAT_AUTH_SECRET; with neither (development), a random key

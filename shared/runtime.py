@@ -8,13 +8,14 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import nats
 from nats.aio.client import Client as NATS
 
 from shared.logs import configure_logging, get_logger
 from shared.redact import redact_urls
-from shared.settings import Settings, SettingsError, load_settings
+from shared.settings import CommonSettings, SettingsError, load_settings
 
 log = get_logger(__name__)
 
@@ -22,16 +23,24 @@ log = get_logger(__name__)
 ReconnectHook = Callable[[], Awaitable[None]]
 
 
-@dataclass
-class ServiceContext:
+S_co = TypeVar("S_co", bound=CommonSettings, covariant=True)
+S = TypeVar("S", bound=CommonSettings)
+
+
+@dataclass(frozen=True)
+class ServiceContext(Generic[S_co]):
+    """What a service's body gets: its own settings group, the connection, the stop event, reconnect hooks."""
+
     name: str
-    settings: Settings
+    settings: S_co
     nc: NATS
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     reconnect_hooks: list[ReconnectHook] = field(default_factory=list)
 
 
-async def connect(settings: Settings, name: str, attempts: int = 60, hooks: list[ReconnectHook] | None = None) -> NATS:
+async def connect(
+    settings: CommonSettings, name: str, attempts: int = 60, hooks: list[ReconnectHook] | None = None
+) -> NATS:
     """Connect, retrying the first connection; once connected, reconnect forever.
 
     `VOICECHAT_NATS_URL` may list several servers of a cluster, separated by commas.
@@ -78,7 +87,7 @@ def install_stop_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
-async def _serve(name: str, settings: Settings, body: Callable[[ServiceContext], Awaitable[None]]) -> None:
+async def _serve(name: str, settings: S, body: Callable[[ServiceContext[S]], Awaitable[None]]) -> None:
     stop = asyncio.Event()
     install_stop_signals(stop)
     hooks: list[ReconnectHook] = []
@@ -109,21 +118,22 @@ async def _disconnect(nc: NATS, drain_s: float = 3.0) -> None:
 
 def run_service(
     name: str,
-    body: Callable[[ServiceContext], Awaitable[None]],
-    refuse_start: Callable[[Settings], list[str]] | None = None,
+    kind: type[S],
+    body: Callable[[ServiceContext[S]], Awaitable[None]],
+    refuse_start: Callable[[S], list[str]] | None = None,
 ) -> None:
     """Entry point of `python -m <service>`: settings, logging, NATS, signals; `body` returns when ctx.stop is set.
 
     `refuse_start` names what stops this service from starting (e.g. production without auth): exit 2 with it.
     """
     try:
-        settings = load_settings()
+        settings = load_settings(kind)
     except SettingsError as exc:
         print(redact_urls(str(exc)), file=sys.stderr)
         raise SystemExit(2) from exc
     problems = refuse_start(settings) if refuse_start is not None else []
     if problems:
-        print(f"{name}: refusing to start under VOICECHAT_ENV={settings.env}:", *problems, sep="\n  ", file=sys.stderr)
+        print(f"{name}: refusing to start:", *problems, sep="\n  ", file=sys.stderr)
         raise SystemExit(2)
     configure_logging(name, settings.log_level)
     asyncio.run(_serve(name, settings, body))

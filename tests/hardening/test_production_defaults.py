@@ -9,7 +9,7 @@ import pytest
 from harness.nats_server import NatsServer
 from harness.ports import free_port
 from harness.procs import ROOT, Service, service_env
-from shared.settings import Settings, production_problems
+from shared.settings import GatewaySettings, production_problems
 
 STRONG = "p" * 48
 
@@ -33,22 +33,22 @@ def start_gateway(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 def test_production_gateway_refuses_to_start_and_says_why(env: dict[str, str], named: list[str]) -> None:
     done = start_gateway({"VOICECHAT_ENV": "production", **env})
     assert done.returncode == 2
-    assert "refusing to start under VOICECHAT_ENV=production" in done.stderr
+    assert "gateway: refusing to start" in done.stderr and "VOICECHAT_ENV=production" in done.stderr
     assert all(name in done.stderr for name in named)
     assert "hunter2" not in done.stdout + done.stderr
 
 
 def test_production_refuses_credentials_in_urls() -> None:
-    settings = Settings(env="production", auth_secret=STRONG, allowed_origins=("https://a.example",))
+    settings = GatewaySettings(env="production", auth_secret=STRONG, allowed_origins=("https://a.example",))
     assert production_problems(settings) == []
-    legacy = Settings(
+    legacy = GatewaySettings(
         env="production", auth_secret=STRONG, allowed_origins=("https://a.example",), allow_query_credentials=True
     )
     assert ["VOICECHAT_ALLOW_QUERY_CREDENTIALS" in problem for problem in production_problems(legacy)] == [True]
 
 
 def test_development_starts_without_auth_and_says_auth_is_off() -> None:
-    assert production_problems(Settings()) == []
+    assert production_problems(GatewaySettings()) == []
     nats = NatsServer(user=("gateway", "hunter2-password")).start()
     try:
         gateway = Service("gateway", nats.url, {"VOICECHAT_ENV": "development"}).start()

@@ -12,10 +12,10 @@ from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDict
 
 from gateway.auth import Credentials, authenticate, read_credentials, shopper_of
-from shared.settings import Settings
+from shared.settings import GatewaySettings
 
 SECRET = "unit-test-secret-" + "0123456789abcdef" * 4
-AUTH = Settings(auth_secret=SECRET)
+AUTH = GatewaySettings(auth_secret=SECRET)
 
 
 def token(secret: str = SECRET, algorithm: str = "HS256", **claims: Any) -> str:
@@ -59,7 +59,7 @@ def test_credentials_without_voicechat_v1_or_twice_are_400() -> None:
 @pytest.mark.parametrize("query", ["token=abc", "resume_token=abc", "session_id=" + "a" * 32])
 def test_credentials_in_the_query_are_401_unless_the_legacy_setting_allows_them(query: str) -> None:
     assert refusal(lambda: read_credentials(request(f"/ws/voice-chat?{query}"), AUTH)) == (401, "credentials_in_query")
-    legacy = Settings(auth_secret=SECRET, allow_query_credentials=True)
+    legacy = GatewaySettings(auth_secret=SECRET, allow_query_credentials=True)
     read_credentials(request(f"/ws/voice-chat?{query}"), legacy)
 
 
@@ -92,7 +92,7 @@ def test_nbf_and_exp_have_a_small_leeway() -> None:
 
 
 def test_audience_and_issuer_are_checked_when_configured() -> None:
-    strict = Settings(auth_secret=SECRET, auth_audience="voicechat", auth_issuer="https://shop.example")
+    strict = GatewaySettings(auth_secret=SECRET, auth_audience="voicechat", auth_issuer="https://shop.example")
     assert authenticate(token(aud="voicechat", iss="https://shop.example"), strict) == "shopper-1"
     for claims, reason in (
         ({"aud": "other", "iss": "https://shop.example"}, "token_audience"),
@@ -105,14 +105,14 @@ def test_audience_and_issuer_are_checked_when_configured() -> None:
 
 
 def test_auth_off_needs_no_token() -> None:
-    assert authenticate(None, Settings()) is None
+    assert authenticate(None, GatewaySettings()) is None
 
 
 def test_the_shopper_is_the_subject_else_the_address_from_the_trusted_proxy_header() -> None:
     assert shopper_of(request(), AUTH, "shopper-1") == "sub:shopper-1"
-    assert shopper_of(request(), Settings(), None) == "ip:10.0.0.9"
+    assert shopper_of(request(), GatewaySettings(), None) == "ip:10.0.0.9"
     proxied = request(headers={"X-Forwarded-For": "1.2.3.4, 203.0.113.7"})
-    assert shopper_of(proxied, Settings(), None) == "ip:10.0.0.9"  # not trusted unless configured
-    trusted = Settings(client_ip_header="X-Forwarded-For")
+    assert shopper_of(proxied, GatewaySettings(), None) == "ip:10.0.0.9"  # not trusted unless configured
+    trusted = GatewaySettings(client_ip_header="X-Forwarded-For")
     assert shopper_of(proxied, trusted, None) == "ip:203.0.113.7"  # the entry the proxy added
     assert shopper_of(request(), trusted, None) == "ip:10.0.0.9"

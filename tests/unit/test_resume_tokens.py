@@ -12,11 +12,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.tokens import Refused, ResumeClaims, ResumeTokens, SessionTokens, resume_key
-from shared.settings import Settings
+from shared.settings import GatewaySettings
 
 SID = "0123456789abcdef0123456789abcdef"
 NOW = 1_800_000_000.0
-KEY, _ = resume_key(Settings(auth_secret="s" * 40))
+KEY, _ = resume_key(GatewaySettings(auth_secret="s" * 40))
 TOKENS = ResumeTokens(KEY, 60.0)
 
 
@@ -49,7 +49,7 @@ def test_a_changed_payload_or_another_key_is_forged() -> None:
     claims["exp"] += 3600
     changed = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
     assert TOKENS.verify(f"{changed}.{mac}", "shopper-1", NOW, set()) == Refused("forged")
-    other = ResumeTokens(resume_key(Settings(auth_secret="t" * 40))[0], 60.0)
+    other = ResumeTokens(resume_key(GatewaySettings(auth_secret="t" * 40))[0], 60.0)
     assert other.verify(token, "shopper-1", NOW, set()) == Refused("forged")
 
 
@@ -60,12 +60,12 @@ def test_the_key_is_derived_for_resume_only_not_the_jwt_key() -> None:
     # a JWT signed with the auth secret is no resume token, and a resume token's MAC is not a JWT signature
     token = jwt.encode({"sid": SID, "sub": "shopper-1", "epoch": 0, "exp": int(NOW + 60)}, secret, algorithm="HS256")
     assert isinstance(TOKENS.verify(token, "shopper-1", NOW, set()), Refused)
-    assert resume_key(Settings(resume_secret="r" * 40, auth_secret=secret))[0] != KEY
+    assert resume_key(GatewaySettings(resume_secret="r" * 40, auth_secret=secret))[0] != KEY
 
 
 def test_without_any_secret_the_key_is_random_per_process() -> None:
-    first, shared = resume_key(Settings())
-    assert not shared and first != resume_key(Settings())[0]
+    first, shared = resume_key(GatewaySettings())
+    assert not shared and first != resume_key(GatewaySettings())[0]
 
 
 @pytest.mark.parametrize(
