@@ -84,23 +84,24 @@ async def voice_chat(request: web.Request) -> web.WebSocketResponse:
         message = f"more than {settings.max_sessions_per_shopper} sessions at once for this shopper"
         await _refuse(ws, Error(code="rate_limited", message=message, fatal=True))
         return ws
-    now = time.monotonic()
-    turns = TurnBudget(
-        settings.turns_per_minute_session, shoppers.turn_bucket(shopper, now), settings.max_text_chars, now
-    )
-    issuer = SessionTokens(tokens, session_id, subject or "")
-    opening = Opening(session_id, sample_rate, language, resumed=credentials.resume is not None)
-    connection = Connection(ws, request, app[NATS_KEY], app[TRACKER_KEY], settings, issuer, turns, opening)
     sockets.add(ws)
     SESSIONS_ACTIVE.inc()
+    connection: Connection | None = None
     try:
+        now = time.monotonic()
+        turns = TurnBudget(
+            settings.turns_per_minute_session, shoppers.turn_bucket(shopper, now), settings.max_text_chars, now
+        )
+        issuer = SessionTokens(tokens, session_id, subject or "")
+        opening = Opening(session_id, sample_rate, language, resumed=credentials.resume is not None)
+        connection = Connection(ws, request, app[NATS_KEY], app[TRACKER_KEY], settings, issuer, turns, opening)
         with structlog.contextvars.bound_contextvars(sub=subject):
             await connection.run()
     finally:
         sockets.discard(ws)
         SESSIONS_ACTIVE.dec()
         await shoppers.close(shopper, session_id)
-        if connection.ended:
+        if connection is not None and connection.ended:  # refuse its resume tokens until the last one expires
             await shoppers.end(session_id, time.time() + tokens.ttl_s)
     return ws
 
