@@ -32,7 +32,7 @@ LIMITS = {
 }
 
 
-def token(exp_in: float = 300, secret: str = SECRET, sub: str | None = None, aud: str = "voicechat") -> str:
+def token(exp_in: float = 3600, secret: str = SECRET, sub: str | None = None, aud: str = "voicechat") -> str:
     """A JWT for a fresh shopper unless `sub` names one (tests do not share per-shopper budgets)."""
     claims = {"sub": sub or f"shopper-{uuid.uuid4().hex[:8]}", "exp": int(time.time() + exp_in), "aud": aud}
     return jwt.encode(claims, secret, algorithm="HS256")
