@@ -1,6 +1,12 @@
 """Per-shopper limits (gateway/shoppers.py, gateway/limits.py): sessions at once, turns a minute per session and
 per shopper, text_input length, and the ended-session list that resume checks; pure, time passed in."""
 
+import asyncio
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
 from gateway.limits import TokenBucket, TurnBudget
 from gateway.shoppers import LocalShoppers
 
@@ -61,3 +67,44 @@ def test_text_input_longer_than_the_limit_is_message_too_large() -> None:
     refused = turns.refuse("x" * 11, 0)
     assert refused is not None and refused.code == "message_too_large" and not refused.fatal
     assert turns.session.tokens == 10 and turns.refuse("x" * 10, 0) is None
+
+
+class ShopperBook(RuleBasedStateMachine):
+    """Sockets of sessions opening and closing in any order: a shopper never holds more than its cap of sessions,
+    a refused open counts nothing, and closing every socket frees every slot."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shoppers = LocalShoppers(max_sessions=2, turns_per_minute=60)
+        self.sockets: dict[tuple[str, str], int] = {}
+
+    @rule(shopper=st.sampled_from(["a", "b"]), session=st.sampled_from(["s1", "s2", "s3"]))
+    def open(self, shopper: str, session: str) -> None:
+        sessions = {s for (who, s), n in self.sockets.items() if who == shopper and n}
+        allowed = asyncio.run(self.shoppers.open(shopper, session))
+        assert allowed == (session in sessions or len(sessions) < 2)
+        if allowed:
+            self.sockets[shopper, session] = self.sockets.get((shopper, session), 0) + 1
+
+    @rule(data=st.data())
+    def close(self, data: st.DataObject) -> None:
+        open_ = sorted(key for key, n in self.sockets.items() if n)
+        if open_:
+            shopper, session = data.draw(st.sampled_from(open_))
+            asyncio.run(self.shoppers.close(shopper, session))
+            self.sockets[shopper, session] -= 1
+
+    @invariant()
+    def never_past_the_cap(self) -> None:
+        for shopper in ("a", "b"):
+            assert sum(1 for (who, _), n in self.sockets.items() if who == shopper and n) <= 2
+
+    def teardown(self) -> None:
+        for (shopper, session), n in self.sockets.items():
+            for _ in range(n):
+                asyncio.run(self.shoppers.close(shopper, session))
+        assert all(asyncio.run(self.shoppers.open(s, f"fresh-{i}")) for s in ("a", "b") for i in range(2))
+
+
+TestShopperBook = ShopperBook.TestCase
+TestShopperBook.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
