@@ -19,7 +19,7 @@ from gateway.page import add_page_routes
 from gateway.tokens import resume_secret, verify_resume
 from shared import subjects
 from shared.metrics import ERRORS, SESSIONS_ACTIVE, metrics_handler
-from shared.protocol import PROTOCOL_VERSION, Error, encoder
+from shared.protocol import AUDIO_OUT_MODES, PROTOCOL_VERSION, AudioOut, Error, encoder
 from shared.settings import SAMPLE_RATES, GatewaySettings
 
 NATS_KEY = web.AppKey("nats", NATS)
@@ -31,14 +31,17 @@ DRAINING_KEY = web.AppKey("draining", asyncio.Event)
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$")
 
 
-def _query(request: web.Request) -> tuple[int, str]:
+def _query(request: web.Request) -> tuple[int, str, AudioOut]:
     raw_rate = request.query.get("sample_rate", "16000")
     if not raw_rate.isdigit() or int(raw_rate) not in SAMPLE_RATES:
         raise web.HTTPBadRequest(text=f"unsupported sample_rate {raw_rate!r}: use one of {list(SAMPLE_RATES)}")
     language = request.query.get("language", "en-US")
     if not _LANGUAGE.match(language):
         raise web.HTTPBadRequest(text="language must be a BCP-47 tag such as en-US")
-    return int(raw_rate), language
+    audio_out = request.query.get("audio_out", "json")
+    if audio_out not in AUDIO_OUT_MODES:
+        raise web.HTTPBadRequest(text=f"unsupported audio_out {audio_out!r}: use one of {list(AUDIO_OUT_MODES)}")
+    return int(raw_rate), language, audio_out
 
 
 async def voice_chat(request: web.Request) -> web.WebSocketResponse:
@@ -48,10 +51,14 @@ async def voice_chat(request: web.Request) -> web.WebSocketResponse:
         raise web.HTTPServiceUnavailable(text="gateway draining: connect to another one")
     check_origin(request, settings)
     subject = authenticate(request, settings)
-    sample_rate, language = _query(request)
+    sample_rate, language, audio_out = _query(request)
     secret = resume_secret(settings)
     session_id = request.query.get("session_id")
-    ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=settings.max_message_bytes)
+    # permessage-deflate only when allowed and the client offers it (aiohttp accepts any offer by default):
+    # base64 or PCM audio hardly compresses, and each deflate context costs memory and CPU per socket.
+    ws = web.WebSocketResponse(
+        heartbeat=20.0, max_msg_size=settings.max_message_bytes, compress=settings.ws_compression
+    )
     _bound_send_buffer(request, settings.socket_send_buffer)
     await ws.prepare(request)
     if session_id is not None and not (
@@ -67,7 +74,8 @@ async def voice_chat(request: web.Request) -> web.WebSocketResponse:
     SESSIONS_ACTIVE.inc()
     try:
         with structlog.contextvars.bound_contextvars(sub=subject):
-            opening = Opening(session_id or uuid.uuid4().hex, sample_rate, language, resumed=session_id is not None)
+            resumed = session_id is not None
+            opening = Opening(session_id or uuid.uuid4().hex, sample_rate, language, resumed, audio_out)
             await Connection(ws, request, app[NATS_KEY], app[TRACKER_KEY], settings, secret, opening).run()
     finally:
         sockets.discard(ws)

@@ -17,6 +17,7 @@ import psutil
 from bench.system.driver import Mode, Recorder, SessionDriver, Window
 from bench.system.order import OrderChecker
 from bench.system.script import Script
+from shared.protocol import unpack_audio_frame
 from shared.settings import VadSettings, load_settings
 from vad_worker.worker import make_detector
 
@@ -60,7 +61,10 @@ class Session:
     async def _read(self) -> None:
         async for msg in self.ws:
             now = time.monotonic()
-            if msg.type is aiohttp.WSMsgType.BINARY:
+            if msg.type is aiohttp.WSMsgType.BINARY:  # response audio: the peer's raw PCM, or ours (audio_out=binary)
+                if not self.peer:
+                    audio = unpack_audio_frame(msg.data)
+                    self.order.feed("audio_response", audio.turn_id, audio.seq)
                 self.driver.on_event("audio_response", now)
             elif msg.type is aiohttp.WSMsgType.TEXT:
                 event = _peek.decode(msg.data)
@@ -106,9 +110,9 @@ async def _stream(sessions: list[Session], plan: LoadPlan, recorder: Recorder) -
                 await _send(session, recorder)
         tick += 1
         due += TICK_S
-        delay = due - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
+        # Yield even when behind: sends rarely block, so without it a lagging ticker starves the readers (every
+        # event then looks lost).
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
 
 
 async def _send(session: Session, recorder: Recorder) -> None:
