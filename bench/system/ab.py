@@ -14,9 +14,12 @@ from typing import Any
 
 from bench.system import capacity
 from bench.system.ours import running_target
+from bench.system.procs import scrape_total
 from bench.system.script import build
 from bench.system.step import StepConfig, run_step
 from shared.settings import ENV_PREFIX
+
+WS_MESSAGES = "voicechat_ws_messages_total"  # WebSocket messages in and out of the gateway
 
 
 def measure(variant: str, sessions: int, seconds: float) -> dict[str, Any]:
@@ -25,9 +28,16 @@ def measure(variant: str, sessions: int, seconds: float) -> dict[str, Any]:
     query = "" if env else f"&{name}={value}"
     script = build()
     with running_target(env) as target:
-        config = StepConfig(target.url + query, sessions, seconds)
-        step = run_step(config, script, target.watch, target.agent_time)
-    return capacity.summarize(step)
+        messages = target.stack.gateway.base_url + "/metrics"
+
+        def probe() -> dict[str, float]:
+            return {**target.agent_time(), WS_MESSAGES: scrape_total(messages, WS_MESSAGES)}
+
+        step = run_step(StepConfig(target.url + query, sessions, seconds), script, target.watch, probe)
+    summary = capacity.summarize(step)
+    gateway_s = summary["processes"]["gateway"]["cpu_percent"] / 100 * step.window_s
+    summary["gateway_us_per_ws_message"] = round(1e6 * gateway_s / max(1.0, step.probe[WS_MESSAGES]), 1)
+    return summary
 
 
 def line(variant: str, summary: dict[str, Any]) -> str:
@@ -39,7 +49,8 @@ def line(variant: str, summary: dict[str, Any]) -> str:
     return (
         f"{variant} | {sessions} sessions | % of a core per session: {cells}; all {summary['cpu_percent_per_session']} "
         f"| frame->speech_started p99 {lat['frame_to_speech_started']['p99_ms']} ms, barge_in p99 "
-        f"{lat['barge_in']['p99_ms']} ms | other processes {summary['cpu_percent_other_processes']}% "
+        f"{lat['barge_in']['p99_ms']} ms | gateway {summary['gateway_us_per_ws_message']} us of CPU per WebSocket "
+        f"message | other processes {summary['cpu_percent_other_processes']}% "
         f"| load avg {os.getloadavg()[0]:.1f} | {'; '.join(summary['failures']) or 'pass'}"
     )
 

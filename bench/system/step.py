@@ -41,14 +41,22 @@ class StepResult:
     window_s: float
 
 
+SPAWN_S = 4.0  # load processes start (spawn, imports) and connect within this, plus 10 ms per session
+LATE_S = 1.0  # a window whose start the parent reached later than this was not measured: the step fails
+
+
+def _streaming_offset(sessions: int) -> float:
+    return SPAWN_S + sessions * 0.01
+
+
 def window_offset(sessions: int) -> float:
     """Seconds from the start of a step to its measured window: spawn and connect, then the staggered first turns."""
-    return 2.0 + sessions * 0.01 + STAGGER_S + 2.0
+    return _streaming_offset(sessions) + STAGGER_S + 2.0
 
 
 def _plans(config: StepConfig) -> list[LoadPlan]:
     now = time.monotonic()
-    start_at = now + 2.0 + config.sessions * 0.01
+    start_at = now + _streaming_offset(config.sessions)
     window = Window(now + window_offset(config.sessions), now + window_offset(config.sessions) + config.measure_s)
     splits = range(0, config.sessions, config.per_process)
     return [
@@ -80,6 +88,7 @@ def run_step(config: StepConfig, script: Script, services: ProcWatch, probe: Pro
     loadgen = ProcWatch({"loadgen": [w.pid for w in workers if w.pid is not None]})
     window = plans[0].window
     _sleep_until(window.start)
+    late = time.monotonic() - window.start > LATE_S  # e.g. spawning took longer on an overloaded machine
     services.start(window.start)
     loadgen.start(window.start)
     before = probe() if probe else {}
@@ -95,6 +104,8 @@ def run_step(config: StepConfig, script: Script, services: ProcWatch, probe: Pro
         counts.update(result["counts"])
     for worker in workers:
         worker.join(timeout=10)
+    if late:
+        counts["window_started_late"] += 1
     delta = {name: after[name] - before.get(name, 0.0) for name in after}
     return StepResult(config.sessions, histograms, counts, processes, busy_percent, delta, window.end - window.start)
 
