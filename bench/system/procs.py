@@ -27,6 +27,7 @@ class ProcWatch:
             name: {
                 "cpu_percent": round(100 * (now[name] - self._cpu[name]) / wall, 1),
                 "rss_mib": round(sum(_rss(p) for p in procs) / 2**20, 1),
+                "wall_s": round(wall, 2),
             }
             for name, procs in self.groups.items()
         }
