@@ -2,7 +2,7 @@
 rounds (so a change in the machine's other load hits every variant alike), CPU per session of every process.
 
 A variant is `NAME=VALUE`: a `VOICECHAT_*` setting for every service, or else a query parameter of the client's
-WebSocket URL. Examples (docs/benchmarks.md gives the figures they produced):
+WebSocket URL. Examples (docs/benchmarks.md gives what they measured):
 
     python -m bench.system.ab VOICECHAT_EVENT_LOOP=asyncio VOICECHAT_EVENT_LOOP=uvloop
     python -m bench.system.ab audio_out=json audio_out=binary
