@@ -32,6 +32,7 @@ class Peek(msgspec.Struct):
     type: str
     turn_id: int | None = None
     seq: int | None = None
+    code: str | None = None
 
 
 _peek = msgspec.json.Decoder(Peek)
@@ -70,7 +71,7 @@ class Session:
                 event = _peek.decode(msg.data)
                 if not self.peer:
                     self.order.feed(event.type, event.turn_id, event.seq)
-                self.driver.on_event(event.type, now)
+                self.driver.on_event(event.type, now, event.code)
 
 
 async def _wait_start(ws: aiohttp.ClientWebSocketResponse) -> None:
