@@ -19,7 +19,7 @@ import psutil
 from bench.system import capacity, fair, peer, profile, report
 from bench.system.ours import Target, running_target
 from bench.system.script import TEXT, Script, build
-from bench.system.step import StepConfig, run_step, window_offset
+from bench.system.step import StepConfig, run_step
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,8 @@ PROFILE_S = 10
 def _profile(target: Target, script: Script, sessions: int) -> dict[str, Any]:
     """Re-run the highest passing count with py-spy on the Python services (these figures are not reported)."""
     pids = {name: pid for name, pid in target.pids().items() if name in profile.PROFILED}
-    profile.record_later(pids, window_offset(sessions), PROFILE_S, report.OUT)
-    run_step(StepConfig(target.url, sessions, PROFILE_S + 2), script, target.watch, target.agent_time)
+    config = StepConfig(target.url, sessions, PROFILE_S + 2)
+    run_step(config, script, target.watch, target.agent_time, lambda: profile.record(pids, PROFILE_S, report.OUT))
     time.sleep(1)
     return profile.summarise(report.OUT)
 
