@@ -15,6 +15,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from prometheus_client import Counter
 
+from gateway.audio_out import binary_frame
 from gateway.inbound import ClientError, audio_of, binary_audio, parse_text
 from gateway.limits import ClientLimits, TurnBudget
 from gateway.outbox import Outbox
@@ -27,6 +28,7 @@ from shared.logs import get_logger
 from shared.metrics import ERRORS, WS_MESSAGES
 from shared.protocol import (
     AudioChunk,
+    AudioOut,
     BargeIn,
     EndSession,
     Error,
@@ -68,6 +70,7 @@ class Opening:
     sample_rate: int
     language: str
     resumed: bool
+    audio_out: AudioOut = "json"
 
 
 class Connection:
@@ -99,6 +102,7 @@ class Connection:
         self._last_in = time.monotonic()
         self._audio_subject = subjects.audio(opening.session_id)
         self._control_subject = subjects.control(opening.session_id)
+        self._binary_audio = opening.audio_out == "binary"
 
     async def run(self) -> None:
         session_id = self.opening.session_id
@@ -136,6 +140,7 @@ class Connection:
             sample_rate=opening.sample_rate,
             language=opening.language,
             resumed=opening.resumed,
+            audio_out=opening.audio_out,
         )
         self._send(start)
         await self._reissue_tokens()
@@ -250,16 +255,19 @@ class Connection:
                     log.warning("session_input_rejected", phase=phase.value, input=given.value)
 
     async def _relay(self, msg: Msg) -> None:
-        """Worker events are already protocol v1 JSON: read their type and turn, then pass them through."""
+        """Worker events are already protocol v1 JSON: read their type and turn, then pass them through (response
+        audio as a binary frame when the client asked for `audio_out=binary`)."""
         try:
             peek = bus.peek_decoder.decode(msg.data)
+            if not self.turns.event(peek.turn_id, ends_turn(peek.type, peek.code)):
+                return
+            binary = self._binary_audio and peek.type == "audio_response"
+            frame = binary_frame(msg.data) if binary else msg.data
         except msgspec.DecodeError:
             log.warning("event_invalid")
             return
-        if not self.turns.event(peek.turn_id, ends_turn(peek.type, peek.code)):
-            return
         _counted("out", peek.type).inc()
-        self.outbox.put(msg.data)
+        self.outbox.put(frame, WSMsgType.BINARY if binary else WSMsgType.TEXT)
 
     def _send(self, event: ServerEvent) -> None:
         _counted("out", event_type(event)).inc()
