@@ -13,6 +13,7 @@ from nats.aio.client import Client as NATS
 
 from dialog_worker.pacing import play
 from dialog_worker.session import DialogSession
+from shared.agent_contract import AGENT_TIME_KEY
 from shared.audio import FRAME_MS, INTERNAL_RATE, wav_payload
 from shared.logs import get_logger
 from shared.metrics import AGENT_PROCESSING, DIALOGFLOW_REQUESTS, TOOL_LATENCY, TOOL_REQUESTS, TURN_LATENCY, TURNS
@@ -23,7 +24,6 @@ from shared.tools.client import call_tool
 from shared.tools.errors import ToolError
 
 log = get_logger(__name__)
-AGENT_TIME_KEY = "local_agent_processing_ms"
 RETRY_BACKOFF_S = 0.5
 BATCH_FRAMES = 5
 _RAW_REQUEST = cx.StreamingDetectIntentRequest.pb()
