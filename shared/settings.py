@@ -67,8 +67,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     vad_start_ms: Annotated[int, msgspec.Meta(ge=10)] = 100
     vad_start_window_ms: Annotated[int, msgspec.Meta(ge=10)] = 160
     vad_end_ms: Annotated[int, msgspec.Meta(ge=20)] = 500
+    # where services keep state across restarts (the local agent's sessions)
+    run_dir: str = "run"
+    # dialog worker: how long a turn that finds the agent unavailable at its very start keeps retrying
+    dialog_start_retry_s: Annotated[float, msgspec.Meta(ge=0, le=30)] = 3.0
     # local Dialogflow CX agent (local_agent): fixed fast answers for benchmarks
     local_cx_scripted: bool = False
+    # local agent recognition: engine, model directory (unset = the packaged tiny.en), pool size, admission wait
+    local_cx_asr: Literal["whisper", "pocketsphinx"] = "whisper"
+    local_cx_whisper_model: str | None = None
+    local_cx_asr_workers: Annotated[int, msgspec.Meta(ge=0, le=64)] = 0
+    local_cx_asr_wait_s: Annotated[float, msgspec.Meta(ge=0, le=60)] = 2.0
 
     def __post_init__(self) -> None:
         if self.vad_start_ms > self.vad_start_window_ms:
