@@ -11,6 +11,7 @@ from google.api_core.exceptions import GoogleAPICallError
 from google.cloud import dialogflowcx_v3 as cx
 from nats.aio.client import Client as NATS
 
+from dialog_worker.agent_errors import error_code, retry_at_start, status_of
 from dialog_worker.pacing import play
 from dialog_worker.session import DialogSession
 from shared.agent_contract import AGENT_TIME_KEY
@@ -24,10 +25,8 @@ from shared.tools.client import call_tool
 from shared.tools.errors import ToolError
 
 log = get_logger(__name__)
-RETRY_BACKOFF_S = 0.5
 BATCH_FRAMES = 5
 _RAW_REQUEST = cx.StreamingDetectIntentRequest.pb()
-_RETRYABLE = {"UNAVAILABLE", "DEADLINE_EXCEEDED"}
 _MessageType = cx.StreamingRecognitionResult.MessageType
 
 
@@ -52,14 +51,8 @@ def _observe_agent_time(response: cx.DetectIntentResponse) -> None:
         AGENT_PROCESSING.observe(value / 1000)
 
 
-def _unreachable(exc: GoogleAPICallError) -> bool:
-    """The agent cannot be reached at all (down, refused), as opposed to a call that failed or timed out."""
-    return _status(exc) == "UNAVAILABLE" and "failed to connect" in str(exc.message).lower()
-
-
-def _status(exc: GoogleAPICallError) -> str:
-    code = exc.grpc_status_code
-    return code.name if code is not None else "UNKNOWN"
+def _count_failure(status: str) -> None:
+    DIALOGFLOW_REQUESTS.labels(status).inc()
 
 
 class CxTurn:
@@ -105,8 +98,8 @@ class CxTurn:
             outcome = "interrupted"
             raise
         except GoogleAPICallError as exc:
-            code: ErrorCode = "dialog_unavailable" if _unreachable(exc) else "turn_failed"
-            log.warning("turn_failed", status=_status(exc), error=str(exc.message))
+            code: ErrorCode = error_code(exc)
+            log.warning("turn_failed", status=status_of(exc), error=str(exc.message))
             await self.session.emit(
                 self.turn_id, Error(code=code, message="the dialog agent failed", turn_id=self.turn_id, fatal=False)
             )
@@ -125,34 +118,21 @@ class CxTurn:
         request = cx.DetectIntentRequest(
             session=self.deps.session_path, query_input=query, output_audio_config=self.deps.output_config()
         )
-        for attempt in range(2):
-            try:
-                response = await self.deps.client.detect_intent(request=request, timeout=30, retry=None)
-                DIALOGFLOW_REQUESTS.labels("OK").inc()
-                _observe_agent_time(response)
-                return response
-            except GoogleAPICallError as exc:
-                DIALOGFLOW_REQUESTS.labels(_status(exc)).inc()
-                if attempt or _status(exc) not in _RETRYABLE:
-                    raise
-                await asyncio.sleep(RETRY_BACKOFF_S)
-        raise AssertionError("unreachable")
+
+        async def attempt(_answered: list[bool]) -> cx.DetectIntentResponse:
+            return await self.deps.client.detect_intent(request=request, timeout=30, retry=None)
+
+        response = await retry_at_start(attempt, self.deps.settings.dialog_start_retry_s, _count_failure)
+        DIALOGFLOW_REQUESTS.labels("OK").inc()
+        _observe_agent_time(response)
+        return response
 
     async def _stream_with_retry(self) -> cx.DetectIntentResponse | None:
-        for attempt in range(2):
-            answered: list[bool] = [False]
-            try:
-                result = await self._stream(answered)
-                DIALOGFLOW_REQUESTS.labels("OK").inc()
-                if result is not None:
-                    _observe_agent_time(result)
-                return result
-            except GoogleAPICallError as exc:
-                DIALOGFLOW_REQUESTS.labels(_status(exc)).inc()
-                if attempt or answered[0] or _status(exc) not in _RETRYABLE:
-                    raise
-                await asyncio.sleep(RETRY_BACKOFF_S)
-        return None
+        result = await retry_at_start(self._stream, self.deps.settings.dialog_start_retry_s, _count_failure)
+        DIALOGFLOW_REQUESTS.labels("OK").inc()
+        if result is not None:
+            _observe_agent_time(result)
+        return result
 
     async def _requests(self) -> AsyncIterator[Any]:
         audio_config = cx.InputAudioConfig(

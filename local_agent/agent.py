@@ -68,6 +68,7 @@ class Agent(msgspec.Struct, frozen=True):
     spec: AgentFile
     products: tuple[str, ...]
     lexicon: dict[str, str] = {}
+    categories: tuple[str, ...] = ()
 
     def intent(self, display_name: str) -> Intent:
         for intent in self.spec.intents:
@@ -112,4 +113,5 @@ def load_agent(catalog: Path = Path(DEFAULT_CATALOG), agent_file: Path = AGENT_F
                 synonyms.setdefault(value, []).extend(normalize_term(word) for word in words)
     categories = {normalize_term(p.category): p.category for p in _catalog(catalog) if p.category}
     products = tuple(sorted(terms, key=lambda term: (-len(term.split()), term)))
-    return Agent(spec=spec, products=products, lexicon=build_lexicon(products, categories, synonyms))
+    lexicon = build_lexicon(products, categories, synonyms)
+    return Agent(spec=spec, products=products, lexicon=lexicon, categories=tuple(sorted(set(categories.values()))))

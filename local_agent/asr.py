@@ -19,6 +19,7 @@ from pocketsphinx import Config, Decoder, get_model_path
 from pocketsphinx.lm import ArpaBoLM
 
 from local_agent.agent import Agent
+from local_agent.listening import Heard
 from local_agent.numbers import number_to_words
 from shared.audio import FRAME_BYTES, INTERNAL_RATE
 
@@ -120,10 +121,10 @@ class Recognizer:
         hyp = self.decoder.hyp()
         return "" if hyp is None else str(hyp.hypstr)
 
-    def finish(self) -> tuple[str, float]:
+    def finish(self) -> Heard:
         """End the utterance; return the final transcript and its posterior probability."""
         self.decoder.end_utt()
         hyp = self.decoder.hyp()
         if hyp is None:
-            return "", 0.0
-        return str(hyp.hypstr), float(hyp.prob)
+            return Heard("", 0.0)
+        return Heard(str(hyp.hypstr), float(hyp.prob))

@@ -64,17 +64,22 @@ class Slots:
         return all(not _content(self.form, i) for i in range(len(self.form)))
 
 
-def normalize(text: str, lexicon: Mapping[str, str] | None = None) -> str:
-    """Lower case, digits for numbers, "$" and commas in numbers resolved, fillers dropped, split compounds the
-    lexicon knows joined ("hand bags" -> "handbags")."""
+def clean(text: str, lexicon: Mapping[str, str] | None = None) -> str:
+    """A transcript as the NLU reads it: lower case, digits for numbers ("Product seven" -> "product 7"), "$" and
+    commas in numbers resolved ("$2,000" -> "2000 dollars"), punctuation dropped, split compounds the lexicon
+    knows joined ("Sun Glasses" -> "sunglasses")."""
     text = re.sub(r"(\d),(\d{3})\b", r"\1\2", text.lower())
     text = re.sub(r"\$\s?(\d+(?:\.\d+)?)", r"\1 dollars", text)
     text = re.sub(r"(\d)\.\d+", r"\1", text)
     text = re.sub(r"[^a-z0-9' ]+", " ", text.replace("-", " ")).replace("bucks", "dollars")
-    text = " ".join(_CONTRACTIONS.get(word, word) for word in text.split())
     text = words_to_numbers(" ".join(word.strip("'") for word in text.split()))
-    words = [word for word in text.split() if word not in _FILLERS]
-    return " ".join(_join_compounds(words, lexicon or {}))
+    return " ".join(_join_compounds(text.split(), lexicon or {}))
+
+
+def normalize(text: str, lexicon: Mapping[str, str] | None = None) -> str:
+    """`clean`, then contractions expanded and fillers dropped: the form matched against training phrases."""
+    words = " ".join(_CONTRACTIONS.get(word, word) for word in clean(text, lexicon).split()).split()
+    return " ".join(word for word in words if word not in _FILLERS)
 
 
 def _join_compounds(words: list[str], lexicon: Mapping[str, str]) -> list[str]:
@@ -102,9 +107,8 @@ class Matcher:
         self.agent = agent
         self.lexicon = agent.lexicon or {term: term for term in agent.products}
         self.terms = sorted(self.lexicon, key=lambda term: (-len(term.split()), -len(term)))
-        self.phrases = [
-            _Phrase(intent, _template_tokens(phrase)) for intent in agent.spec.intents for phrase in intent.training_phrases
-        ]
+        intents = agent.spec.intents
+        self.phrases = [_Phrase(i, _template_tokens(phrase)) for i in intents for phrase in i.training_phrases]
         self.phrases += [_Phrase(None, _template_tokens(p)) for p in agent.spec.fallback.training_phrases]
         self._term_pattern = re.compile(r"\b(" + "|".join(re.escape(term) for term in self.terms) + r")\b")
 
@@ -112,12 +116,15 @@ class Matcher:
         query = normalize(text, self.lexicon)
         slots = self.slots(query)
         raw = tuple(query.split())
-        best: dict[str | None, float] = {}
+        best: dict[str, float] = {}
+        fallback_score = 0.0
         for phrase in self.phrases:
-            name = None if phrase.intent is None else phrase.intent.display_name
             score = max(_similarity(slots.form, phrase.tokens), _similarity(raw, phrase.tokens))
-            best[name] = max(best.get(name, 0.0), score)
-        fallback_score = best.pop(None, 0.0)
+            if phrase.intent is None:
+                fallback_score = max(fallback_score, score)
+            else:
+                name = phrase.intent.display_name
+                best[name] = max(best.get(name, 0.0), score)
         if not best:
             return self._fallback(fallback_score)
         name = max(best, key=lambda key: best[key])
@@ -175,7 +182,9 @@ def _content(words: Sequence[str], index: int) -> bool:
     word = words[index]
     after = words[index + 1] if index + 1 < len(words) else ""
     before = words[index - 1] if index else ""
-    in_slot = (word in ("under", "product") and after.startswith("<")) or (word == "dollars" and before == "<max_price>")
+    in_slot = (word in ("under", "product") and after.startswith("<")) or (
+        word == "dollars" and before == "<max_price>"
+    )
     return not (word in CARRIER_WORDS or word.startswith("<") or in_slot)
 
 

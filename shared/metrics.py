@@ -28,6 +28,17 @@ AGENT_PROCESSING = Histogram(
 DIALOGFLOW_REQUESTS = Counter("voicechat_dialogflow_requests_total", "Dialogflow CX requests", ["code"])
 TOOL_REQUESTS = Counter("voicechat_tool_requests_total", "Tool requests", ["tool", "outcome"])
 TOOL_LATENCY = Histogram("voicechat_tool_latency_seconds", "Tool request latency", ["tool"], buckets=_LATENCY_BUCKETS)
+LOCAL_STREAMS_ACTIVE = Gauge("voicechat_local_cx_streams_active", "Open StreamingDetectIntent calls of the local agent")
+RECOGNITION_QUEUE = Gauge("voicechat_local_cx_recognition_queue", "Final recognition passes waiting for a worker")
+RECOGNITION_SECONDS = Histogram(
+    "voicechat_local_cx_recognition_seconds",
+    "Time of one final recognition pass in the local agent's pool",
+    ["engine"],
+    buckets=_LATENCY_BUCKETS,
+)
+RECOGNITIONS = Counter(
+    "voicechat_local_cx_recognitions_total", "Final recognition passes by engine and outcome", ["engine", "outcome"]
+)
 
 
 async def metrics_handler(_: web.Request) -> web.Response:
