@@ -1,6 +1,8 @@
 """The whole stack as real processes on loopback: nats-server, gateway and workers, for end-to-end tests."""
 
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
@@ -41,8 +43,10 @@ class Stack:
 
 @contextmanager
 def running_stack(modules: tuple[str, ...], env: Mapping[str, str] | None = None) -> Iterator[Stack]:
+    """A stack with its own NATS and its own run directory (the local agent's session store), removed after."""
     nats = NatsServer().start()
-    stack = Stack(nats, {"VOICECHAT_LOCAL_CX_PORT": str(free_port()), **(env or {})})
+    run_dir = tempfile.mkdtemp(prefix="voicechat-run-")
+    stack = Stack(nats, {"VOICECHAT_LOCAL_CX_PORT": str(free_port()), "VOICECHAT_RUN_DIR": run_dir, **(env or {})})
     try:
         for module in modules:
             stack.add(module)
@@ -50,3 +54,4 @@ def running_stack(modules: tuple[str, ...], env: Mapping[str, str] | None = None
     finally:
         stack.stop()
         nats.close()
+        shutil.rmtree(run_dir, ignore_errors=True)
