@@ -1,8 +1,11 @@
 """One evaluated turn through the gateway, as a client does it: a new session at the clip's sample rate, the
 clip streamed in real time in 20 ms frames (voice_client.recorder), the turn's events recorded with their
-arrival times; a turn that gives no intent within `ANSWER_WAIT_S` after the clip counts as no answer."""
+arrival times; streaming stops once the turn is answered, and a turn that gives no intent within
+`ANSWER_WAIT_S` after the clip counts as no answer."""
 
 import asyncio
+import contextlib
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,14 +35,19 @@ def _answered(event: dict[str, Any]) -> bool:
 
 async def run_job(http: aiohttp.ClientSession, base_url: str, job: Job) -> Outcome:
     client = await connect(http, base_url, f"?sample_rate={job.clip.rate}")
+    started = time.monotonic()
+    streaming = asyncio.create_task(client.stream(frames(job.clip.samples, job.clip.rate)))
+    clip_s = len(job.clip.samples) / job.clip.rate
     try:
-        started = await client.stream(frames(job.clip.samples, job.clip.rate))
         try:
-            answer: dict[str, Any] | None = await client.wait_for(_answered, timeout=ANSWER_WAIT_S)
+            answer: dict[str, Any] | None = await client.wait_for(_answered, timeout=clip_s + ANSWER_WAIT_S)
         except TimeoutError:
             answer = None
         return _outcome(job, client, started, answer)
     finally:
+        streaming.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await streaming
         await client.close()
 
 
