@@ -127,18 +127,22 @@ class Matcher:
                 best[name] = max(best.get(name, 0.0), score)
         if not best:
             return self._fallback(fallback_score)
-        name = max(best, key=lambda key: best[key])
-        intent = self.agent.intent(name)
-        confidence = best[name]
-        if "query" in intent.parameters and "query" in slots.values:
-            if slots.known_product and slots.only_carriers:
-                confidence = max(confidence, ONLY_CARRIERS_CONFIDENCE)
-            elif not slots.known_product:
-                confidence *= UNKNOWN_PRODUCT_FACTOR
+        scored = {name: self._confidence(self.agent.intent(name), score, slots) for name, score in best.items()}
+        name = max(scored, key=lambda key: scored[key])
+        intent, confidence = self.agent.intent(name), scored[name]
         if confidence < FALLBACK_THRESHOLD or fallback_score >= confidence:
             return self._fallback(max(fallback_score, 1 - confidence))
         params = {key: value for key, value in slots.values.items() if key in intent.parameters}
         return Match(name, round(confidence, 3), params, intent)
+
+    @staticmethod
+    def _confidence(intent: Intent, similarity: float, slots: Slots) -> float:
+        """Similarity, raised when only carrier words surround a known product, lowered for an unknown one."""
+        if "query" not in intent.parameters or "query" not in slots.values:
+            return similarity
+        if slots.known_product:
+            return max(similarity, ONLY_CARRIERS_CONFIDENCE) if slots.only_carriers else similarity
+        return similarity * UNKNOWN_PRODUCT_FACTOR
 
     def _fallback(self, confidence: float) -> Match:
         return Match(self.agent.spec.fallback.display_name, round(confidence, 3))
