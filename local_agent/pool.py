@@ -58,7 +58,7 @@ class RecognitionPool:
             return result
         finally:
             self._slots.release()
-            RECOGNITION_SECONDS.labels(self.engine).observe(time.perf_counter() - started)
+            RECOGNITION_SECONDS.observe(time.perf_counter() - started)
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)

@@ -33,7 +33,6 @@ RECOGNITION_QUEUE = Gauge("voicechat_local_cx_recognition_queue", "Final recogni
 RECOGNITION_SECONDS = Histogram(
     "voicechat_local_cx_recognition_seconds",
     "Time of one final recognition pass in the local agent's pool",
-    ["engine"],
     buckets=_LATENCY_BUCKETS,
 )
 RECOGNITIONS = Counter(

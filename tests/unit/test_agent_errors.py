@@ -6,11 +6,23 @@ from google.api_core import exceptions
 from dialog_worker.agent_errors import error_code, retry_at_start
 
 
+def unavailable(message: str) -> exceptions.GoogleAPICallError:
+    return exceptions.ServiceUnavailable(message)  # type: ignore[no-untyped-call]
+
+
+def exhausted(message: str) -> exceptions.GoogleAPICallError:
+    return exceptions.ResourceExhausted(message)  # type: ignore[no-untyped-call]
+
+
+def invalid(message: str) -> exceptions.GoogleAPICallError:
+    return exceptions.InvalidArgument(message)  # type: ignore[no-untyped-call]
+
+
 def test_unreachable_or_exhausted_agent_is_dialog_unavailable() -> None:
-    assert error_code(exceptions.ServiceUnavailable("failed to connect to all addresses")) == "dialog_unavailable"
-    assert error_code(exceptions.ResourceExhausted("all recognition workers busy")) == "dialog_unavailable"
-    assert error_code(exceptions.ServiceUnavailable("connection reset mid-call")) == "turn_failed"
-    assert error_code(exceptions.InvalidArgument("bad session")) == "turn_failed"
+    assert error_code(unavailable("failed to connect to all addresses")) == "dialog_unavailable"
+    assert error_code(exhausted("all recognition workers busy")) == "dialog_unavailable"
+    assert error_code(unavailable("connection reset mid-call")) == "turn_failed"
+    assert error_code(invalid("bad session")) == "turn_failed"
 
 
 async def test_unavailable_at_start_is_retried_until_it_works() -> None:
@@ -21,7 +33,7 @@ async def test_unavailable_at_start_is_retried_until_it_works() -> None:
         nonlocal calls
         calls += 1
         if calls < 3:
-            raise exceptions.ServiceUnavailable("failed to connect")
+            raise unavailable("failed to connect")
         return "answer"
 
     assert await retry_at_start(attempt, 5.0, failures.append) == "answer"
@@ -35,14 +47,14 @@ async def test_no_retry_once_the_agent_answered_or_for_other_errors() -> None:
         nonlocal calls
         calls += 1
         answered[0] = True
-        raise exceptions.ServiceUnavailable("stream reset")
+        raise unavailable("stream reset")
 
     with pytest.raises(exceptions.ServiceUnavailable):
         await retry_at_start(answered_then_lost, 5.0, lambda _: None)
     assert calls == 1
 
     async def refused(answered: list[bool]) -> str:
-        raise exceptions.ResourceExhausted("busy")
+        raise exhausted("busy")
 
     with pytest.raises(exceptions.ResourceExhausted):
         await retry_at_start(refused, 5.0, lambda _: None)
@@ -52,7 +64,7 @@ async def test_retry_stops_at_the_deadline() -> None:
     failures: list[str] = []
 
     async def down(answered: list[bool]) -> str:
-        raise exceptions.ServiceUnavailable("failed to connect")
+        raise unavailable("failed to connect")
 
     with pytest.raises(exceptions.ServiceUnavailable):
         await retry_at_start(down, 0.6, failures.append)
