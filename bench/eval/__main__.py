@@ -2,15 +2,19 @@
 
 Synthesises the requests once, starts one whole stack per recognition engine (harness.stack) and streams every
 clip through each gateway, `--concurrency` sessions at a time per stack; prints the report and saves it under
-`--out` (default .bench/eval). See bench/eval/__init__.py.
+`--out` (default .bench/eval; every turn is appended to turns.jsonl as it ends, `--from-turns` reports from such a
+file). See bench/eval/__init__.py.
 """
 
 import argparse
 import asyncio
 import contextlib
+import json
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
+from typing import TextIO
 
 from bench.eval import report
 from bench.eval.conditions import CONDITIONS, make_clip
@@ -36,9 +40,29 @@ def jobs_for(engine: str, conditions: list[str], limit: int) -> list[Job]:
     return jobs
 
 
-async def _run(urls: dict[str, str], jobs: dict[str, list[Job]], concurrency: int) -> list[Outcome]:
-    runs = [run_jobs(urls[engine], jobs[engine], asyncio.Semaphore(concurrency)) for engine in urls]
+async def _run(urls: dict[str, str], jobs: dict[str, list[Job]], concurrency: int, log: TextIO) -> list[Outcome]:
+    """Run every engine's jobs side by side; each turn is appended to `log` (JSON lines) as it ends."""
+    total = sum(map(len, jobs.values()))
+    finished = 0
+
+    def done(outcome: Outcome) -> None:
+        nonlocal finished
+        finished += 1
+        log.write(json.dumps(asdict(outcome)) + "\n")
+        log.flush()
+        if finished % 25 == 0 or finished == total:
+            print(f"eval: {finished}/{total} turns", flush=True)
+
+    runs = [run_jobs(urls[e], jobs[e], asyncio.Semaphore(concurrency), done) for e in urls]
     return [outcome for outcomes in await asyncio.gather(*runs) for outcome in outcomes]
+
+
+def _report(outcomes: list[Outcome], conditions: list[str], engines: list[str], out: Path, title: str) -> None:
+    summary = report.build(outcomes, conditions, engines)
+    text = report.markdown(summary, title)
+    print(text)
+    report.save(out, summary, outcomes, text)
+    print(f"saved {out / 'report.md'} and {out / 'report.json'}")
 
 
 def main() -> None:
@@ -48,11 +72,17 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=len(REQUESTS), help="only the first N requests")
     parser.add_argument("--concurrency", type=int, default=4, help="sessions at a time per stack")
     parser.add_argument("--out", type=Path, default=Path(".bench/eval"))
+    parser.add_argument("--from-turns", type=Path, help="only report the turns of an earlier run's turns.jsonl")
     args = parser.parse_args()
-    if flite_binary() is None:
-        sys.exit("flite is not installed: `apt-get install flite` (.ci/run does it)")
     engines = [e for e in args.engines.split(",") if e]
     conditions = [c for c in args.conditions.split(",") if c]
+    if args.from_turns:
+        lines = args.from_turns.read_text().splitlines()
+        outcomes = [Outcome(**json.loads(line)) for line in lines if line]
+        _report(outcomes, conditions, engines, args.out, f"make eval: {len(outcomes)} turns (from {args.from_turns})")
+        return
+    if flite_binary() is None:
+        sys.exit("flite is not installed: `apt-get install flite` (.ci/run does it)")
     started = time.monotonic()
     jobs = {engine: jobs_for(engine, conditions, args.limit) for engine in engines}
     print(f"eval: {sum(map(len, jobs.values()))} turns, {len(VOICES)} voices, conditions {conditions}", flush=True)
@@ -63,13 +93,11 @@ def main() -> None:
             stack = stacks.enter_context(running_stack(FULL_STACK, {**env, "VOICECHAT_LOCAL_CX_ASR": engine}))
             wait_http(stack.gateway.base_url + "/readyz")
             urls[engine] = stack.gateway.base_url
-        outcomes = asyncio.run(_run(urls, jobs, args.concurrency))
-    summary = report.build(outcomes, conditions, engines)
+        args.out.mkdir(parents=True, exist_ok=True)
+        with (args.out / "turns.jsonl").open("w") as log:
+            outcomes = asyncio.run(_run(urls, jobs, args.concurrency, log))
     title = f"make eval: {len(outcomes)} turns in {time.monotonic() - started:.0f} s"
-    text = report.markdown(summary, title)
-    print(text)
-    report.save(args.out, summary, outcomes, text)
-    print(f"saved {args.out / 'report.md'} and {args.out / 'report.json'}")
+    _report(outcomes, conditions, engines, args.out, title)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ arrival times; streaming stops once the turn is answered, and a turn that gives 
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,11 +74,16 @@ def _outcome(job: Job, client: VoiceClient, started: float, answer: dict[str, An
     )
 
 
-async def run_jobs(base_url: str, jobs: list[Job], limit: asyncio.Semaphore) -> list[Outcome]:
+async def run_jobs(
+    base_url: str, jobs: list[Job], limit: asyncio.Semaphore, done: Callable[[Outcome], None]
+) -> list[Outcome]:
+    """Every job, `limit` at a time; `done` is told of each outcome as it comes."""
     async with aiohttp.ClientSession() as http:
 
         async def one(job: Job) -> Outcome:
             async with limit:
-                return await run_job(http, base_url, job)
+                outcome = await run_job(http, base_url, job)
+            done(outcome)
+            return outcome
 
         return list(await asyncio.gather(*(one(job) for job in jobs)))
