@@ -28,6 +28,7 @@ PROMPT_TERMS = 40
 SHORT_WINDOW_FRAMES = 1000  # 10 s of 10 ms mel frames
 MAX_PROMPT_TOKENS = 223  # Whisper keeps half its 448-token context for the previous text
 MAX_NEW_TOKENS = 96
+TOKENS_PER_SECOND = 6  # generous for speech (~3 words a second); bounds a pass that starts repeating itself
 NO_SPEECH_PROBABILITY = 0.6
 LOW_LOGPROB = -1.0
 
@@ -101,7 +102,7 @@ class Transcriber:
             encoded,
             [self.prompt_tokens],
             beam_size=1,
-            max_length=len(self.prompt_tokens) + MAX_NEW_TOKENS,
+            max_length=len(self.prompt_tokens) + min(MAX_NEW_TOKENS, 10 + int(TOKENS_PER_SECOND * audio.size / 16000)),
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,

@@ -18,7 +18,7 @@ from bench.eval.scoring import Outcome
 from harness.speech import frames
 from voice_client.recorder import VoiceClient, connect
 
-ANSWER_WAIT_S = 8.0
+ANSWER_WAIT_S = 15.0
 
 
 @dataclass(frozen=True)
