@@ -5,8 +5,10 @@ A query is normalised (lower case, "$2,000" -> "2000 dollars", number words -> d
 a price after "under / below / cheaper than / ...", a product number after "product / item / number", and the
 product as the longest lexicon term (mapped to its catalog value), else the words left once carrier words are
 removed. The query with its slots replaced by markers ("do you sell <query>") is compared with every training
-phrase (token similarity); the best intent's similarity is the confidence, scaled down when the product is not a
-known word. Below `FALLBACK_THRESHOLD`, or when an out-of-domain phrase is closer, the fallback intent answers.
+phrase (token similarity: in order, or as a set of words, whichever is closer); the best intent's similarity is
+the confidence, raised when the intent's slots are all there with only carrier words around them, scaled down
+when the product is not a known word. Below `FALLBACK_THRESHOLD`, or when an out-of-domain phrase is closer, the
+fallback intent answers.
 """
 
 import difflib
@@ -28,7 +30,7 @@ CARRIER_WORDS = frozenset(
     buy purchase order have has do does is are there what which have got sell selling stock carry offer
     to of with and or in on at from by just also really maybe new good nice cheap best few couple pair tell about
     more how much many would like let browse check out please something things stuff kind sort type that this these
-    those it them one ones""".split()
+    those it them one ones know details detail describe info information cost costs price""".split()
 )
 _PRICE_WORDS = r"under|below|less than|cheaper than|lower than|up to|at most|max|maximum|no more than|not more than"
 _PRICE = re.compile(rf"\b(?:for )?(?:{_PRICE_WORDS}|within|budget of|budget) (\d+)(?: dollars?)?(?: or less)?\b")
@@ -137,12 +139,15 @@ class Matcher:
 
     @staticmethod
     def _confidence(intent: Intent, similarity: float, slots: Slots) -> float:
-        """Similarity, raised when only carrier words surround a known product, lowered for an unknown one."""
-        if "query" not in intent.parameters or "query" not in slots.values:
-            return similarity
-        if slots.known_product:
-            return max(similarity, ONLY_CARRIERS_CONFIDENCE) if slots.only_carriers else similarity
-        return similarity * UNKNOWN_PRODUCT_FACTOR
+        """Similarity, raised when the intent's required slots are all there with only carrier words around them,
+        lowered for a product that is not a known word."""
+        required = set(intent.required)
+        complete = bool(required) and required <= slots.values.keys() and slots.only_carriers
+        if complete and ("query" not in required or slots.known_product):
+            return max(similarity, ONLY_CARRIERS_CONFIDENCE)
+        if "query" in intent.parameters and "query" in slots.values and not slots.known_product:
+            return similarity * UNKNOWN_PRODUCT_FACTOR
+        return similarity
 
     def _fallback(self, confidence: float) -> Match:
         return Match(self.agent.spec.fallback.display_name, round(confidence, 3))
@@ -193,4 +198,8 @@ def _content(words: Sequence[str], index: int) -> bool:
 
 
 def _similarity(a: tuple[str, ...], b: tuple[str, ...]) -> float:
-    return difflib.SequenceMatcher(a=a, b=b, autojunk=False).ratio()
+    """Closeness of two token sequences: in order (difflib), or as sets ("goodbye and thanks" ~ "thanks goodbye")."""
+    ordered = difflib.SequenceMatcher(a=a, b=b, autojunk=False).ratio()
+    words_a, words_b = set(a), set(b)
+    as_sets = 2 * len(words_a & words_b) / (len(words_a) + len(words_b)) if words_a or words_b else 1.0
+    return max(ordered, as_sets)
