@@ -2,11 +2,14 @@
 
 Every client of a test shares one address (loopback), which is one shopper when auth is off: the per-shopper
 session cap and turn budget are raised here (LOOPBACK_SHOPPERS) unless the caller's env sets them. Every
-gateway of a stack shares a fresh VOICECHAT_RESUME_SECRET, so sessions resume on any of them.
+gateway of a stack shares a fresh VOICECHAT_RESUME_SECRET, so sessions resume on any of them. Each stack has its
+own run directory (the local agent's session store), removed after.
 """
 
 import secrets
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
@@ -52,7 +55,12 @@ def running_stack(
 ) -> Iterator[Stack]:
     """`nats_user`: (user, password) the NATS server requires; services then connect with both in their URL."""
     nats = NatsServer(user=nats_user).start()
-    shared = {"VOICECHAT_LOCAL_CX_PORT": str(free_port()), "VOICECHAT_RESUME_SECRET": secrets.token_urlsafe(32)}
+    run_dir = tempfile.mkdtemp(prefix="voicechat-run-")
+    shared = {
+        "VOICECHAT_LOCAL_CX_PORT": str(free_port()),
+        "VOICECHAT_RESUME_SECRET": secrets.token_urlsafe(32),
+        "VOICECHAT_RUN_DIR": run_dir,
+    }
     stack = Stack(nats, {**shared, **LOOPBACK_SHOPPERS, **(env or {})})
     try:
         for module in modules:
@@ -61,3 +69,4 @@ def running_stack(
     finally:
         stack.stop()
         nats.close()
+        shutil.rmtree(run_dir, ignore_errors=True)

@@ -127,6 +127,8 @@ class DialogSettings(SessionPlaneSettings, frozen=True, kw_only=True):
     output_sample_rate: Literal[8000, 16000, 24000, 48000] = 16000
     max_turn_speech_s: Positive = 60.0
     tool_timeout_s: Positive = 3.0
+    # how long a turn that finds the agent unavailable at its very start keeps retrying (dialog_worker/agent_errors.py)
+    dialog_start_retry_s: Annotated[float, msgspec.Meta(ge=0, le=30)] = 3.0
 
 
 class ToolsSettings(CommonSettings, frozen=True, kw_only=True):
@@ -146,6 +148,13 @@ class AgentSettings(CommonSettings, frozen=True, kw_only=True):
     local_cx_host: str = LOCAL_CX_HOST
     local_cx_port: Port = LOCAL_CX_PORT
     local_cx_scripted: bool = False
+    # where the agent keeps its sessions across restarts (local_agent/sessions.py)
+    run_dir: str = "run"
+    # recognition: engine, model directory (unset = the packaged tiny.en), pool size (0 = cores), admission wait
+    local_cx_asr: Literal["whisper", "pocketsphinx"] = "whisper"
+    local_cx_whisper_model: str | None = None
+    local_cx_asr_workers: Annotated[int, msgspec.Meta(ge=0, le=64)] = 0
+    local_cx_asr_wait_s: Annotated[float, msgspec.Meta(ge=0, le=60)] = 2.0
 
 
 ALL_SETTINGS: tuple[type[CommonSettings], ...] = (
