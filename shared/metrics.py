@@ -28,6 +28,16 @@ AGENT_PROCESSING = Histogram(
 DIALOGFLOW_REQUESTS = Counter("voicechat_dialogflow_requests_total", "Dialogflow CX requests", ["code"])
 TOOL_REQUESTS = Counter("voicechat_tool_requests_total", "Tool requests", ["tool", "outcome"])
 TOOL_LATENCY = Histogram("voicechat_tool_latency_seconds", "Tool request latency", ["tool"], buckets=_LATENCY_BUCKETS)
+TURN_STAGE = Histogram(
+    "voicechat_turn_stage_seconds",
+    "One stage of a turn, end of speech to first audio out (stages in shared/stages.py)",
+    ["stage"],
+    buckets=_LATENCY_BUCKETS,
+)
+CONVLOG_RECORDS = Counter(
+    "voicechat_convlog_records_total", "Conversation log records by outcome (written, dropped)", ["outcome"]
+)
+CONVLOG_BUFFERED = Gauge("voicechat_convlog_buffered", "Conversation log records waiting for JetStream")
 
 
 async def metrics_handler(_: web.Request) -> web.Response:

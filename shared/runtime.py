@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import nats
 from nats.aio.client import Client as NATS
 
+from shared import tracing
 from shared.logs import configure_logging, get_logger
 from shared.settings import Settings, SettingsError, load_settings
 
@@ -85,6 +86,7 @@ async def _serve(name: str, settings: Settings, body: Callable[[ServiceContext],
         await body(ctx)
     finally:
         await _disconnect(nc)
+        tracing.shutdown()
         log.info("service_stopped")
 
 
@@ -111,4 +113,6 @@ def run_service(name: str, body: Callable[[ServiceContext], Awaitable[None]]) ->
         print(str(exc), file=sys.stderr)
         raise SystemExit(2) from exc
     configure_logging(name, settings.log_level)
+    if tracing.setup(name):
+        log.info("tracing_on")
     asyncio.run(_serve(name, settings, body))

@@ -69,6 +69,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     vad_end_ms: Annotated[int, msgspec.Meta(ge=20)] = 500
     # local Dialogflow CX agent (local_agent): fixed fast answers for benchmarks
     local_cx_scripted: bool = False
+    # conversation log (docs/conversation_log.md): a JetStream stream written by the gateway and dialog workers
+    convlog_enabled: bool = True
+    convlog_replicas: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1
+    convlog_max_age_days: Annotated[float, msgspec.Meta(gt=0, le=3650)] = 30.0
+    convlog_max_bytes: Annotated[int, msgspec.Meta(ge=1024 * 1024)] = 1024 * 1024 * 1024
+    convlog_buffer: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 10_000
+    convlog_redact_digits: bool = True
 
     def __post_init__(self) -> None:
         if self.vad_start_ms > self.vad_start_window_ms:
