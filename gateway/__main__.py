@@ -4,6 +4,7 @@ from aiohttp import web
 
 from gateway.app import build_app
 from gateway.owners import OwnerTracker
+from shared.convlog.writer import LogWriter
 from shared.logs import get_logger
 from shared.runtime import ServiceContext, run_service
 
@@ -16,7 +17,11 @@ async def main(ctx: ServiceContext) -> None:
     tracker = OwnerTracker(ctx.nc, ctx.settings)
     await tracker.start()
     ctx.reconnect_hooks.append(tracker.nats_reconnected)
-    runner = web.AppRunner(build_app(ctx.nc, ctx.settings, tracker), access_log=None, shutdown_timeout=5.0)
+    convlog = LogWriter(ctx.nc.jetstream(), ctx.settings) if ctx.settings.convlog_enabled else None
+    if convlog is not None:
+        await convlog.start()
+    app = build_app(ctx.nc, ctx.settings, tracker, convlog)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
     await runner.setup()
     await web.TCPSite(runner, "0.0.0.0", ctx.settings.http_port).start()
     log.info("gateway_listening", port=ctx.settings.http_port)
@@ -25,6 +30,8 @@ async def main(ctx: ServiceContext) -> None:
     finally:
         await runner.cleanup()
         await tracker.stop()
+        if convlog is not None:
+            await convlog.close()
 
 
 if __name__ == "__main__":

@@ -14,10 +14,12 @@ from nats.errors import Error as NatsError
 
 from gateway.auth import authenticate, check_origin
 from gateway.connection import Connection
+from gateway.history import HISTORY_SETTINGS_KEY, JETSTREAM_KEY, PATH, delete_history, get_history
 from gateway.owners import OwnerTracker
 from gateway.page import add_page_routes
 from gateway.tokens import resume_secret, verify_resume
 from shared import subjects
+from shared.convlog.writer import LogWriter
 from shared.metrics import ERRORS, SESSIONS_ACTIVE, metrics_handler
 from shared.protocol import PROTOCOL_VERSION, Error, encoder
 from shared.settings import SAMPLE_RATES, Settings
@@ -27,6 +29,7 @@ SETTINGS_KEY = web.AppKey("settings", Settings)
 TRACKER_KEY = web.AppKey("tracker", OwnerTracker)
 SOCKETS_KEY = web.AppKey("sockets", set[web.WebSocketResponse])
 DRAINING_KEY = web.AppKey("draining", asyncio.Event)
+CONVLOG_KEY = web.AppKey("convlog", LogWriter)
 
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$")
 
@@ -140,7 +143,7 @@ def _cors_defaults(settings: Settings) -> dict[str, aiohttp_cors.ResourceOptions
     return {origin: options for origin in settings.allowed_origins or ("*",)}
 
 
-def build_app(nc: NATS, settings: Settings, tracker: OwnerTracker) -> web.Application:
+def build_app(nc: NATS, settings: Settings, tracker: OwnerTracker, convlog: LogWriter | None = None) -> web.Application:
     app = web.Application()
     app[NATS_KEY] = nc
     app[SETTINGS_KEY] = settings
@@ -152,6 +155,14 @@ def build_app(nc: NATS, settings: Settings, tracker: OwnerTracker) -> web.Applic
     cors = aiohttp_cors.setup(app, defaults=_cors_defaults(settings))
     for path, handler in (("/", info), ("/healthz", healthz), ("/readyz", readyz), ("/metrics", metrics_handler)):
         cors.add(app.router.add_get(path, handler))
+    if convlog is not None:
+        app[CONVLOG_KEY] = convlog
+        app[JETSTREAM_KEY], app[HISTORY_SETTINGS_KEY] = nc.jetstream(), settings
+        history = aiohttp_cors.ResourceOptions(allow_methods=["GET", "DELETE"], allow_headers=("Authorization",))  # type: ignore[no-untyped-call]
+        for method, handler in (("GET", get_history), ("DELETE", delete_history)):
+            cors.add(
+                app.router.add_route(method, PATH, handler), {o: history for o in settings.allowed_origins or ("*",)}
+            )
     add_page_routes(app)
     app.on_shutdown.append(_close_sockets)
     return app

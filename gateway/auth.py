@@ -1,5 +1,7 @@
 """Connect-time checks before the WebSocket upgrade: allowed origins (403) and HS256 JWTs (401)."""
 
+from typing import Any
+
 import jwt
 from aiohttp import web
 
@@ -22,15 +24,23 @@ def bearer_token(request: web.Request) -> str | None:
 
 def authenticate(request: web.Request, settings: Settings) -> str | None:
     """The token's `sub` when auth is on (None when off); HTTP 401 for a missing, expired or forged token."""
+    claims = token_claims(request, settings)
+    return None if claims is None else str(claims.get("sub", ""))
+
+
+def token_claims(request: web.Request, settings: Settings) -> dict[str, Any] | None:
+    """The token's verified claims when auth is on (None when off); HTTP 401 for a missing, expired or forged one."""
     if settings.auth_secret is None:
         return None
     token = bearer_token(request)
     if not token:
         raise web.HTTPUnauthorized(text="a token is required (query `token` or `Authorization: Bearer`)")
     try:
-        claims = jwt.decode(token, settings.auth_secret, algorithms=["HS256"], options={"require": ["exp"]})
+        claims: dict[str, Any] = jwt.decode(
+            token, settings.auth_secret, algorithms=["HS256"], options={"require": ["exp"]}
+        )
     except jwt.ExpiredSignatureError as exc:
         raise web.HTTPUnauthorized(text="token expired") from exc
     except jwt.InvalidTokenError as exc:
         raise web.HTTPUnauthorized(text="invalid token") from exc
-    return str(claims.get("sub", ""))
+    return claims

@@ -7,6 +7,7 @@ aborted, never slowing any other session.
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -24,25 +25,28 @@ class Outbox:
         self.ws = ws
         self.request = request
         self.send_timeout_s = send_timeout_s
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=size)
+        self._queue: asyncio.Queue[tuple[bytes, Callable[[], None] | None]] = asyncio.Queue(maxsize=size)
         self._writer = asyncio.create_task(self._write())
         self.cut_off = False
         self._closing: asyncio.Task[None] | None = None
 
-    def put(self, data: bytes) -> None:
-        """Queue one JSON text frame (already UTF-8: relayed events are sent as they came off the bus)."""
+    def put(self, data: bytes, sent: Callable[[], None] | None = None) -> None:
+        """Queue one JSON text frame (already UTF-8: relayed events are sent as they came off the bus); `sent` is
+        called once it is written to the socket (the `gateway_out` stage and the `gateway send` span)."""
         if self.cut_off or self.ws.closed:
             return
         try:
-            self._queue.put_nowait(data)
+            self._queue.put_nowait((data, sent))
         except asyncio.QueueFull:
             self._cut_off("send queue full")
 
     async def _write(self) -> None:
         while True:
-            data = await self._queue.get()
+            data, sent = await self._queue.get()
             try:
                 await asyncio.wait_for(self.ws.send_frame(data, WSMsgType.TEXT), self.send_timeout_s)
+                if sent is not None:
+                    sent()
             except TimeoutError:
                 self._cut_off("send timed out")
                 return

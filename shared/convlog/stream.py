@@ -97,6 +97,7 @@ async def read_range(
         return
     sub = await js.subscribe(
         subjects.CONVLOG_ALL,
+        stream=subjects.CONVLOG_STREAM,
         ordered_consumer=True,
         deliver_policy=DeliverPolicy.BY_START_TIME,
         config=ConsumerConfig(opt_start_time=since),
