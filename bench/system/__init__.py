@@ -34,7 +34,7 @@ def _profile(target: Target, script: Script, sessions: int) -> dict[str, Any]:
     """Re-run the highest passing count with py-spy on the Python services (these figures are not reported)."""
     pids = {name: pid for name, pid in target.pids().items() if name in profile.PROFILED}
     profile.record_later(pids, window_offset(sessions), PROFILE_S, report.OUT)
-    run_step(StepConfig(target.url, sessions, PROFILE_S + 2), script, target.watch, target.agent_time)
+    run_step(StepConfig(target.url, sessions, PROFILE_S + 2), script, target.watch, target.probe)
     time.sleep(1)
     return profile.summarise(report.OUT)
 
