@@ -22,11 +22,13 @@ def nats_server_binary() -> str:
 
 
 class NatsServer:
-    """Start, stop and restart one nats-server with JetStream, keeping its port across restarts."""
+    """Start, stop and restart one nats-server with JetStream (unless told not to: a JetStream outage while core
+    NATS works), keeping its port and store across restarts."""
 
-    def __init__(self, port: int | None = None, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(self, port: int | None = None, extra_args: tuple[str, ...] = (), jetstream: bool = True) -> None:
         self.port = port or free_port()
         self.extra_args = extra_args
+        self.jetstream = jetstream
         self.store = tempfile.mkdtemp(prefix="nats-")
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -35,7 +37,9 @@ class NatsServer:
         return f"nats://127.0.0.1:{self.port}"
 
     def start(self) -> "NatsServer":
-        args = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", self.store]
+        args = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port)]
+        if self.jetstream:
+            args += ["-js", "-sd", self.store]
         self.proc = subprocess.Popen([*args, *self.extra_args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

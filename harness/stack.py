@@ -40,8 +40,11 @@ class Stack:
 
 
 @contextmanager
-def running_stack(modules: tuple[str, ...], env: Mapping[str, str] | None = None) -> Iterator[Stack]:
-    nats = NatsServer().start()
+def running_stack(
+    modules: tuple[str, ...], env: Mapping[str, str] | None = None, nats: NatsServer | None = None
+) -> Iterator[Stack]:
+    """The stack on a fresh nats-server, or on `nats` (not started yet; the stack starts and closes it)."""
+    nats = (nats or NatsServer()).start()
     stack = Stack(nats, {"VOICECHAT_LOCAL_CX_PORT": str(free_port()), **(env or {})})
     try:
         for module in modules:
