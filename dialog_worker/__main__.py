@@ -4,6 +4,7 @@ from dialog_worker.cx_client import make_client, session_path
 from dialog_worker.cx_turn import CxDeps, CxTurn
 from dialog_worker.session import DialogSession
 from shared import bus
+from shared.convlog.writer import LogWriter
 from shared.metrics import start_ops_server
 from shared.runtime import ServiceContext, run_service
 from shared.session_worker import SessionWorker
@@ -14,6 +15,9 @@ METRICS_PORT = 9102
 async def main(ctx: ServiceContext) -> None:
     settings = ctx.settings
     client = make_client(settings)
+    convlog = LogWriter(ctx.nc.jetstream(), settings) if settings.convlog_enabled else None
+    if convlog is not None:
+        await convlog.start()
 
     def new_session(claim: bus.Claim) -> DialogSession:
         deps = CxDeps(client, ctx.nc, settings, session_path(settings, claim.session_id))
@@ -21,7 +25,8 @@ async def main(ctx: ServiceContext) -> None:
             ctx.nc,
             settings,
             claim,
-            lambda session, turn_id, preroll, text: CxTurn(deps, session, turn_id, preroll, text),
+            lambda session, log, preroll, text: CxTurn(deps, session, log, preroll, text),
+            convlog,
         )
 
     worker = SessionWorker(ctx, "dialog", new_session)
@@ -32,6 +37,8 @@ async def main(ctx: ServiceContext) -> None:
         await worker.drain(settings.drain_grace_s)
     finally:
         await ops.cleanup()
+        if convlog is not None:
+            await convlog.close()
 
 
 if __name__ == "__main__":

@@ -13,10 +13,13 @@ from nats.aio.client import Client as NATS
 
 from dialog_worker.pacing import play
 from dialog_worker.session import DialogSession
+from dialog_worker.turn_log import TurnLog, tool_call_of
+from shared import tracing
 from shared.audio import FRAME_MS, INTERNAL_RATE, wav_payload
+from shared.convlog.records import Outcome, ToolCall
 from shared.logs import get_logger
 from shared.metrics import AGENT_PROCESSING, DIALOGFLOW_REQUESTS, TOOL_LATENCY, TOOL_REQUESTS, TURN_LATENCY, TURNS
-from shared.protocol import AudioEnd, Error, ErrorCode, Intent, ResponseText, ToolResult, Transcript
+from shared.protocol import AudioEnd, Error, ErrorCode, Intent, ResponseText, ServerEvent, ToolResult, Transcript
 from shared.settings import Settings
 from shared.structs import dict_to_struct, struct_to_dict
 from shared.tools.client import call_tool
@@ -62,17 +65,23 @@ def _status(exc: GoogleAPICallError) -> str:
     return code.name if code is not None else "UNKNOWN"
 
 
+_OUTCOMES: dict[str, Outcome] = {"completed": "answered", "interrupted": "interrupted", "failed": "failed"}
+
+
 class CxTurn:
     def __init__(
-        self, deps: CxDeps, session: DialogSession, turn_id: int, preroll: list[bytes] | None, text: str | None
+        self, deps: CxDeps, session: DialogSession, log: TurnLog, preroll: list[bytes] | None, text: str | None
     ):
         self.deps = deps
         self.session = session
-        self.turn_id = turn_id
+        self.log = log
+        self.turn_id = log.turn_id
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._sent: list[bytes] = list(preroll or [])
         self._closed = False
         self._ended_at: float | None = None
+        self._input_closed_at: float | None = None
+        self._answer_at = 0.0  # when the agent's answer (the one spoken) was in hand
         self._max_frames = int(deps.settings.max_turn_speech_s * 1000 / FRAME_MS)
         self._task = asyncio.create_task(self._run(text))
 
@@ -87,7 +96,9 @@ class CxTurn:
             self._queue.put_nowait(None)
 
     def cancel(self) -> None:
+        """Interrupted: on record at once (a task cancelled before it ran never reaches its `finally`)."""
         self._task.cancel()
+        self.log.finish("interrupted")
 
     async def wait(self, grace_s: float) -> None:
         """Until the turn is over, or `grace_s` passed (then it is cancelled)."""
@@ -96,7 +107,7 @@ class CxTurn:
         self._task.cancel()
 
     async def _run(self, text: str | None) -> None:
-        outcome = "failed"
+        outcome, failure = "failed", "turn_failed"
         try:
             response = await (self._detect_text(text) if text is not None else self._stream_with_retry())
             if response is not None:
@@ -106,20 +117,33 @@ class CxTurn:
             raise
         except GoogleAPICallError as exc:
             code: ErrorCode = "dialog_unavailable" if _unreachable(exc) else "turn_failed"
+            failure = code
             log.warning("turn_failed", status=_status(exc), error=str(exc.message))
-            await self.session.emit(
+            await self.emit(
                 self.turn_id, Error(code=code, message="the dialog agent failed", turn_id=self.turn_id, fatal=False)
             )
         finally:
             TURNS.labels(outcome).inc()
+            self.log.finish(_OUTCOMES[outcome], failure if outcome == "failed" else None)
             self.session.turn_done(self.turn_id)
+
+    async def emit(self, turn_id: int, event: ServerEvent) -> bool:
+        """The session's `emit` (the turn's events carry its trace); the pacing sink too."""
+        return await self.session.emit(turn_id, event)
+
+    def bot_audio_started(self, turn_id: int) -> None:
+        """The first answer audio is out: the `first_audio` stage ends here."""
+        self.log.stage("first_audio", self._answer_at)
+        self.session.bot_audio_started(turn_id)
 
     async def _detect_text(self, text: str) -> cx.DetectIntentResponse:
         self._closed = True
         self._ended_at = time.perf_counter()
-        await self.session.emit(self.turn_id, Transcript(turn_id=self.turn_id, text=text, is_final=True))
+        await self.emit(self.turn_id, Transcript(turn_id=self.turn_id, text=text, is_final=True))
         query = cx.QueryInput(text=cx.TextInput(text=text), language_code=self.session.language)
-        return await self._detect(query)
+        response = await self._detect(query)
+        self._answer_at = self.log.stage("recognition", self._ended_at)
+        return response
 
     async def _detect(self, query: cx.QueryInput) -> cx.DetectIntentResponse:
         request = cx.DetectIntentRequest(
@@ -174,6 +198,7 @@ class CxTurn:
                 self._sent.extend(batch)
                 yield self._audio_request(b"".join(batch))
             if not more:
+                self._input_closed_at = self.log.stage("end_of_input", self._ended_at or time.perf_counter())
                 return
         await self.session.stream_ended(self.turn_id)
 
@@ -193,27 +218,41 @@ class CxTurn:
         return _RAW_REQUEST(query_input={"audio": {"audio": pcm}})
 
     async def _stream(self, answered: list[bool]) -> cx.DetectIntentResponse | None:
-        stream = await self.deps.client.streaming_detect_intent(
-            requests=self._requests(), timeout=self.deps.settings.max_turn_speech_s + 30
-        )
-        async for response in stream:
-            answered[0] = True
-            kind = response._pb.WhichOneof("response")
-            if kind == "recognition_result":
-                await self._on_recognition(response.recognition_result)
-            elif kind == "detect_intent_response":
-                final = response.detect_intent_response
-                if final.response_type == cx.DetectIntentResponse.ResponseType.FINAL:
-                    self.end_input()
-                    return final
-        return None
+        span = self.log.child("cx stream", time.perf_counter())
+        try:
+            stream = await self.deps.client.streaming_detect_intent(
+                requests=self._requests(), timeout=self.deps.settings.max_turn_speech_s + 30
+            )
+            async for response in stream:
+                answered[0] = True
+                kind = response._pb.WhichOneof("response")
+                if kind == "recognition_result":
+                    await self._on_recognition(response.recognition_result)
+                elif kind == "detect_intent_response":
+                    final = response.detect_intent_response
+                    if final.response_type == cx.DetectIntentResponse.ResponseType.FINAL:
+                        self.end_input()
+                        self._answer_at = self.log.stage(
+                            "recognition", self._input_closed_at or self._ended_at or time.perf_counter()
+                        )
+                        self.log.transcript = final.query_result.transcript or self.log.transcript
+                        return final
+            return None
+        except GoogleAPICallError as exc:
+            tracing.end(span, error=_status(exc))
+            span = None
+            raise
+        finally:
+            tracing.end(span)
 
     async def _on_recognition(self, result: cx.StreamingRecognitionResult) -> None:
         if result.message_type == _MessageType.END_OF_SINGLE_UTTERANCE:
             await self.session.stream_ended(self.turn_id)
         elif result.message_type == _MessageType.TRANSCRIPT and result.transcript:
             event = Transcript(turn_id=self.turn_id, text=result.transcript, is_final=result.is_final)
-            await self.session.emit(self.turn_id, event)
+            if result.is_final:
+                self.log.transcript = result.transcript
+            await self.emit(self.turn_id, event)
 
     async def _answer(self, response: cx.DetectIntentResponse) -> str:
         result = response.query_result
@@ -221,7 +260,8 @@ class CxTurn:
         intent_name = match.intent.display_name or "fallback"
         parameters = struct_to_dict(result._pb.parameters)
         intent = Intent(turn_id=self.turn_id, name=intent_name, confidence=match.confidence, parameters=parameters)
-        if not await self.session.emit(self.turn_id, intent):
+        self.log.intent, self.log.confidence, self.log.parameters = intent_name, match.confidence, parameters
+        if not await self.emit(self.turn_id, intent):
             return "interrupted"
         tool_call = next((m.tool_call for m in result.response_messages if "tool_call" in m), None)
         if tool_call is not None:
@@ -233,31 +273,42 @@ class CxTurn:
         name = call.action or call.tool.rsplit("/", 1)[-1]
         outcome = cx.ToolCallResult(tool=call.tool, action=call.action)
         started = time.perf_counter()
+        arguments = struct_to_dict(call._pb.input_parameters)
+        span = self.log.child("tool call", started, tool=name)
+        error: str | None = None
         try:
             output = await call_tool(
-                self.deps.nc, name, struct_to_dict(call._pb.input_parameters), self.deps.settings.tool_timeout_s
+                self.deps.nc, name, arguments, self.deps.settings.tool_timeout_s, tracing.headers(span)
             )
             TOOL_REQUESTS.labels(name, "ok").inc()
-            await self.session.emit(self.turn_id, ToolResult(turn_id=self.turn_id, tool=name, output=output))
+            self.log.tool(tool_call_of(name, arguments, output))
+            await self.emit(self.turn_id, ToolResult(turn_id=self.turn_id, tool=name, output=output))
             outcome.output_parameters = dict_to_struct(output)
         except ToolError as exc:
+            error = exc.code
             TOOL_REQUESTS.labels(name, exc.code).inc()
-            await self.session.emit(
+            self.log.tool(ToolCall(name, arguments, error=exc.code))
+            self.log.error_code = "tool_failed"
+            await self.emit(
                 self.turn_id, Error(code="tool_failed", message=exc.message, turn_id=self.turn_id, fatal=False)
             )
             outcome.error = cx.ToolCallResult.Error(message=exc.message)
         finally:
             TOOL_LATENCY.labels(name).observe(time.perf_counter() - started)
-        return await self._detect(cx.QueryInput(tool_call_result=outcome, language_code=self.session.language))
+            sent = self.log.stage("tool_call", started, error, span)
+        response = await self._detect(cx.QueryInput(tool_call_result=outcome, language_code=self.session.language))
+        self._answer_at = self.log.stage("agent_after_tool", sent)
+        return response
 
     async def _speak(self, result: cx.QueryResult, audio: bytes) -> str:
         text = " ".join(" ".join(m.text.text) for m in result.response_messages if "text" in m).strip()
-        if text and not await self.session.emit(self.turn_id, ResponseText(turn_id=self.turn_id, text=text)):
+        self.log.answer = text
+        if text and not await self.emit(self.turn_id, ResponseText(turn_id=self.turn_id, text=text)):
             return "interrupted"
         pcm, rate = wav_payload(audio, self.deps.settings.output_sample_rate)
         if self._ended_at is not None and pcm:
             TURN_LATENCY.observe(time.perf_counter() - self._ended_at)
-        if not await play(self.session, self.turn_id, pcm, rate):
+        if not await play(self, self.turn_id, pcm, rate):
             return "interrupted"
-        await self.session.emit(self.turn_id, AudioEnd(turn_id=self.turn_id))
+        await self.emit(self.turn_id, AudioEnd(turn_id=self.turn_id))
         return "completed"

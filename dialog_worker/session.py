@@ -12,10 +12,14 @@ from typing import Protocol
 import msgspec
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from opentelemetry.context import Context
 
+from dialog_worker.turn_log import TurnLog
 from dialog_worker.turns import Action, Cancel, Emit, EndStream, OpenStream, StartText, TurnMachine
-from shared import bus, subjects
+from shared import bus, subjects, tracing
 from shared.audio import FRAME_MS
+from shared.convlog.records import Interruption
+from shared.convlog.writer import LogWriter
 from shared.logs import get_logger
 from shared.metrics import BARGE_IN_LATENCY
 from shared.protocol import ServerEvent, encoder
@@ -36,12 +40,17 @@ class Turn(Protocol):
 
     async def wait(self, grace_s: float) -> None: ...
 
+    @property
+    def log(self) -> TurnLog: ...
 
-TurnFactory = Callable[["DialogSession", int, list[bytes] | None, str | None], Turn]
+
+TurnFactory = Callable[["DialogSession", TurnLog, list[bytes] | None, str | None], Turn]
 
 
 class DialogSession:
-    def __init__(self, nc: NATS, settings: Settings, claim: bus.Claim, new_turn: TurnFactory) -> None:
+    def __init__(
+        self, nc: NATS, settings: Settings, claim: bus.Claim, new_turn: TurnFactory, writer: LogWriter | None = None
+    ) -> None:
         self.nc = nc
         self.settings = settings
         self.session_id = claim.session_id
@@ -54,6 +63,8 @@ class DialogSession:
         self._turn: Turn | None = None
         self._retiring = False
         self._confirmed = False
+        self._writer = writer
+        self._speech_trace: Context | None = None  # the trace of the utterance the VAD heard last
 
     def extra_subscriptions(self) -> dict[str, MsgHandler]:
         return {subjects.vad(self.session_id): self._on_vad}
@@ -65,7 +76,7 @@ class DialogSession:
             self._turn.feed(pcm)
         actions = self.machine.tick(time.monotonic())
         if actions:
-            await self._run(actions)
+            await self._run(actions, "speech")
 
     async def _on_vad(self, msg: Msg) -> None:
         try:
@@ -76,8 +87,9 @@ class DialogSession:
         if not self._confirmed:
             return
         if isinstance(event, bus.VadSpeechStarted):
+            self._speech_trace = tracing.extract(msg.headers)
             if not self._retiring:
-                await self._run(self.machine.speech_started(event.offset_ms, time.monotonic()))
+                await self._run(self.machine.speech_started(event.offset_ms, time.monotonic()), "speech")
         else:
             await self._run(self.machine.speech_ended(event.offset_ms))
 
@@ -88,15 +100,16 @@ class DialogSession:
             case bus.ControlBargeIn():
                 started = time.perf_counter()
                 actions = self.machine.barge_in()
-                await self._run(actions)
+                await self._run(actions, "barge_in")
                 if actions:
                     BARGE_IN_LATENCY.observe(time.perf_counter() - started)
             case bus.ControlStartSpeaking() if not self._retiring:
-                await self._run(self.machine.speech_started(self._offset_ms, time.monotonic()))
+                self._speech_trace = tracing.incoming()
+                await self._run(self.machine.speech_started(self._offset_ms, time.monotonic()), "speech")
             case bus.ControlStopSpeaking():
-                await self._run(self.machine.speech_ended(self._offset_ms))
+                await self._run(self.machine.speech_ended(self._offset_ms), "stop")
             case bus.ControlText(text=text) if not self._retiring:
-                await self._run(self.machine.text_input(text))
+                await self._run(self.machine.text_input(text), "text")
 
     def confirm(self) -> None:
         self._confirmed = True
@@ -116,8 +129,14 @@ class DialogSession:
         """Send an event of a running turn; False (and nothing sent) once that turn is over."""
         if not self.machine.accepts(turn_id):
             return False
-        await self.nc.publish(self._events, encoder.encode(event))
+        await self.nc.publish(self._events, encoder.encode(event), headers=self._trace_headers(turn_id))
         return True
+
+    def _trace_headers(self, turn_id: int) -> dict[str, str] | None:
+        """The trace context for the gateway: the turn's, or (before it opens) the utterance's."""
+        if self._turn is not None and self._turn.log.turn_id == turn_id:
+            return self._turn.log.headers()
+        return tracing.headers(self._speech_trace)
 
     async def stream_ended(self, turn_id: int) -> None:
         await self._run(self.machine.stream_ended(turn_id, self._offset_ms))
@@ -128,19 +147,24 @@ class DialogSession:
     def turn_done(self, turn_id: int) -> None:
         self.machine.turn_done(turn_id)
 
-    async def _run(self, actions: list[Action]) -> None:
+    async def _run(self, actions: list[Action], cause: Interruption | None = None) -> None:
+        """Carry out the machine's actions; `cause` is the input that led to them (why a turn is cancelled)."""
         for action in actions:
             match action:
                 case Emit(event=event):
-                    await self.nc.publish(self._events, encoder.encode(event))
+                    headers = self._trace_headers(getattr(event, "turn_id", -1)) if tracing.enabled() else None
+                    await self.nc.publish(self._events, encoder.encode(event), headers=headers)
                 case OpenStream(turn_id=turn_id):
-                    self._turn = self._new_turn(self, turn_id, list(self._preroll), None)
+                    log = TurnLog(self.session_id, turn_id, "speech", self._writer, self._speech_trace)
+                    self._turn = self._new_turn(self, log, list(self._preroll), None)
                 case StartText(turn_id=turn_id, text=text):
-                    self._turn = self._new_turn(self, turn_id, None, text)
+                    log = TurnLog(self.session_id, turn_id, "text", self._writer, tracing.incoming(), text)
+                    self._turn = self._new_turn(self, log, None, text)
                 case EndStream():
                     if self._turn is not None:
                         self._turn.end_input()
                 case Cancel():
                     if self._turn is not None:
+                        self._turn.log.interrupted_by = cause
                         self._turn.cancel()
                         self._turn = None

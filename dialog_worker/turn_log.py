@@ -57,6 +57,8 @@ class TurnLog:
         self.parameters: dict[str, Any] = {}
         self.tool_calls: list[ToolCall] = []
         self.answer = ""
+        self.error_code: str | None = None  # a non-fatal error the client got (a tool failure the agent answered)
+        self.interrupted_by: Interruption | None = None
         self.stages_ms: dict[str, float] = {}
         self._writer = writer
         self._started_at = time.time()
@@ -72,14 +74,15 @@ class TurnLog:
         """A `time.perf_counter()` reading as span time."""
         return self._wall0 + int((perf - self._perf0) * 1e9)
 
-    def stage(self, stage: stages.Stage, began: float, ended: float | None = None, error: str | None = None) -> float:
-        """A stage from `began` to `ended` (perf_counter; now by default): metric, record and span; returns `ended`."""
-        end = time.perf_counter() if ended is None else ended
+    def stage(self, stage: stages.Stage, began: float, error: str | None = None, span: Span | None = None) -> float:
+        """A stage from `began` (perf_counter) to now: metric, record and span (`span` when the caller opened it
+        to pass its context on); returns now."""
+        end = time.perf_counter()
         stages.observe(stage, end - began)
         self.stages_ms[stage] = round(self.stages_ms.get(stage, 0.0) + (end - began) * 1000, 2)
         if self.span is not None:
-            span = tracing.start(_SPAN_NAMES.get(stage, stage), self.span, self.wall_ns(began))
-            tracing.end(span, self.wall_ns(end), error=error)
+            opened = span or tracing.start(_SPAN_NAMES[stage], self.span, self.wall_ns(began))
+            tracing.end(opened, self.wall_ns(end), error=error)
         return end
 
     def child(self, name: str, began: float, **attributes: Any) -> Span | None:
@@ -89,17 +92,14 @@ class TurnLog:
     def tool(self, call: ToolCall) -> None:
         self.tool_calls.append(call)
 
-    def finish(
-        self,
-        outcome: Outcome,
-        error_code: str | None = None,
-        interrupted_by: Interruption | None = None,
-    ) -> None:
+    def finish(self, outcome: Outcome, error_code: str | None = None) -> None:
         """Write the turn's record and end its span; only the first call counts."""
         if self._done:
             return
         self._done = True
-        tracing.end(self.span, error=error_code, outcome=outcome)
+        error_code = error_code or self.error_code
+        interrupted_by = self.interrupted_by if outcome == "interrupted" else None
+        tracing.end(self.span, error=error_code if outcome == "failed" else None, outcome=outcome)
         if self._writer is None:
             return
         self._writer.write(

@@ -70,7 +70,8 @@ async def voice_chat(request: web.Request) -> web.WebSocketResponse:
     SESSIONS_ACTIVE.inc()
     try:
         with structlog.contextvars.bound_contextvars(sub=subject):
-            connection = Connection(ws, request, app[NATS_KEY], app[TRACKER_KEY], settings, secret)
+            convlog = app.get(CONVLOG_KEY)
+            connection = Connection(ws, request, app[NATS_KEY], app[TRACKER_KEY], settings, secret, convlog, subject)
             await connection.run(session_id or uuid.uuid4().hex, sample_rate, language, session_id is not None)
     finally:
         sockets.discard(ws)

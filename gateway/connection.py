@@ -19,8 +19,10 @@ from gateway.outbox import Outbox
 from gateway.owners import ClaimFailed, OwnerTracker, SessionOwners
 from gateway.session import Action, GatewaySession, PublishAudio, PublishControl, Reply
 from gateway.tokens import resume_token
-from shared import bus, subjects
+from gateway.turn_observer import TurnObserver
+from shared import bus, subjects, tracing
 from shared.audio import StreamResampler, duration_ms
+from shared.convlog.writer import LogWriter
 from shared.logs import get_logger
 from shared.metrics import ERRORS, WS_MESSAGES
 from shared.protocol import (
@@ -64,6 +66,8 @@ class Connection:
         tracker: OwnerTracker,
         settings: Settings,
         secret: bytes,
+        convlog: LogWriter | None = None,
+        subject: str | None = None,
     ) -> None:
         self.ws = ws
         self.nc = nc
@@ -78,6 +82,8 @@ class Connection:
         self.sample_rate = 16000
         self._last_in = time.monotonic()
         self._audio_subject = self._control_subject = ""
+        self.observer = TurnObserver(convlog)
+        self.subject = subject
 
     async def run(self, session_id: str, sample_rate: int, language: str, resumed: bool) -> None:
         owners = SessionOwners(session_id=session_id, language=language, on_turn_lost=self._turn_lost)
@@ -116,6 +122,7 @@ class Connection:
             resumed=resumed,
         )
         self._send(start)
+        self.observer.session_started(owners.session_id, owners.language, sample_rate, resumed, self.subject)
 
     async def _read(self, resampler: StreamResampler) -> None:
         watchdog = asyncio.create_task(self._close_when_idle())
@@ -162,7 +169,7 @@ class Connection:
         if not self.limits.allow_audio(duration_ms(pcm, self.sample_rate), now):
             self._rate_limited(now, "audio faster than 4x real time; audio dropped")
             return
-        await self._apply(self.session.audio(resampler.push(pcm)))
+        await self._apply(self.session.audio(resampler.push(pcm)), now)
 
     def _rate_limited(self, now: float, message: str) -> None:
         ERRORS.labels("gateway", "rate_limited").inc()
@@ -180,19 +187,28 @@ class Connection:
             case TextInput(text=text):
                 if self.owners is not None:
                     self.owners.awaiting_turn = True
-                await self._apply(self.session.control(bus.ControlText(text=text)))
+                span = TurnObserver.typed_turn()
+                await self._apply(self.session.control(bus.ControlText(text=text)), now, tracing.headers(span))
+                tracing.end(span)
             case EndSession():
                 self.ended = True
             case _:
-                await self._apply(self.session.control(_CONTROLS[type(message)]))
+                await self._apply(self.session.control(_CONTROLS[type(message)]), now)
 
-    async def _apply(self, actions: list[Action]) -> None:
+    async def _apply(
+        self, actions: list[Action], read_at: float | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        """Carry out the session's actions; `read_at` is when the client message that caused them was read."""
         for action in actions:
             match action:
                 case PublishAudio(seq=seq, pcm=pcm):
                     await self.nc.publish(self._audio_subject, bus.pack_frame(seq, pcm))
+                    if read_at is not None:
+                        TurnObserver.published(read_at, seq)
                 case PublishControl(message=message):
-                    await self.nc.publish(self._control_subject, bus.encoder.encode(message))
+                    await self.nc.publish(self._control_subject, bus.encoder.encode(message), headers=headers)
+                    if read_at is not None:
+                        TurnObserver.published(read_at)
                 case Reply(event=event):
                     self._send(event)
 
@@ -206,7 +222,7 @@ class Connection:
         if self.owners is not None and not self.owners.saw(peek):
             return
         _counted("out", peek.type).inc()
-        self.outbox.put(msg.data)
+        self.outbox.put(msg.data, self.observer.relayed(peek, msg.headers))
 
     async def _turn_lost(self) -> None:
         """The turn under way lost its worker or its events (NATS outage): tell the client to repeat it, drop
@@ -231,6 +247,7 @@ class Connection:
 
     async def _close(self, relay: Subscription, session_id: str) -> None:
         self.session.close()
+        self.observer.session_closed(self.ended)
         self.tracker.sessions.pop(session_id, None)
         await relay.unsubscribe()
         if self.ended:

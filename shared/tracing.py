@@ -6,9 +6,11 @@ nothing is built: the SDK is never imported, `start` returns None and every help
 service pays one attribute test per call site. Trace context crosses NATS as a W3C `traceparent` message header.
 """
 
+import contextlib
+import contextvars
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from opentelemetry.context import Context
@@ -22,6 +24,7 @@ Parent = Span | Context | None
 
 _state: dict[str, Any] = {"tracer": None, "provider": None}
 _propagator = TraceContextTextMapPropagator()
+_incoming: contextvars.ContextVar[Context | None] = contextvars.ContextVar("incoming_trace", default=None)
 
 
 def setup(service: str) -> bool:
@@ -96,3 +99,21 @@ def extract(message_headers: Mapping[str, str] | None) -> Context | None:
     if not message_headers or _state["tracer"] is None or TRACEPARENT not in message_headers:
         return None
     return _propagator.extract(message_headers)
+
+
+@contextlib.contextmanager
+def receiving(message_headers: Mapping[str, str] | None) -> Iterator[None]:
+    """While a handler runs for a NATS message, `incoming()` is the trace context the message carried."""
+    if _state["tracer"] is None:
+        yield
+        return
+    token = _incoming.set(extract(message_headers))
+    try:
+        yield
+    finally:
+        _incoming.reset(token)
+
+
+def incoming() -> Context | None:
+    """The trace context of the message being handled (see `receiving`), or None."""
+    return _incoming.get()
