@@ -16,7 +16,7 @@ from convlog.report import build, render
 from convlog.timerange import parse_time
 from shared.convlog.records import AnyRecord, encoder
 from shared.convlog.stream import read_range
-from shared.settings import SettingsError, load_settings
+from shared.settings import CommonSettings, SettingsError, load_settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     now = datetime.datetime.now(datetime.UTC)
     try:
-        settings = load_settings()
+        settings = load_settings(CommonSettings)
         since, until = parse_time(args.since, now), parse_time(args.until, now)
     except (SettingsError, ValueError) as exc:
         print(f"convlog: {exc}", file=sys.stderr)

@@ -17,14 +17,14 @@ from opentelemetry.context import Context
 from dialog_worker.turn_log import TurnLog
 from dialog_worker.turns import Action, Cancel, Emit, EndStream, OpenStream, StartText, TurnMachine
 from shared import bus, subjects, tracing
-from shared.audio import FRAME_MS
+from shared.audio import FRAME_MS, frame_time_ms
 from shared.convlog.records import Interruption
 from shared.convlog.writer import LogWriter
 from shared.logs import get_logger
 from shared.metrics import BARGE_IN_LATENCY
 from shared.protocol import ServerEvent, encoder
 from shared.session_worker import MsgHandler
-from shared.settings import Settings
+from shared.settings import DialogSettings
 
 log = get_logger(__name__)
 
@@ -49,7 +49,12 @@ TurnFactory = Callable[["DialogSession", TurnLog, list[bytes] | None, str | None
 
 class DialogSession:
     def __init__(
-        self, nc: NATS, settings: Settings, claim: bus.Claim, new_turn: TurnFactory, writer: LogWriter | None = None
+        self,
+        nc: NATS,
+        settings: DialogSettings,
+        claim: bus.Claim,
+        new_turn: TurnFactory,
+        writer: LogWriter | None = None,
     ) -> None:
         self.nc = nc
         self.settings = settings
@@ -70,7 +75,7 @@ class DialogSession:
         return {subjects.vad(self.session_id): self._on_vad}
 
     async def on_audio(self, seq: int, pcm: bytes) -> None:
-        self._offset_ms = (seq + 1) * FRAME_MS
+        self._offset_ms = frame_time_ms(seq + 1)
         self._preroll.append(pcm)
         if self._turn is not None:
             self._turn.feed(pcm)

@@ -5,10 +5,10 @@ from typing import Any
 import jwt
 from aiohttp import web
 
-from shared.settings import Settings
+from shared.settings import GatewaySettings
 
 
-def check_origin(request: web.Request, settings: Settings) -> None:
+def check_origin(request: web.Request, settings: GatewaySettings) -> None:
     """With an allow-list set, a browser `Origin` not on it is refused; clients that send none are native apps."""
     origin = request.headers.get("Origin")
     if settings.allowed_origins and origin is not None and origin not in settings.allowed_origins:
@@ -22,13 +22,13 @@ def bearer_token(request: web.Request) -> str | None:
     return request.query.get("token")
 
 
-def authenticate(request: web.Request, settings: Settings) -> str | None:
+def authenticate(request: web.Request, settings: GatewaySettings) -> str | None:
     """The token's `sub` when auth is on (None when off); HTTP 401 for a missing, expired or forged token."""
     claims = token_claims(request, settings)
     return None if claims is None else str(claims.get("sub", ""))
 
 
-def token_claims(request: web.Request, settings: Settings) -> dict[str, Any] | None:
+def token_claims(request: web.Request, settings: GatewaySettings) -> dict[str, Any] | None:
     """The token's verified claims when auth is on (None when off); HTTP 401 for a missing, expired or forged one."""
     if settings.auth_secret is None:
         return None

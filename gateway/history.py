@@ -16,12 +16,12 @@ from shared import subjects
 from shared.convlog.records import AnyRecord, SessionEnded, SessionStarted, TurnRecord
 from shared.convlog.stream import erase_session, read_session
 from shared.logs import get_logger
-from shared.settings import Settings
+from shared.settings import GatewaySettings
 
 log = get_logger(__name__)
 
 JETSTREAM_KEY = web.AppKey("convlog_js", JetStreamContext)
-HISTORY_SETTINGS_KEY = web.AppKey("convlog_settings", Settings)
+HISTORY_SETTINGS_KEY = web.AppKey("convlog_settings", GatewaySettings)
 PATH = "/sessions/{session_id}/history"
 ADMIN_CLAIM = "admin"
 _encoder = msgspec.json.Encoder()

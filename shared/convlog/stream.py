@@ -18,7 +18,7 @@ from nats.js.errors import BadRequestError, NotFoundError
 from shared import subjects
 from shared.convlog.records import AnyRecord, decoder
 from shared.logs import get_logger
-from shared.settings import Settings
+from shared.settings import ConvlogSettings
 
 log = get_logger(__name__)
 
@@ -26,7 +26,7 @@ DUPLICATE_WINDOW_S = 120.0
 STREAM_IN_USE = 10058  # JetStream: the stream exists with another configuration
 
 
-def stream_config(settings: Settings) -> StreamConfig:
+def stream_config(settings: ConvlogSettings) -> StreamConfig:
     return StreamConfig(
         name=subjects.CONVLOG_STREAM,
         description="voicechat conversation log (docs/conversation_log.md)",
@@ -41,7 +41,7 @@ def stream_config(settings: Settings) -> StreamConfig:
     )
 
 
-async def ensure_stream(js: JetStreamContext, settings: Settings) -> None:
+async def ensure_stream(js: JetStreamContext, settings: ConvlogSettings) -> None:
     """Create the stream, or bring an existing one to the configured retention and replicas (idempotent)."""
     config = stream_config(settings)
     try:

@@ -21,7 +21,7 @@ from shared.convlog.redact import mask_turn
 from shared.convlog.stream import ensure_stream
 from shared.logs import get_logger
 from shared.metrics import CONVLOG_BUFFERED, CONVLOG_RECORDS
-from shared.settings import Settings
+from shared.settings import ConvlogSettings
 
 log = get_logger(__name__)
 
@@ -38,7 +38,7 @@ _rejected = CONVLOG_RECORDS.labels("rejected")
 class LogWriter:
     """One per process; `start` it once, `write` from anywhere on the loop, `close` at shutdown."""
 
-    def __init__(self, js: JetStreamContext, settings: Settings) -> None:
+    def __init__(self, js: JetStreamContext, settings: ConvlogSettings) -> None:
         self._js = js
         self._settings = settings
         self._bound = settings.convlog_buffer

@@ -11,7 +11,7 @@ from harness.nats_server import NatsServer
 from harness.procs import ROOT, service_env
 from shared.convlog.records import ToolCall, decoder
 from shared.convlog.writer import LogWriter
-from shared.settings import Settings
+from shared.settings import ConvlogSettings
 from tests.convlog.conftest import new_session, search, started, turn
 
 
@@ -28,7 +28,7 @@ def convlog(server: NatsServer, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 async def log_two_sessions(client: NATS) -> None:
-    writer = LogWriter(client.jetstream(), Settings())
+    writer = LogWriter(client.jetstream(), ConvlogSettings())
     await writer.start()
     first, second = new_session(), new_session()
     for record in (

@@ -14,7 +14,7 @@ from harness.nats_server import NatsServer
 from harness.procs import Service
 from shared.convlog.records import SessionEnded
 from shared.convlog.writer import LogWriter
-from shared.settings import Settings
+from shared.settings import ConvlogSettings
 from tests.convlog.conftest import new_session, started, turn
 
 SECRET = "history-test-secret-0123456789abcdef"
@@ -40,7 +40,7 @@ def gateway() -> Iterator[Service]:
 async def session(gateway: Service) -> AsyncIterator[str]:
     """A session of `shopper-1` with two turns and its end, written as the services write them."""
     nc = await nats.connect(gateway.env["VOICECHAT_NATS_URL"])
-    writer = LogWriter(nc.jetstream(), Settings())
+    writer = LogWriter(nc.jetstream(), ConvlogSettings())
     await writer.start()
     session_id = new_session()
     writer.write(started(session_id, subject="shopper-1"))

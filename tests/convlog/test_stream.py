@@ -14,7 +14,7 @@ from shared.convlog.records import SessionEnded, SessionStarted, TurnRecord
 from shared.convlog.stream import ensure_stream, erase_session, read_range, read_session
 from shared.convlog.writer import LogWriter
 from shared.metrics import CONVLOG_RECORDS
-from shared.settings import Settings
+from shared.settings import ConvlogSettings
 from tests.convlog.conftest import new_session, started, turn
 
 DAY = 86400
@@ -30,22 +30,22 @@ async def written(writer: LogWriter) -> None:
 
 async def test_stream_is_created_once_and_follows_the_settings(client: NATS) -> None:
     js = client.jetstream()
-    await ensure_stream(js, Settings())
-    await ensure_stream(js, Settings())  # idempotent: the same configuration again is fine
+    await ensure_stream(js, ConvlogSettings())
+    await ensure_stream(js, ConvlogSettings())  # idempotent: the same configuration again is fine
     info = await js.stream_info(subjects.CONVLOG_STREAM)
     assert info.config.storage == StorageType.FILE
     assert info.config.num_replicas == 1
     assert info.config.max_age == 30 * DAY
     assert info.config.subjects == [subjects.CONVLOG_ALL]
     assert info.config.duplicate_window == 120
-    await ensure_stream(js, Settings(convlog_max_age_days=7, convlog_max_bytes=64 * 1024 * 1024))
+    await ensure_stream(js, ConvlogSettings(convlog_max_age_days=7, convlog_max_bytes=64 * 1024 * 1024))
     info = await js.stream_info(subjects.CONVLOG_STREAM)
     assert (info.config.max_age, info.config.max_bytes) == (7 * DAY, 64 * 1024 * 1024)
 
 
 async def test_each_fact_is_stored_once_even_when_written_twice(client: NATS) -> None:
     js = client.jetstream()
-    writer = LogWriter(js, Settings())
+    writer = LogWriter(js, ConvlogSettings())
     await writer.start()
     session = new_session()
     start, first = started(session, subject="shopper-1"), turn(session, 1)
@@ -61,7 +61,7 @@ async def test_each_fact_is_stored_once_even_when_written_twice(client: NATS) ->
 
 async def test_a_session_is_read_back_alone_and_erased_alone(client: NATS) -> None:
     js = client.jetstream()
-    writer = LogWriter(js, Settings())
+    writer = LogWriter(js, ConvlogSettings())
     await writer.start()
     mine, other = new_session(), new_session()
     for session in (mine, other):
@@ -79,7 +79,7 @@ async def test_a_session_is_read_back_alone_and_erased_alone(client: NATS) -> No
 async def test_digits_are_masked_before_they_are_stored(client: NATS) -> None:
     js = client.jetstream()
     for redact, expected in ((True, "call ### ### ####"), (False, "call 555 123 4567")):
-        writer = LogWriter(js, Settings(convlog_redact_digits=redact))
+        writer = LogWriter(js, ConvlogSettings(convlog_redact_digits=redact))
         await writer.start()
         session = new_session()
         writer.write(turn(session, 1, transcript="call 555 123 4567"))
@@ -91,7 +91,7 @@ async def test_digits_are_masked_before_they_are_stored(client: NATS) -> None:
 
 async def test_a_time_range_is_read_in_order(client: NATS) -> None:
     js = client.jetstream()
-    writer = LogWriter(js, Settings())
+    writer = LogWriter(js, ConvlogSettings())
     await writer.start()
     before = datetime.datetime.now(datetime.UTC)
     await asyncio.sleep(0.05)
@@ -123,7 +123,7 @@ async def test_jetstream_outage_never_blocks_and_drops_past_the_bound(
     client: NATS, server: NatsServer, bound: int
 ) -> None:
     js = client.jetstream()
-    writer = LogWriter(js, Settings(convlog_buffer=bound))
+    writer = LogWriter(js, ConvlogSettings(convlog_buffer=bound))
     await writer.start()
     session = new_session()
     writer.write(started(session))

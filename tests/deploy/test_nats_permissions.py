@@ -18,7 +18,7 @@ from harness.nats_server import NatsServer
 from shared import subjects
 from shared.convlog.records import TurnRecord, encoder
 from shared.convlog.stream import ensure_stream, erase_session, read_range, read_session
-from shared.settings import Settings
+from shared.settings import ConvlogSettings
 from tests.deploy.tools import ROOT
 
 SESSION = "0123456789abcdef0123456789abcdef"
@@ -188,7 +188,7 @@ async def test_conversation_log_permissions(server: NatsServer) -> None:
     gw = await gateway.connect(server.url, "gateway")
     dw = await dialog.connect(server.url, "dialog-worker")
     try:
-        settings = Settings()
+        settings = ConvlogSettings()
         for nc in (gw, dw):
             await ensure_stream(nc.jetstream(), settings)
             ack = await nc.jetstream().publish(subjects.convlog(SESSION), encoder.encode(record()))
