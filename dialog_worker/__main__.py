@@ -1,7 +1,8 @@
 """`python -m dialog_worker`: run one dialog worker process until SIGTERM."""
 
+from dialog_worker.cx_calls import CxDeps
 from dialog_worker.cx_client import make_client, session_path
-from dialog_worker.cx_turn import CxDeps, CxTurn
+from dialog_worker.cx_turn import CxTurn
 from dialog_worker.session import DialogSession
 from shared import bus
 from shared.convlog.writer import LogWriter
@@ -21,14 +22,8 @@ async def main(ctx: ServiceContext[DialogSettings]) -> None:
         await convlog.start()
 
     def new_session(claim: bus.Claim) -> DialogSession:
-        deps = CxDeps(client, ctx.nc, settings, session_path(settings, claim.session_id))
-        return DialogSession(
-            ctx.nc,
-            settings,
-            claim,
-            lambda session, log, preroll, text: CxTurn(deps, session, log, preroll, text),
-            convlog,
-        )
+        deps = CxDeps(client, ctx.nc, settings, session_path(settings, claim.session_id), claim.language)
+        return DialogSession(ctx.nc, settings, claim, lambda sink, log, start: CxTurn(deps, sink, log, start), convlog)
 
     worker = SessionWorker(ctx, "dialog", new_session)
     ops = await start_ops_server(settings.metrics_port or METRICS_PORT, worker.ready)

@@ -6,45 +6,26 @@ Events produced by a running turn pass through `emit`, which drops them once the
 
 import time
 from collections import deque
-from collections.abc import Callable
-from typing import Protocol
 
 import msgspec
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from opentelemetry.context import Context
 
+from dialog_worker import turns
+from dialog_worker.turn_api import Spoken, Turn, TurnFactory, Typed
 from dialog_worker.turn_log import TurnLog
-from dialog_worker.turns import Action, Cancel, Emit, EndStream, OpenStream, StartText, TurnMachine
 from shared import bus, subjects, tracing
 from shared.audio import FRAME_MS, frame_time_ms
 from shared.convlog.records import Interruption
 from shared.convlog.writer import LogWriter
 from shared.logs import get_logger
-from shared.metrics import BARGE_IN_LATENCY
+from shared.metrics import BARGE_IN_LATENCY, TURN_INPUTS_REJECTED
 from shared.protocol import ServerEvent, encoder
 from shared.session_worker import MsgHandler
 from shared.settings import DialogSettings
 
 log = get_logger(__name__)
-
-
-class Turn(Protocol):
-    """What the session needs of a running turn (a Dialogflow exchange)."""
-
-    def feed(self, pcm: bytes) -> None: ...
-
-    def end_input(self) -> None: ...
-
-    def cancel(self) -> None: ...
-
-    async def wait(self, grace_s: float) -> None: ...
-
-    @property
-    def log(self) -> TurnLog: ...
-
-
-TurnFactory = Callable[["DialogSession", TurnLog, list[bytes] | None, str | None], Turn]
 
 
 class DialogSession:
@@ -59,17 +40,17 @@ class DialogSession:
         self.nc = nc
         self.settings = settings
         self.session_id = claim.session_id
-        self.language = claim.language
-        self.machine = TurnMachine(claim.last_turn_id, echo_guard_s=settings.barge_in_guard_s)
+        self.machine = turns.TurnMachine(claim.last_turn_id, echo_guard_s=settings.barge_in_guard_s)
         self._events = subjects.events(claim.session_id)
         self._new_turn = new_turn
         self._preroll: deque[bytes] = deque(maxlen=max(1, settings.preroll_ms // FRAME_MS))
         self._offset_ms = 0
         self._turn: Turn | None = None
+        self._log: TurnLog | None = None  # the running turn's record, stages and trace
         self._retiring = False
         self._confirmed = False
         self._writer = writer
-        self._speech_trace: Context | None = None  # the trace of the utterance the VAD heard last
+        self._speech_trace: Context | None = None  # the trace of the utterance heard last (VAD or start_speaking)
 
     def extra_subscriptions(self) -> dict[str, MsgHandler]:
         return {subjects.vad(self.session_id): self._on_vad}
@@ -79,9 +60,7 @@ class DialogSession:
         self._preroll.append(pcm)
         if self._turn is not None:
             self._turn.feed(pcm)
-        actions = self.machine.tick(time.monotonic())
-        if actions:
-            await self._run(actions, "speech")
+        await self._handle(turns.Tick(time.monotonic()), "speech")
 
     async def _on_vad(self, msg: Msg) -> None:
         try:
@@ -94,9 +73,9 @@ class DialogSession:
         if isinstance(event, bus.VadSpeechStarted):
             self._speech_trace = tracing.extract(msg.headers)
             if not self._retiring:
-                await self._run(self.machine.speech_started(event.offset_ms, time.monotonic()), "speech")
+                await self._handle(turns.SpeechStart(event.offset_ms, time.monotonic()), "speech")
         else:
-            await self._run(self.machine.speech_ended(event.offset_ms))
+            await self._handle(turns.SpeechEnd(event.offset_ms))
 
     async def on_control(self, message: bus.Control) -> None:
         if not self._confirmed:
@@ -104,17 +83,17 @@ class DialogSession:
         match message:
             case bus.ControlBargeIn():
                 started = time.perf_counter()
-                actions = self.machine.barge_in()
+                actions = self.machine.handle(turns.BargeIn())
                 await self._run(actions, "barge_in")
                 if actions:
                     BARGE_IN_LATENCY.observe(time.perf_counter() - started)
             case bus.ControlStartSpeaking() if not self._retiring:
                 self._speech_trace = tracing.incoming()
-                await self._run(self.machine.speech_started(self._offset_ms, time.monotonic()), "speech")
+                await self._handle(turns.SpeechStart(self._offset_ms, time.monotonic()), "speech")
             case bus.ControlStopSpeaking():
-                await self._run(self.machine.speech_ended(self._offset_ms), "stop")
+                await self._handle(turns.SpeechEnd(self._offset_ms), "stop")
             case bus.ControlText(text=text) if not self._retiring:
-                await self._run(self.machine.text_input(text), "text")
+                await self._handle(turns.Text(text), "text")
 
     def confirm(self) -> None:
         self._confirmed = True
@@ -137,39 +116,56 @@ class DialogSession:
         await self.nc.publish(self._events, encoder.encode(event), headers=self._trace_headers(turn_id))
         return True
 
-    def _trace_headers(self, turn_id: int) -> dict[str, str] | None:
+    def _trace_headers(self, turn_id: int | None) -> dict[str, str] | None:
         """The trace context for the gateway: the turn's, or (before it opens) the utterance's."""
-        if self._turn is not None and self._turn.log.turn_id == turn_id:
-            return self._turn.log.headers()
+        if self._log is not None and self._log.turn_id == turn_id:
+            return self._log.headers()
         return tracing.headers(self._speech_trace)
 
     async def stream_ended(self, turn_id: int) -> None:
-        await self._run(self.machine.stream_ended(turn_id, self._offset_ms))
+        await self._handle(turns.StreamEnd(turn_id, self._offset_ms))
 
     def bot_audio_started(self, turn_id: int) -> None:
-        self.machine.bot_audio_started(turn_id, time.monotonic())
+        self._report_rejected(self.machine.handle(turns.BotAudio(turn_id, time.monotonic())))
 
     def turn_done(self, turn_id: int) -> None:
-        self.machine.turn_done(turn_id)
+        self._report_rejected(self.machine.handle(turns.TurnDone(turn_id)))
 
-    async def _run(self, actions: list[Action], cause: Interruption | None = None) -> None:
+    async def _handle(self, event: turns.Input, cause: Interruption | None = None) -> None:
+        await self._run(self.machine.handle(event), cause)
+
+    def _report_rejected(self, actions: list[turns.Action]) -> None:
+        """The reports of a turn change the phase only: the table gives them no other effect."""
+        for action in actions:
+            assert isinstance(action, turns.Rejected), action
+            self._rejected(action)
+
+    @staticmethod
+    def _rejected(action: turns.Rejected) -> None:
+        log.warning("turn_input_rejected", phase=action.phase.value, input=action.trigger.value)
+        TURN_INPUTS_REJECTED.labels(action.phase.value, action.trigger.value).inc()
+
+    async def _run(self, actions: list[turns.Action], cause: Interruption | None = None) -> None:
         """Carry out the machine's actions; `cause` is the input that led to them (why a turn is cancelled)."""
         for action in actions:
             match action:
-                case Emit(event=event):
-                    headers = self._trace_headers(getattr(event, "turn_id", -1)) if tracing.enabled() else None
+                case turns.Emit(event=event):
+                    headers = self._trace_headers(getattr(event, "turn_id", None)) if tracing.enabled() else None
                     await self.nc.publish(self._events, encoder.encode(event), headers=headers)
-                case OpenStream(turn_id=turn_id):
-                    log = TurnLog(self.session_id, turn_id, "speech", self._writer, self._speech_trace)
-                    self._turn = self._new_turn(self, log, list(self._preroll), None)
-                case StartText(turn_id=turn_id, text=text):
-                    log = TurnLog(self.session_id, turn_id, "text", self._writer, tracing.incoming(), text)
-                    self._turn = self._new_turn(self, log, None, text)
-                case EndStream():
+                case turns.OpenStream(turn_id=turn_id):
+                    self._log = TurnLog(self.session_id, turn_id, "speech", self._writer, self._speech_trace)
+                    self._turn = self._new_turn(self, self._log, Spoken(tuple(self._preroll)))
+                case turns.StartText(turn_id=turn_id, text=text):
+                    self._log = TurnLog(self.session_id, turn_id, "text", self._writer, tracing.incoming(), text)
+                    self._turn = self._new_turn(self, self._log, Typed(text))
+                case turns.EndStream():
                     if self._turn is not None:
                         self._turn.end_input()
-                case Cancel():
+                case turns.Cancel():
+                    if self._log is not None:
+                        self._log.interrupted_by = cause
                     if self._turn is not None:
-                        self._turn.log.interrupted_by = cause
                         self._turn.cancel()
                         self._turn = None
+                case turns.Rejected():
+                    self._rejected(action)
