@@ -18,9 +18,9 @@ class Stack:
         self.services: list[Service] = []
 
     def add(self, module: str, env: Mapping[str, str] | None = None) -> Service:
-        service = Service(module, self.nats.url, {**self.env, **(env or {})}).start()
-        self.services.append(service)
-        return service
+        service = Service(module, self.nats.url, {**self.env, **(env or {})})
+        self.services.append(service)  # before it starts: one that never gets ready is still stopped
+        return service.start()
 
     @property
     def gateway(self) -> Service:

@@ -28,9 +28,9 @@ def bearer(sub: str, **claims: object) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def gateway() -> Iterator[Service]:
     server = NatsServer().start()
-    service = Service("gateway", server.url, {"VOICECHAT_AUTH_SECRET": SECRET}).start()
+    service = Service("gateway", server.url, {"VOICECHAT_AUTH_SECRET": SECRET})
     try:
-        yield service
+        yield service.start()
     finally:
         service.stop()
         server.close()
