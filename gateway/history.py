@@ -11,7 +11,7 @@ import nats.errors
 from aiohttp import web
 from nats.js import JetStreamContext
 
-from gateway.auth import token_claims
+from gateway.auth import read_credentials, verified_claims
 from shared import subjects
 from shared.convlog.records import AnyRecord, SessionEnded, SessionStarted, TurnRecord
 from shared.convlog.stream import erase_session, read_session
@@ -49,7 +49,8 @@ def _allowed(claims: dict[str, Any] | None, records: list[AnyRecord]) -> bool:
 
 async def _records(request: web.Request) -> tuple[str, list[AnyRecord]]:
     """The session's records when this caller may see them; 401 without a valid token, else 404 alike."""
-    claims = token_claims(request, request.app[HISTORY_SETTINGS_KEY])
+    settings = request.app[HISTORY_SETTINGS_KEY]
+    claims = verified_claims(read_credentials(request, settings).bearer, settings)
     session_id = request.match_info["session_id"]
     if not subjects.is_session_id(session_id):
         raise _not_found()

@@ -25,16 +25,25 @@ class NatsServer:
     """Start, stop and restart one nats-server with JetStream (unless told not to: a JetStream outage while core
     NATS works), keeping its port and store across restarts."""
 
-    def __init__(self, port: int | None = None, extra_args: tuple[str, ...] = (), jetstream: bool = True) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        extra_args: tuple[str, ...] = (),
+        user: tuple[str, str] | None = None,
+        jetstream: bool = True,
+    ) -> None:
         self.port = port or free_port()
-        self.extra_args = extra_args
+        self.extra_args = (*extra_args, *(("--user", user[0], "--pass", user[1]) if user else ()))
+        self.user = user
         self.jetstream = jetstream
         self.store = tempfile.mkdtemp(prefix="nats-")
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
+        """The client URL, with the user and password when the server requires them."""
+        userinfo = f"{self.user[0]}:{self.user[1]}@" if self.user else ""
+        return f"nats://{userinfo}127.0.0.1:{self.port}"
 
     def start(self) -> "NatsServer":
         args = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port)]
