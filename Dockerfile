@@ -15,6 +15,7 @@ COPY gateway/ app/gateway/
 COPY vad_worker/ app/vad_worker/
 COPY dialog_worker/ app/dialog_worker/
 COPY tools_worker/ app/tools_worker/
+COPY convlog/ app/convlog/
 # Compile now: the root filesystem is read-only at run time.
 RUN /opt/venv/bin/python -m compileall -q app
 

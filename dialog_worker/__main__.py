@@ -5,6 +5,7 @@ from dialog_worker.cx_client import make_client, session_path
 from dialog_worker.cx_turn import CxTurn
 from dialog_worker.session import DialogSession
 from shared import bus
+from shared.convlog.writer import LogWriter
 from shared.metrics import start_ops_server
 from shared.runtime import ServiceContext, run_service
 from shared.session_worker import SessionWorker
@@ -16,10 +17,13 @@ METRICS_PORT = 9102
 async def main(ctx: ServiceContext[DialogSettings]) -> None:
     settings = ctx.settings
     client = make_client(settings)
+    convlog = LogWriter(ctx.nc.jetstream(), settings) if settings.convlog_enabled else None
+    if convlog is not None:
+        await convlog.start()
 
     def new_session(claim: bus.Claim) -> DialogSession:
         deps = CxDeps(client, ctx.nc, settings, session_path(settings, claim.session_id), claim.language)
-        return DialogSession(ctx.nc, settings, claim, lambda sink, turn_id, start: CxTurn(deps, sink, turn_id, start))
+        return DialogSession(ctx.nc, settings, claim, lambda sink, log, start: CxTurn(deps, sink, log, start), convlog)
 
     worker = SessionWorker(ctx, "dialog", new_session)
     ops = await start_ops_server(settings.metrics_port or METRICS_PORT, worker.ready)
@@ -29,6 +33,8 @@ async def main(ctx: ServiceContext[DialogSettings]) -> None:
         await worker.drain(settings.drain_grace_s)
     finally:
         await ops.cleanup()
+        if convlog is not None:
+            await convlog.close()
 
 
 if __name__ == "__main__":

@@ -1,17 +1,21 @@
 """The `StreamingDetectIntent` of a spoken turn: the request generator (config, pre-roll, then live audio batched
 into 100 ms requests), retries while the agent is unavailable before any answer (agent_errors.py), and the
-recognition results (transcripts and the end of the utterance) reported to the turn's sink."""
+recognition results (transcripts and the end of the utterance) reported to the turn's sink; its stages
+(`end_of_input`, `recognition`), the final transcript and a `cx stream` span go to the turn's log (`turn_log.py`)."""
 
 import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from google.api_core.exceptions import GoogleAPICallError
 from google.cloud import dialogflowcx_v3 as cx
 
-from dialog_worker.agent_errors import retry_at_start
+from dialog_worker.agent_errors import retry_at_start, status_of
 from dialog_worker.cx_calls import CxDeps, count_failure, observe_agent_time
 from dialog_worker.turn_api import TurnSink
+from dialog_worker.turn_log import TurnLog
+from shared import tracing
 from shared.audio import FRAME_MS, INTERNAL_RATE
 from shared.metrics import DIALOGFLOW_REQUESTS
 from shared.protocol import Transcript
@@ -24,11 +28,13 @@ _MessageType = cx.StreamingRecognitionResult.MessageType
 class CxStream:
     """Feed it audio frames, end its input, `await run()` for the agent's final answer (None: none came)."""
 
-    def __init__(self, deps: CxDeps, sink: TurnSink, turn_id: int, preroll: tuple[bytes, ...]) -> None:
+    def __init__(self, deps: CxDeps, sink: TurnSink, record: TurnLog, preroll: tuple[bytes, ...]) -> None:
         self.deps = deps
         self.sink = sink
-        self.turn_id = turn_id
+        self.record = record
+        self.turn_id = record.turn_id
         self.ended_at: float | None = None  # when the input ended (perf_counter), for the turn latency
+        self._closed_at: float | None = None  # when the last audio went to the agent
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._sent: list[bytes] = list(preroll)
         self._max_frames = int(deps.settings.max_turn_speech_s * 1000 / FRAME_MS)
@@ -51,20 +57,35 @@ class CxStream:
         return result
 
     async def _stream(self, answered: list[bool]) -> cx.DetectIntentResponse | None:
-        stream = await self.deps.client.streaming_detect_intent(
-            requests=self._requests(), timeout=self.deps.settings.max_turn_speech_s + 30
-        )
-        async for response in stream:
-            answered[0] = True
-            kind = response._pb.WhichOneof("response")
-            if kind == "recognition_result":
-                await self._on_recognition(response.recognition_result)
-            elif kind == "detect_intent_response":
-                final = response.detect_intent_response
-                if final.response_type == cx.DetectIntentResponse.ResponseType.FINAL:
-                    self.end_input()
-                    return final
-        return None
+        span = self.record.child("cx stream", time.perf_counter())
+        error: str | None = None
+        try:
+            stream = await self.deps.client.streaming_detect_intent(
+                requests=self._requests(), timeout=self.deps.settings.max_turn_speech_s + 30
+            )
+            async for response in stream:
+                answered[0] = True
+                kind = response._pb.WhichOneof("response")
+                if kind == "recognition_result":
+                    await self._on_recognition(response.recognition_result)
+                elif kind == "detect_intent_response":
+                    final = response.detect_intent_response
+                    if final.response_type == cx.DetectIntentResponse.ResponseType.FINAL:
+                        self.end_input()
+                        self._recognized(final)
+                        return final
+            return None
+        except GoogleAPICallError as exc:
+            error = status_of(exc)
+            raise
+        finally:
+            tracing.end(span, error=error)
+
+    def _recognized(self, final: cx.DetectIntentResponse) -> None:
+        """The agent's final answer: `recognition` ran from the input's end (or now, if the agent ended it)."""
+        began = self._closed_at or self.ended_at or time.perf_counter()
+        self.record.stage("recognition", began)
+        self.record.transcript = final.query_result.transcript or self.record.transcript
 
     async def _requests(self) -> AsyncIterator[Any]:
         audio_config = cx.InputAudioConfig(
@@ -86,6 +107,7 @@ class CxStream:
                 self._sent.extend(batch)
                 yield _audio_request(b"".join(batch))
             if not more:
+                self._closed_at = self.record.stage("end_of_input", self.ended_at or time.perf_counter())
                 return
         await self.sink.stream_ended(self.turn_id)
 
@@ -104,6 +126,8 @@ class CxStream:
             await self.sink.stream_ended(self.turn_id)
         elif result.message_type == _MessageType.TRANSCRIPT and result.transcript:
             event = Transcript(turn_id=self.turn_id, text=result.transcript, is_final=result.is_final)
+            if result.is_final:
+                self.record.transcript = result.transcript
             await self.sink.emit(self.turn_id, event)
 
 

@@ -10,11 +10,15 @@ from collections import deque
 import msgspec
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from opentelemetry.context import Context
 
 from dialog_worker import turns
 from dialog_worker.turn_api import Spoken, Turn, TurnFactory, Typed
-from shared import bus, subjects
+from dialog_worker.turn_log import TurnLog
+from shared import bus, subjects, tracing
 from shared.audio import FRAME_MS, frame_time_ms
+from shared.convlog.records import Interruption
+from shared.convlog.writer import LogWriter
 from shared.logs import get_logger
 from shared.metrics import BARGE_IN_LATENCY, TURN_INPUTS_REJECTED
 from shared.protocol import ServerEvent, encoder
@@ -25,7 +29,14 @@ log = get_logger(__name__)
 
 
 class DialogSession:
-    def __init__(self, nc: NATS, settings: DialogSettings, claim: bus.Claim, new_turn: TurnFactory) -> None:
+    def __init__(
+        self,
+        nc: NATS,
+        settings: DialogSettings,
+        claim: bus.Claim,
+        new_turn: TurnFactory,
+        writer: LogWriter | None = None,
+    ) -> None:
         self.nc = nc
         self.settings = settings
         self.session_id = claim.session_id
@@ -35,8 +46,11 @@ class DialogSession:
         self._preroll: deque[bytes] = deque(maxlen=max(1, settings.preroll_ms // FRAME_MS))
         self._offset_ms = 0
         self._turn: Turn | None = None
+        self._log: TurnLog | None = None  # the running turn's record, stages and trace
         self._retiring = False
         self._confirmed = False
+        self._writer = writer
+        self._speech_trace: Context | None = None  # the trace of the utterance heard last (VAD or start_speaking)
 
     def extra_subscriptions(self) -> dict[str, MsgHandler]:
         return {subjects.vad(self.session_id): self._on_vad}
@@ -46,7 +60,7 @@ class DialogSession:
         self._preroll.append(pcm)
         if self._turn is not None:
             self._turn.feed(pcm)
-        await self._handle(turns.Tick(time.monotonic()))
+        await self._handle(turns.Tick(time.monotonic()), "speech")
 
     async def _on_vad(self, msg: Msg) -> None:
         try:
@@ -57,8 +71,9 @@ class DialogSession:
         if not self._confirmed:
             return
         if isinstance(event, bus.VadSpeechStarted):
+            self._speech_trace = tracing.extract(msg.headers)
             if not self._retiring:
-                await self._handle(turns.SpeechStart(event.offset_ms, time.monotonic()))
+                await self._handle(turns.SpeechStart(event.offset_ms, time.monotonic()), "speech")
         else:
             await self._handle(turns.SpeechEnd(event.offset_ms))
 
@@ -69,15 +84,16 @@ class DialogSession:
             case bus.ControlBargeIn():
                 started = time.perf_counter()
                 actions = self.machine.handle(turns.BargeIn())
-                await self._run(actions)
+                await self._run(actions, "barge_in")
                 if actions:
                     BARGE_IN_LATENCY.observe(time.perf_counter() - started)
             case bus.ControlStartSpeaking() if not self._retiring:
-                await self._handle(turns.SpeechStart(self._offset_ms, time.monotonic()))
+                self._speech_trace = tracing.incoming()
+                await self._handle(turns.SpeechStart(self._offset_ms, time.monotonic()), "speech")
             case bus.ControlStopSpeaking():
-                await self._handle(turns.SpeechEnd(self._offset_ms))
+                await self._handle(turns.SpeechEnd(self._offset_ms), "stop")
             case bus.ControlText(text=text) if not self._retiring:
-                await self._handle(turns.Text(text))
+                await self._handle(turns.Text(text), "text")
 
     def confirm(self) -> None:
         self._confirmed = True
@@ -97,8 +113,14 @@ class DialogSession:
         """Send an event of a running turn; False (and nothing sent) once that turn is over."""
         if not self.machine.accepts(turn_id):
             return False
-        await self.nc.publish(self._events, encoder.encode(event))
+        await self.nc.publish(self._events, encoder.encode(event), headers=self._trace_headers(turn_id))
         return True
+
+    def _trace_headers(self, turn_id: int | None) -> dict[str, str] | None:
+        """The trace context for the gateway: the turn's, or (before it opens) the utterance's."""
+        if self._log is not None and self._log.turn_id == turn_id:
+            return self._log.headers()
+        return tracing.headers(self._speech_trace)
 
     async def stream_ended(self, turn_id: int) -> None:
         await self._handle(turns.StreamEnd(turn_id, self._offset_ms))
@@ -109,8 +131,8 @@ class DialogSession:
     def turn_done(self, turn_id: int) -> None:
         self._report_rejected(self.machine.handle(turns.TurnDone(turn_id)))
 
-    async def _handle(self, event: turns.Input) -> None:
-        await self._run(self.machine.handle(event))
+    async def _handle(self, event: turns.Input, cause: Interruption | None = None) -> None:
+        await self._run(self.machine.handle(event), cause)
 
     def _report_rejected(self, actions: list[turns.Action]) -> None:
         """The reports of a turn change the phase only: the table gives them no other effect."""
@@ -123,19 +145,25 @@ class DialogSession:
         log.warning("turn_input_rejected", phase=action.phase.value, input=action.trigger.value)
         TURN_INPUTS_REJECTED.labels(action.phase.value, action.trigger.value).inc()
 
-    async def _run(self, actions: list[turns.Action]) -> None:
+    async def _run(self, actions: list[turns.Action], cause: Interruption | None = None) -> None:
+        """Carry out the machine's actions; `cause` is the input that led to them (why a turn is cancelled)."""
         for action in actions:
             match action:
                 case turns.Emit(event=event):
-                    await self.nc.publish(self._events, encoder.encode(event))
+                    headers = self._trace_headers(getattr(event, "turn_id", None)) if tracing.enabled() else None
+                    await self.nc.publish(self._events, encoder.encode(event), headers=headers)
                 case turns.OpenStream(turn_id=turn_id):
-                    self._turn = self._new_turn(self, turn_id, Spoken(tuple(self._preroll)))
+                    self._log = TurnLog(self.session_id, turn_id, "speech", self._writer, self._speech_trace)
+                    self._turn = self._new_turn(self, self._log, Spoken(tuple(self._preroll)))
                 case turns.StartText(turn_id=turn_id, text=text):
-                    self._turn = self._new_turn(self, turn_id, Typed(text))
+                    self._log = TurnLog(self.session_id, turn_id, "text", self._writer, tracing.incoming(), text)
+                    self._turn = self._new_turn(self, self._log, Typed(text))
                 case turns.EndStream():
                     if self._turn is not None:
                         self._turn.end_input()
                 case turns.Cancel():
+                    if self._log is not None:
+                        self._log.interrupted_by = cause
                     if self._turn is not None:
                         self._turn.cancel()
                         self._turn = None

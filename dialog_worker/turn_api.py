@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from dialog_worker.pacing import AudioSink
+from dialog_worker.turn_log import TurnLog
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,4 +51,4 @@ class Turn(Protocol):
     async def wait(self, grace_s: float) -> None: ...
 
 
-TurnFactory = Callable[[TurnSink, int, TurnStart], Turn]
+TurnFactory = Callable[[TurnSink, TurnLog, TurnStart], Turn]  # the log names the turn (docs/conversation_log.md)

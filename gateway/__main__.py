@@ -5,6 +5,7 @@ from aiohttp import web
 from gateway.app import build_app
 from gateway.owners import OwnerTracker
 from gateway.tokens import resume_key
+from shared.convlog.writer import LogWriter
 from shared.logs import get_logger
 from shared.runtime import ServiceContext, run_service
 from shared.settings import GatewaySettings, production_problems
@@ -24,7 +25,11 @@ async def main(ctx: ServiceContext[GatewaySettings]) -> None:
     tracker = OwnerTracker(ctx.nc, ctx.settings)
     await tracker.start()
     ctx.reconnect_hooks.append(tracker.nats_reconnected)
-    runner = web.AppRunner(build_app(ctx.nc, settings, tracker, key), access_log=None, shutdown_timeout=5.0)
+    convlog = LogWriter(ctx.nc.jetstream(), settings) if settings.convlog_enabled else None
+    if convlog is not None:
+        await convlog.start()
+    app = build_app(ctx.nc, settings, tracker, key, convlog)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
     await runner.setup()
     await web.TCPSite(runner, "0.0.0.0", ctx.settings.http_port).start()
     log.info("gateway_listening", port=ctx.settings.http_port)
@@ -33,6 +38,8 @@ async def main(ctx: ServiceContext[GatewaySettings]) -> None:
     finally:
         await runner.cleanup()
         await tracker.stop()
+        if convlog is not None:
+            await convlog.close()
 
 
 if __name__ == "__main__":

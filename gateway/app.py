@@ -17,12 +17,14 @@ from nats.errors import Error as NatsError
 
 from gateway.auth import PROTOCOL, authenticate, check_origin, read_credentials, refuse, shopper_of
 from gateway.connection import Connection, Opening
+from gateway.history import HISTORY_SETTINGS_KEY, JETSTREAM_KEY, PATH, delete_history, get_history
 from gateway.limits import TurnBudget
 from gateway.owners import OwnerTracker
 from gateway.page import add_page_routes
 from gateway.shoppers import LocalShoppers
 from gateway.tokens import Refused, ResumeTokens, SessionTokens
 from shared import subjects
+from shared.convlog.writer import LogWriter
 from shared.logs import get_logger
 from shared.metrics import ERRORS, SESSIONS_ACTIVE, metrics_handler
 from shared.protocol import AUDIO_OUT_MODES, PROTOCOL_VERSION, AudioOut, Error, encoder
@@ -37,6 +39,7 @@ SOCKETS_KEY = web.AppKey("sockets", set[web.WebSocketResponse])
 DRAINING_KEY = web.AppKey("draining", asyncio.Event)
 TOKENS_KEY = web.AppKey("tokens", ResumeTokens)
 SHOPPERS_KEY = web.AppKey("shoppers", LocalShoppers)
+CONVLOG_KEY = web.AppKey("convlog", LogWriter)
 
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}")
 
@@ -103,8 +106,10 @@ async def voice_chat(request: web.Request) -> web.WebSocketResponse:
             settings.turns_per_minute_session, shoppers.turn_bucket(shopper, now), settings.max_text_chars, now
         )
         issuer = SessionTokens(tokens, session_id, subject or "")
-        opening = Opening(session_id, sample_rate, language, credentials.resume is not None, audio_out)
-        connection = Connection(ws, request, app[NATS_KEY], app[TRACKER_KEY], settings, issuer, turns, opening)
+        opening = Opening(session_id, sample_rate, language, credentials.resume is not None, audio_out, subject=subject)
+        connection = Connection(
+            ws, request, app[NATS_KEY], app[TRACKER_KEY], settings, issuer, turns, opening, app.get(CONVLOG_KEY)
+        )
         with structlog.contextvars.bound_contextvars(sub=subject):
             await connection.run()
     finally:
@@ -181,7 +186,9 @@ def _cors_defaults(settings: GatewaySettings) -> dict[str, aiohttp_cors.Resource
     return {origin: options for origin in settings.allowed_origins or ("*",)}
 
 
-def build_app(nc: NATS, settings: GatewaySettings, tracker: OwnerTracker, resume_key: bytes) -> web.Application:
+def build_app(
+    nc: NATS, settings: GatewaySettings, tracker: OwnerTracker, resume_key: bytes, convlog: LogWriter | None = None
+) -> web.Application:
     app = web.Application()
     app[TOKENS_KEY] = ResumeTokens(resume_key, settings.resume_ttl_s)
     app[SHOPPERS_KEY] = LocalShoppers(settings.max_sessions_per_shopper, settings.turns_per_minute_shopper)
@@ -195,6 +202,14 @@ def build_app(nc: NATS, settings: GatewaySettings, tracker: OwnerTracker, resume
     cors = aiohttp_cors.setup(app, defaults=_cors_defaults(settings))
     for path, handler in (("/", info), ("/healthz", healthz), ("/readyz", readyz), ("/metrics", metrics_handler)):
         cors.add(app.router.add_get(path, handler))
+    if convlog is not None:
+        app[CONVLOG_KEY] = convlog
+        app[JETSTREAM_KEY], app[HISTORY_SETTINGS_KEY] = nc.jetstream(), settings
+        history = aiohttp_cors.ResourceOptions(allow_methods=["GET", "DELETE"], allow_headers=("Authorization",))  # type: ignore[no-untyped-call]
+        for method, handler in (("GET", get_history), ("DELETE", delete_history)):
+            cors.add(
+                app.router.add_route(method, PATH, handler), {o: history for o in settings.allowed_origins or ("*",)}
+            )
     add_page_routes(app)
     app.on_shutdown.append(_close_sockets)
     return app

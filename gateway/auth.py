@@ -9,6 +9,7 @@ VOICECHAT_ALLOW_QUERY_CREDENTIALS is on. No refusal, log line or error ever repe
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 from aiohttp import hdrs, web
@@ -91,6 +92,13 @@ def read_credentials(request: web.Request, settings: GatewaySettings) -> Credent
 
 def authenticate(token: str | None, settings: GatewaySettings) -> str | None:
     """The JWT's `sub` when auth is on (None when off); HTTP 401 with a reason code otherwise."""
+    claims = verified_claims(token, settings)
+    return None if claims is None else str(claims["sub"])
+
+
+def verified_claims(token: str | None, settings: GatewaySettings) -> dict[str, Any] | None:
+    """The JWT's claims when auth is on (None when off), its subject checked; HTTP 401 with a reason code otherwise
+    (also for `GET`/`DELETE /sessions/{id}/history`, which reads the `admin` claim: gateway/history.py)."""
     if settings.auth_secret is None:
         return None
     if not token:
@@ -112,7 +120,8 @@ def authenticate(token: str | None, settings: GatewaySettings) -> str | None:
     subject = claims.get("sub")
     if not isinstance(subject, str) or not 0 < len(subject) <= MAX_SUBJECT_CHARS or not subject.isprintable():
         raise refuse(web.HTTPUnauthorized, "token_subject", "the JWT subject must be 1-256 printable characters")
-    return subject
+    verified: dict[str, Any] = claims
+    return verified
 
 
 def shopper_of(request: web.Request, settings: GatewaySettings, subject: str | None) -> str:

@@ -22,8 +22,10 @@ from gateway.outbox import Outbox
 from gateway.owners import ClaimFailed, OwnerTracker, SessionOwners
 from gateway.session import Action, GatewaySession, PublishAudio, PublishControl, Rejected, Reply
 from gateway.tokens import SessionTokens
-from shared import bus, subjects
+from gateway.turn_observer import TurnObserver
+from shared import bus, subjects, tracing
 from shared.audio import StreamResampler, duration_ms
+from shared.convlog.writer import LogWriter
 from shared.logs import get_logger
 from shared.metrics import ERRORS, WS_MESSAGES
 from shared.protocol import (
@@ -71,6 +73,7 @@ class Opening:
     language: str
     resumed: bool
     audio_out: AudioOut = "json"
+    subject: str | None = None  # the JWT subject that opens it (auth on): the owner of its conversation log
 
 
 class Connection:
@@ -84,6 +87,7 @@ class Connection:
         tokens: SessionTokens,
         budget: TurnBudget,
         opening: Opening,
+        convlog: LogWriter | None = None,
     ) -> None:
         self.ws = ws
         self.nc = nc
@@ -103,6 +107,7 @@ class Connection:
         self._audio_subject = subjects.audio(opening.session_id)
         self._control_subject = subjects.control(opening.session_id)
         self._binary_audio = opening.audio_out == "binary"
+        self.observer = TurnObserver(convlog)
 
     async def run(self) -> None:
         session_id = self.opening.session_id
@@ -143,6 +148,9 @@ class Connection:
             audio_out=opening.audio_out,
         )
         self._send(start)
+        self.observer.session_started(
+            opening.session_id, opening.language, opening.sample_rate, opening.resumed, opening.subject
+        )
         await self._reissue_tokens()
 
     async def _reissue_tokens(self) -> None:
@@ -208,7 +216,7 @@ class Connection:
         if not self.limits.allow_audio(duration_ms(pcm, self.opening.sample_rate), now):
             self._rate_limited(now, "audio faster than 4x real time; audio dropped")
             return
-        await self._apply(self.session.audio(self.resampler.push(pcm)))
+        await self._apply(self.session.audio(self.resampler.push(pcm)), now)
 
     def _rate_limited(self, now: float, message: str) -> None:
         ERRORS.labels("gateway", "rate_limited").inc()
@@ -228,11 +236,13 @@ class Connection:
                 self._send(Pong())
             case TextInput(text=text):
                 self.turns.request()
-                await self._apply(self.session.control(bus.ControlText(text=text)))
+                span = TurnObserver.typed_turn()
+                await self._apply(self.session.control(bus.ControlText(text=text)), now, tracing.headers(span))
+                tracing.end(span)
             case EndSession():
                 self.ended = True
             case _:
-                await self._apply(self.session.control(_CONTROLS[type(message)]))
+                await self._apply(self.session.control(_CONTROLS[type(message)]), now)
 
     def _turn_refused(self, message: TextInput | StartSpeaking, now: float) -> Error | None:
         """The per-session and per-shopper turn budget and the text_input length (gateway/limits.py)."""
@@ -241,13 +251,21 @@ class Connection:
             ERRORS.labels("gateway", refusal.code).inc()
         return refusal
 
-    async def _apply(self, actions: list[Action]) -> None:
+    async def _apply(
+        self, actions: list[Action], read_at: float | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        """Carry out the session's actions; `read_at` is when the client message that caused them was read
+        (the `gateway_in` stage), `headers` go with a control message (a typed turn's trace context)."""
         for action in actions:
             match action:
                 case PublishAudio(seq=seq, pcm=pcm):
                     await self.nc.publish(self._audio_subject, bus.pack_frame(seq, pcm))
+                    if read_at is not None:
+                        TurnObserver.published(read_at, seq)
                 case PublishControl(message=message):
-                    await self.nc.publish(self._control_subject, bus.encoder.encode(message))
+                    await self.nc.publish(self._control_subject, bus.encoder.encode(message), headers=headers)
+                    if read_at is not None:
+                        TurnObserver.published(read_at)
                 case Reply(event=event):
                     self._send(event)
                 case Rejected(phase=phase, input=given):
@@ -267,7 +285,9 @@ class Connection:
             log.warning("event_invalid")
             return
         _counted("out", peek.type).inc()
-        self.outbox.put(frame, WSMsgType.BINARY if binary else WSMsgType.TEXT)
+        self.outbox.put(
+            frame, WSMsgType.BINARY if binary else WSMsgType.TEXT, sent=self.observer.relayed(peek, msg.headers)
+        )
 
     def _send(self, event: ServerEvent) -> None:
         _counted("out", event_type(event)).inc()
@@ -282,6 +302,7 @@ class Connection:
     async def _close(self, relay: Subscription) -> None:
         session_id = self.opening.session_id
         self.tracker.sessions.pop(session_id, None)
+        self.observer.session_closed(self.ended)
         await relay.unsubscribe()
         await self._apply(self.session.close(self.ended))
         await self.outbox.close()

@@ -7,6 +7,7 @@ aborted, never slowing any other session.
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -24,27 +25,30 @@ class Outbox:
         self.ws = ws
         self.request = request
         self.send_timeout_s = send_timeout_s
-        self._queue: asyncio.Queue[tuple[bytes, WSMsgType]] = asyncio.Queue(maxsize=size)
+        self._queue: asyncio.Queue[tuple[bytes, WSMsgType, Callable[[], None] | None]] = asyncio.Queue(maxsize=size)
         self._writer = asyncio.create_task(self._write())
         self.cut_off = False
         self._closing: asyncio.Task[None] | None = None
 
-    def put(self, data: bytes, opcode: WSMsgType = WSMsgType.TEXT) -> None:
+    def put(self, data: bytes, opcode: WSMsgType = WSMsgType.TEXT, sent: Callable[[], None] | None = None) -> None:
         """Queue one frame: a JSON text frame (already UTF-8: relayed events are sent as they came off the bus),
-        or a binary one (response audio with `audio_out=binary`, gateway/audio_out.py)."""
+        or a binary one (response audio with `audio_out=binary`, gateway/audio_out.py); `sent` is called once it
+        is written to the socket (the `gateway_out` stage and the `gateway send` span)."""
         if self.cut_off or self.ws.closed:
             return
         try:
-            self._queue.put_nowait((data, opcode))
+            self._queue.put_nowait((data, opcode, sent))
         except asyncio.QueueFull:
             self._cut_off("send queue full")
 
     async def _write(self) -> None:
         while True:
-            data, opcode = await self._queue.get()
+            data, opcode, sent = await self._queue.get()
             try:
                 async with asyncio.timeout(self.send_timeout_s):  # a timer, not a task per frame like wait_for
                     await self.ws.send_frame(data, opcode)
+                if sent is not None:
+                    sent()
             except TimeoutError:
                 self._cut_off("send timed out")
                 return

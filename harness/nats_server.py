@@ -22,14 +22,20 @@ def nats_server_binary() -> str:
 
 
 class NatsServer:
-    """Start, stop and restart one nats-server with JetStream, keeping its port across restarts."""
+    """Start, stop and restart one nats-server with JetStream (unless told not to: a JetStream outage while core
+    NATS works), keeping its port and store across restarts."""
 
     def __init__(
-        self, port: int | None = None, extra_args: tuple[str, ...] = (), user: tuple[str, str] | None = None
+        self,
+        port: int | None = None,
+        extra_args: tuple[str, ...] = (),
+        user: tuple[str, str] | None = None,
+        jetstream: bool = True,
     ) -> None:
         self.port = port or free_port()
         self.extra_args = (*extra_args, *(("--user", user[0], "--pass", user[1]) if user else ()))
         self.user = user
+        self.jetstream = jetstream
         self.store = tempfile.mkdtemp(prefix="nats-")
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -40,7 +46,9 @@ class NatsServer:
         return f"nats://{userinfo}127.0.0.1:{self.port}"
 
     def start(self) -> "NatsServer":
-        args = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", self.store]
+        args = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port)]
+        if self.jetstream:
+            args += ["-js", "-sd", self.store]
         self.proc = subprocess.Popen([*args, *self.extra_args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

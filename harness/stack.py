@@ -28,9 +28,9 @@ class Stack:
         self.services: list[Service] = []
 
     def add(self, module: str, env: Mapping[str, str] | None = None) -> Service:
-        service = Service(module, self.nats.url, {**self.env, **(env or {})}).start()
-        self.services.append(service)
-        return service
+        service = Service(module, self.nats.url, {**self.env, **(env or {})})
+        self.services.append(service)  # before it starts: one that never gets ready is still stopped
+        return service.start()
 
     @property
     def gateway(self) -> Service:
@@ -51,10 +51,14 @@ class Stack:
 
 @contextmanager
 def running_stack(
-    modules: tuple[str, ...], env: Mapping[str, str] | None = None, nats_user: tuple[str, str] | None = None
+    modules: tuple[str, ...],
+    env: Mapping[str, str] | None = None,
+    nats_user: tuple[str, str] | None = None,
+    nats: NatsServer | None = None,
 ) -> Iterator[Stack]:
-    """`nats_user`: (user, password) the NATS server requires; services then connect with both in their URL."""
-    nats = NatsServer(user=nats_user).start()
+    """`nats_user`: (user, password) the NATS server requires; services then connect with both in their URL.
+    `nats`: a server to run on instead of a fresh one (not started yet; the stack starts and closes it)."""
+    nats = (nats or NatsServer(user=nats_user)).start()
     run_dir = tempfile.mkdtemp(prefix="voicechat-run-")
     shared = {
         "VOICECHAT_LOCAL_CX_PORT": str(free_port()),

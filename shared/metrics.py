@@ -53,6 +53,16 @@ RECOGNITION_SECONDS = Histogram(
 RECOGNITIONS = Counter(
     "voicechat_local_cx_recognitions_total", "Final recognition passes by engine and outcome", ["engine", "outcome"]
 )
+TURN_STAGE = Histogram(
+    "voicechat_turn_stage_seconds",
+    "One stage of a turn, end of speech to first audio out (stages in shared/stages.py)",
+    ["stage"],
+    buckets=_LATENCY_BUCKETS,
+)
+CONVLOG_RECORDS = Counter(
+    "voicechat_convlog_records_total", "Conversation log records by outcome (written, dropped)", ["outcome"]
+)
+CONVLOG_BUFFERED = Gauge("voicechat_convlog_buffered", "Conversation log records waiting for JetStream")
 
 
 async def metrics_handler(_: web.Request) -> web.Response:

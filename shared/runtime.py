@@ -14,6 +14,7 @@ import nats
 import uvloop
 from nats.aio.client import Client as NATS
 
+from shared import tracing
 from shared.logs import configure_logging, get_logger
 from shared.redact import redact_urls
 from shared.settings import CommonSettings, SettingsError, load_settings
@@ -99,6 +100,7 @@ async def _serve(name: str, settings: S, body: Callable[[ServiceContext[S]], Awa
         await body(ctx)
     finally:
         await _disconnect(nc)
+        tracing.shutdown()
         log.info("service_stopped")
 
 
@@ -137,6 +139,8 @@ def run_service(
         print(f"{name}: refusing to start:", *problems, sep="\n  ", file=sys.stderr)
         raise SystemExit(2)
     configure_logging(name, settings.log_level)
+    if tracing.setup(name):
+        log.info("tracing_on")
     with asyncio.Runner(loop_factory=loop_factory(settings.event_loop)) as runner:
         runner.run(_serve(name, settings, body))
 

@@ -18,7 +18,7 @@ import structlog
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from shared import bus, subjects
+from shared import bus, subjects, tracing
 from shared.logs import get_logger
 from shared.metrics import CLAIMS, WORKER_SESSIONS
 from shared.runtime import ServiceContext
@@ -188,7 +188,8 @@ class SessionWorker:
                     else:
                         await self._moved(session_id)
                 case _:
-                    await owned.handler.on_control(message)
+                    with tracing.receiving(msg.headers):
+                        await owned.handler.on_control(message)
 
         return on_control
 

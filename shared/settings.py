@@ -44,7 +44,18 @@ class SessionPlaneSettings(CommonSettings, frozen=True, kw_only=True):
     announce_interval_s: Positive = 5.0
 
 
-class GatewaySettings(SessionPlaneSettings, frozen=True, kw_only=True):
+class ConvlogSettings(SessionPlaneSettings, frozen=True, kw_only=True):
+    """The conversation log (docs/conversation_log.md): a JetStream stream the gateway and dialog workers write."""
+
+    convlog_enabled: bool = True
+    convlog_replicas: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1
+    convlog_max_age_days: Annotated[float, msgspec.Meta(gt=0, le=3650)] = 30.0
+    convlog_max_bytes: Annotated[int, msgspec.Meta(ge=1024 * 1024)] = 1024 * 1024 * 1024
+    convlog_buffer: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 10_000
+    convlog_redact_digits: bool = True
+
+
+class GatewaySettings(ConvlogSettings, frozen=True, kw_only=True):
     """`python -m gateway`: the WebSocket edge and its limits."""
 
     env: Literal["development", "production"] = "development"
@@ -114,7 +125,7 @@ class VadSettings(SessionPlaneSettings, frozen=True, kw_only=True):
             raise ValueError("VOICECHAT_VAD_START_MS must not exceed VOICECHAT_VAD_START_WINDOW_MS")
 
 
-class DialogSettings(SessionPlaneSettings, frozen=True, kw_only=True):
+class DialogSettings(ConvlogSettings, frozen=True, kw_only=True):
     """`python -m dialog_worker`: Dialogflow CX (Google's or the local agent), turns, barge-in, tool calls."""
 
     dialogflow_agent: str | None = None

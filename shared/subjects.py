@@ -17,6 +17,9 @@ _SESSION_ID = re.compile(r"[0-9a-f]{32}")
 TOOLS_SERVICE = "tools"
 TOOLS_GROUP = f"{PREFIX}.tools"
 HEARTBEAT_ALL = f"{PREFIX}.heartbeat.*"
+# The conversation log (docs/conversation_log.md): one JetStream stream, one subject per session.
+CONVLOG_STREAM = "VOICECHAT_CONVLOG"
+CONVLOG_ALL = f"{PREFIX}.convlog.*"
 
 
 def is_session_id(value: str) -> bool:
@@ -74,3 +77,10 @@ def ping(kind: str) -> str:
 
 def tools_endpoint(name: str) -> str:
     return f"{TOOLS_GROUP}.{name}"
+
+
+def convlog(session_id: str) -> str:
+    """The conversation log records of one session (read back and erased by this subject)."""
+    if not _SESSION_ID.match(session_id):
+        raise ValueError("invalid session id for a subject")
+    return f"{PREFIX}.convlog.{session_id}"

@@ -17,6 +17,7 @@ from nats.micro import add_service
 from nats.micro.request import Request
 from nats.micro.service import Service
 
+from shared import tracing
 from shared.logs import get_logger
 from shared.metrics import TOOL_LATENCY, TOOL_REQUESTS
 from shared.subjects import TOOLS_GROUP, TOOLS_SERVICE
@@ -83,6 +84,7 @@ class ToolsService:
 
     async def _answer(self, name: str, tool: Tool, request: Request) -> None:
         started = time.perf_counter()
+        span = tracing.start(f"tools {name}", tracing.extract(request.headers), tool=name)
         error: ToolError | None = None
         try:
             body = encoder.encode(await tool(request.data))
@@ -93,6 +95,7 @@ class ToolsService:
             error = ToolError("internal", f"internal error: {type(exc).__name__}")
         TOOL_REQUESTS.labels(name, error.code if error else "ok").inc()
         TOOL_LATENCY.labels(name).observe(time.perf_counter() - started)
+        tracing.end(span, error=error.code if error else None)
         try:
             if error is None:
                 await request.respond(body)

@@ -49,7 +49,7 @@ def _profile(target: Target, script: Script, sessions: int) -> dict[str, Any]:
     """Re-run the highest passing count with py-spy on the Python services (these figures are not reported)."""
     pids = {name: pid for name, pid in target.pids().items() if name in profile.PROFILED}
     config = StepConfig(target.url, sessions, PROFILE_S + 2)
-    run_step(config, script, target.watch, target.agent_time, lambda: profile.record(pids, PROFILE_S, report.OUT))
+    run_step(config, script, target.watch, target.probe, lambda: profile.record(pids, PROFILE_S, report.OUT))
     time.sleep(1)
     return profile.summarise(report.OUT)
 

@@ -33,7 +33,7 @@ def measure(variant: str, sessions: int, seconds: float) -> dict[str, Any]:
         gateway = ProcWatch({"gateway": [target.pids()["gateway"]]})
         messages = scrape_total(metrics, WS_MESSAGES)
         gateway.start(time.monotonic())
-        step = run_step(StepConfig(target.url + query, sessions, seconds), script, target.watch, target.agent_time)
+        step = run_step(StepConfig(target.url + query, sessions, seconds), script, target.watch, target.probe)
         whole = gateway.stop(time.monotonic())["gateway"]  # CPU % over the whole step, connects included
         messages = scrape_total(metrics, WS_MESSAGES) - messages
     summary = capacity.summarize(step)

@@ -12,6 +12,7 @@ from bench.system.driver import Mode
 from bench.system.ours import Target
 from bench.system.script import Script
 from bench.system.step import ROTATION, StepConfig, StepResult, run_step
+from shared.stages import STAGES
 
 BUDGET_P99_MS = {"frame_to_speech_started": 50.0, "barge_in": 50.0}
 ERRORS = ("connect_failed", "send_failed", "closed_by_server", "window_started_late")
@@ -23,6 +24,19 @@ def agent_ms_per_turn(probe: dict[str, float]) -> float:
     count = probe.get("voicechat_agent_processing_seconds_count", 0.0)
     total = probe.get("voicechat_agent_processing_seconds_sum", 0.0)
     return 1000 * total / count * RESPONSES_PER_TURN if count else 0.0
+
+
+def stage_split(probe: dict[str, float], overhead_raw_ms: float | None, agent_ms: float) -> dict[str, Any]:
+    """The raw turn overhead (mean) split into the stages' means over the window (shared/stages.py), the agent's
+    own time inside them, and the remainder: NATS hops, queues and the client's side, which no stage times."""
+    means: dict[str, float | None] = {}
+    for stage in STAGES:
+        count = probe.get(f'voicechat_turn_stage_seconds_count{{stage="{stage}"}}', 0.0)
+        total = probe.get(f'voicechat_turn_stage_seconds_sum{{stage="{stage}"}}', 0.0)
+        means[stage] = round(1000 * total / count, 2) if count else None
+    timed = sum(value for value in means.values() if value is not None)
+    remainder = round(overhead_raw_ms - timed, 2) if overhead_raw_ms is not None else None
+    return {"stages_mean_ms": means, "agent_ms_within": round(agent_ms, 2), "remainder_ms": remainder}
 
 
 def summarize(step: StepResult) -> dict[str, Any]:
@@ -38,6 +52,9 @@ def summarize(step: StepResult) -> dict[str, Any]:
         "window_s": round(step.window_s, 1),
         "latency_ms": latencies,
         "agent_ms_per_turn": round(agent_ms, 3),
+        "turn_overhead_split": stage_split(
+            step.probe, step.histograms.summary("turn_overhead_raw")["mean_ms"], agent_ms
+        ),
         "counts": counts,
         "processes": step.processes,
         "cpu_percent_services_total": round(cpu_total, 1),
@@ -73,7 +90,7 @@ def measure(
 ) -> dict[str, Any]:
     """One step on our stack, summarised."""
     config = StepConfig(target.url, sessions, measure_s, rotation=rotation)
-    return summarize(run_step(config, script, target.watch, target.agent_time))
+    return summarize(run_step(config, script, target.watch, target.probe))
 
 
 def search(target: Target, script: Script, steps: tuple[int, ...], measure_s: float) -> list[dict[str, Any]]:

@@ -7,8 +7,13 @@ from dataclasses import dataclass
 from bench.system.procs import ProcWatch, scrape
 from harness.procs import wait_http
 from harness.stack import FULL_STACK, Stack, running_stack
+from shared.stages import STAGES
 
 AGENT_TIME = ("voicechat_agent_processing_seconds_sum", "voicechat_agent_processing_seconds_count")
+STAGE_SERIES = tuple(
+    f'voicechat_turn_stage_seconds_{part}{{stage="{stage}"}}' for stage in STAGES for part in ("sum", "count")
+)
+STAGED = ("gateway", "vad_worker", "dialog_worker")  # the services that time turn stages (shared/stages.py)
 SCRIPTED = {"VOICECHAT_LOCAL_CX_SCRIPTED": "1"}
 
 
@@ -21,10 +26,16 @@ class Target:
     def pids(self) -> dict[str, int]:
         return {s.module: s.proc.pid for s in self.stack.services if s.proc is not None}
 
-    def agent_time(self) -> dict[str, float]:
-        """The dialog worker's record of the agent's own processing time (seconds, summed over responses)."""
-        dialog = next(s for s in self.stack.services if s.module == "dialog_worker")
-        return scrape(dialog.base_url + "/metrics", AGENT_TIME)
+    def probe(self) -> dict[str, float]:
+        """The dialog worker's record of the agent's own processing time (seconds, summed over responses), and the
+        turn stage histograms' sums and counts, added up over the services that time stages."""
+        totals: dict[str, float] = {}
+        for service in self.stack.services:
+            if service.module in STAGED:
+                names = STAGE_SERIES + (AGENT_TIME if service.module == "dialog_worker" else ())
+                for name, value in scrape(service.base_url + "/metrics", names).items():
+                    totals[name] = totals.get(name, 0.0) + value
+        return totals
 
 
 @contextmanager

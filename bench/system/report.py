@@ -69,6 +69,7 @@ def markdown(figures: dict[str, Any]) -> str:
             f"| {s['cpu_percent_other_processes']} | {verdict} |"
         )
     lines += ["", f"Highest passing count: **{figures['capacity']}** sessions.", ""]
+    lines += _stage_table(figures["steps"])
     lines += [
         "## CPU (% of one core) and RSS (MiB) per process",
         "",
@@ -83,6 +84,29 @@ def markdown(figures: dict[str, Any]) -> str:
         lines += ["## Profile (py-spy, top self time)", "", "```", json.dumps(figures["profile"], indent=1), "```"]
     lines += ["", "![latency](system-latency.png)", "", "![cpu](system-cpu.png)", ""]
     return "\n".join(lines)
+
+
+def _stage_table(steps: list[dict[str, Any]]) -> list[str]:
+    """The turn overhead split into its stages (means in ms, docs/observability.md), one row per step."""
+    if not steps:
+        return []
+    names = list(steps[0]["turn_overhead_split"]["stages_mean_ms"])
+    lines = [
+        "## Turn overhead by stage (mean ms)",
+        "",
+        "`recognition` and `agent_after_tool` include the agent's own time (column `agent`); `rest` is what no stage "
+        "times: NATS hops between services, queues, and the client's side.",
+        "",
+        "| sessions | " + " | ".join(names) + " | agent | rest |",
+        "|---" * (len(names) + 3) + "|",
+    ]
+    for s in steps:
+        split = s["turn_overhead_split"]
+        cells = [str(split["stages_mean_ms"][name]) for name in names]
+        lines.append(
+            f"| {s['sessions']} | " + " | ".join(cells) + f" | {split['agent_ms_within']} | {split['remainder_ms']} |"
+        )
+    return [*lines, ""]
 
 
 def fair_markdown(figures: dict[str, Any]) -> list[str]:

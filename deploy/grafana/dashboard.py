@@ -9,9 +9,10 @@ import string
 from collections.abc import Sequence
 from pathlib import Path
 
-from grafana_foundation_sdk.builders import dashboard, prometheus, stat, timeseries
+from grafana_foundation_sdk.builders import common, dashboard, prometheus, stat, timeseries
 from grafana_foundation_sdk.cog.builder import Builder
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common as common_model
 from grafana_foundation_sdk.models import dashboard as model
 from grafana_foundation_sdk.models.dashboard import DataSourceRef, VariableRefresh
 
@@ -108,6 +109,32 @@ def turns() -> list[Builder[model.Panel]]:
     ]
 
 
+def stages() -> list[Builder[model.Panel]]:
+    """The turn overhead split into its stages (shared/stages.py): mean time per stage, stacked, and each p99."""
+    mean = (
+        f"sum by (stage) (rate(voicechat_turn_stage_seconds_sum{{{NS}}}[$__rate_interval])) / "
+        f"sum by (stage) (rate(voicechat_turn_stage_seconds_count{{{NS}}}[$__rate_interval]))"
+    )
+    stacked = graph("Turn stages, mean (stacked)", "s", [query(mean, "{{stage}}")], width=12).stacking(
+        common.StackingConfig().mode(common_model.StackingMode.NORMAL)
+    )
+    p99 = (
+        "histogram_quantile(0.99, sum by (le, stage) "
+        f"(rate(voicechat_turn_stage_seconds_bucket{{{NS}}}[$__rate_interval])))"
+    )
+    return [
+        stacked.fill_opacity(40),
+        graph("Turn stages, p99", "s", [query(p99, "{{stage}}")], width=12),
+        graph("Conversation log records / s", "reqps", [rate("voicechat_convlog_records_total", "outcome")], 12),
+        graph(
+            "Conversation log records waiting for JetStream",
+            "short",
+            [query(f"sum by (pod) (voicechat_convlog_buffered{{{NS}}})", "{{pod}}")],
+            width=12,
+        ),
+    ]
+
+
 def traffic() -> list[Builder[model.Panel]]:
     return [
         graph("Errors / s by service and code", "reqps", [rate("voicechat_errors_total", "service, code")]),
@@ -160,6 +187,7 @@ def build() -> model.Dashboard:
     rows: dict[str, Sequence[Builder[model.Panel]]] = {
         "Overview": overview(),
         "Turns and tools": turns(),
+        "Turn stages and conversation log": stages(),
         "Traffic": traffic(),
         "Local agent": local_agent(),
         "Resources": resources(),

@@ -17,15 +17,23 @@ _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(dict[str, Any])
 
 
-async def call_tool(nc: NATS, name: str, args: dict[str, Any], timeout: float = 2.0) -> dict[str, Any]:  # noqa: ASYNC109
-    """The tool's JSON answer; raises ToolError with the service's code, or `timeout` / `unavailable`."""
+async def call_tool(
+    nc: NATS,
+    name: str,
+    args: dict[str, Any],
+    timeout: float = 2.0,  # noqa: ASYNC109
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The tool's JSON answer; raises ToolError with the service's code, or `timeout` / `unavailable`.
+
+    `headers` travel with the request (the caller's trace context: shared/tracing.py)."""
     payload = _encoder.encode(args)
     try:
         try:
-            msg = await nc.request(tools_endpoint(name), payload, timeout=timeout)
+            msg = await nc.request(tools_endpoint(name), payload, timeout=timeout, headers=headers)
         except NoRespondersError:  # a worker (re)starting can be briefly invisible: one more try
             await asyncio.sleep(RETRY_NO_RESPONDERS_S)
-            msg = await nc.request(tools_endpoint(name), payload, timeout=timeout)
+            msg = await nc.request(tools_endpoint(name), payload, timeout=timeout, headers=headers)
     except NoRespondersError as exc:
         raise ToolError("unavailable", "no tools service is running") from exc
     except NatsTimeoutError as exc:

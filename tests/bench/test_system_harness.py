@@ -2,6 +2,7 @@
 
 import pytest
 
+from bench.system.capacity import stage_split
 from bench.system.driver import BARGE_IN, Mode, Recorder, SessionDriver, Window
 from bench.system.hist import Histograms
 from bench.system.order import OrderChecker
@@ -97,3 +98,17 @@ def test_driver_counts_a_missing_event_as_lost(script: Script) -> None:
         driver.tick(now)
         now += 0.02
     assert recorder.counts["lost_speech_started"] == 1
+
+
+def test_turn_overhead_is_split_into_stages_and_a_remainder() -> None:
+    probe = {
+        'voicechat_turn_stage_seconds_sum{stage="vad_end"}': 0.002,
+        'voicechat_turn_stage_seconds_count{stage="vad_end"}': 2.0,
+        'voicechat_turn_stage_seconds_sum{stage="recognition"}': 0.05,
+        'voicechat_turn_stage_seconds_count{stage="recognition"}': 2.0,
+    }
+    split = stage_split(probe, overhead_raw_ms=40.0, agent_ms=20.0)
+    assert split["stages_mean_ms"]["vad_end"] == 1.0 and split["stages_mean_ms"]["recognition"] == 25.0
+    assert split["stages_mean_ms"]["tool_call"] is None  # never observed: no figure rather than zero
+    assert split["remainder_ms"] == 14.0 and split["agent_ms_within"] == 20.0
+    assert stage_split({}, overhead_raw_ms=None, agent_ms=0.0)["remainder_ms"] is None

@@ -5,7 +5,7 @@ import subprocess
 
 from tests.deploy.tools import ROOT, binary
 
-PACKAGES = ("shared", "gateway", "vad_worker", "dialog_worker", "tools_worker")
+PACKAGES = ("shared", "gateway", "vad_worker", "dialog_worker", "tools_worker", "convlog")
 
 
 def test_hadolint_passes() -> None:

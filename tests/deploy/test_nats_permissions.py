@@ -2,6 +2,7 @@
 service use exactly the subjects shared.subjects gives it, and refuses what belongs to another service."""
 
 import asyncio
+import datetime
 import json
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -15,6 +16,9 @@ from nats.aio.msg import Msg
 
 from harness.nats_server import NatsServer
 from shared import subjects
+from shared.convlog.records import TurnRecord, encoder
+from shared.convlog.stream import ensure_stream, erase_session, read_range, read_session
+from shared.settings import ConvlogSettings
 from tests.deploy.tools import ROOT
 
 SESSION = "0123456789abcdef0123456789abcdef"
@@ -176,3 +180,32 @@ async def test_requests_get_replies(server: NatsServer, requester: str, responde
     finally:
         await ask.close()
         await answer.close()
+
+
+async def test_conversation_log_permissions(server: NatsServer) -> None:
+    """The gateway creates, writes, reads, exports and erases the log; a dialog worker creates and writes it only."""
+    gateway, dialog = Client(), Client()
+    gw = await gateway.connect(server.url, "gateway")
+    dw = await dialog.connect(server.url, "dialog-worker")
+    try:
+        settings = ConvlogSettings()
+        for nc in (gw, dw):
+            await ensure_stream(nc.jetstream(), settings)
+            ack = await nc.jetstream().publish(subjects.convlog(SESSION), encoder.encode(record()))
+            assert ack.stream == subjects.CONVLOG_STREAM
+        assert len(await read_session(gw.jetstream(), SESSION)) == 2
+        since = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
+        exported = [r async for r in read_range(gw.jetstream(), since, since + datetime.timedelta(minutes=10))]
+        assert len(exported) == 2
+        with pytest.raises(nats.errors.Error):
+            await erase_session(dw.jetstream(), SESSION)
+        await erase_session(gw.jetstream(), SESSION)
+        assert await read_session(gw.jetstream(), SESSION) == []
+        assert await gateway.settle() == []
+    finally:
+        await gw.close()
+        await dw.close()
+
+
+def record() -> TurnRecord:
+    return TurnRecord(session_id=SESSION, at=0.0, turn_id=1, turn_key="k", input="text", outcome="answered")

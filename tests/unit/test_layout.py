@@ -1,7 +1,8 @@
 """The layout rule, read from the imports of every module: services meet only on the bus.
 
-A program package (each service, the local agent, the terminal client) imports only itself and `shared`;
-`shared` imports no program; the tooling (`chaos`, `bench`, `harness`, `deploy`) imports no test code.
+A program package (each service, the local agent, the terminal client, the conversation log CLI) imports only
+itself and `shared`; `shared` imports no program; the tooling (`chaos`, `bench`, `harness`, `deploy`) imports no
+test code.
 """
 
 import ast
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PROGRAMS = ("gateway", "vad_worker", "dialog_worker", "tools_worker", "local_agent", "voice_client")
+PROGRAMS = ("gateway", "vad_worker", "dialog_worker", "tools_worker", "local_agent", "voice_client", "convlog")
 TOOLING = ("chaos", "bench", "harness", "deploy")
 FIRST_PARTY = (*PROGRAMS, *TOOLING, "shared", "tests")
 

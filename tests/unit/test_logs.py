@@ -1,6 +1,7 @@
 """Logs never carry a session id above DEBUG nor a token at any level; DEBUG keeps the id for local debugging."""
 
 import json
+from collections.abc import Iterator
 
 import pytest
 import structlog
@@ -8,6 +9,14 @@ import structlog
 from shared.logs import configure_logging, get_logger, session_ref
 
 SESSION = "0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def default_logging() -> Iterator[None]:
+    """configure_logging binds the captured stdout of this test: later tests must not log into a closed file."""
+    yield
+    structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()
 
 
 def lines(text: str) -> list[dict[str, object]]:

@@ -1,0 +1,42 @@
+"""JetStream down while core NATS works (a nats-server without JetStream, the whole stack as processes): turns
+go on unhindered; the log's writers keep a bounded buffer and count what they drop past it."""
+
+import re
+import urllib.request
+
+import aiohttp
+
+from harness.nats_server import NatsServer
+from harness.procs import Service, wait_http
+from harness.stack import FULL_STACK, running_stack
+from voice_client.recorder import connect
+
+BOUND = 2
+TURNS = 5
+
+
+def metric(service: Service, series: str) -> float:
+    with urllib.request.urlopen(service.base_url + "/metrics", timeout=5) as response:
+        text = response.read().decode()
+    found = re.search(rf"^{re.escape(series)} (\S+)$", text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+async def test_turns_go_on_and_the_log_drops_past_its_bound() -> None:
+    env = {"VOICECHAT_CONVLOG_BUFFER": str(BOUND)}
+    with running_stack(FULL_STACK, env, nats=NatsServer(jetstream=False)) as stack:
+        wait_http(stack.gateway.base_url + "/readyz")
+        dialog = next(s for s in stack.services if s.module == "dialog_worker")
+        async with aiohttp.ClientSession() as http:
+            client = await connect(http, stack.gateway.base_url)
+            for turn_id in range(1, TURNS + 1):
+                await client.send({"type": "text_input", "text": "hello"})
+                done = await client.wait_for(
+                    lambda e, n=turn_id: e.get("turn_id") == n and e["type"] in ("audio_end", "error"), timeout=30
+                )
+                assert done["type"] == "audio_end"
+            await client.close()
+        assert metric(dialog, "voicechat_convlog_buffered") == BOUND
+        assert metric(dialog, 'voicechat_convlog_records_total{outcome="dropped"}') == TURNS - BOUND
+        assert metric(dialog, 'voicechat_convlog_records_total{outcome="written"}') == 0
+        assert metric(stack.gateway, "voicechat_convlog_buffered") >= 1  # the session's start, waiting
