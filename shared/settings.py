@@ -47,6 +47,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     send_queue_size: Annotated[int, msgspec.Meta(ge=8)] = 512
     send_timeout_s: Positive = 5.0
     socket_send_buffer: Annotated[int, msgspec.Meta(ge=16384)] = 128 * 1024
+    # phone calls (Twilio Media Streams, docs/telephony.md)
+    twilio_auth_token: str | None = None
+    public_url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^/?#]+(/[^?#]*)?$")] | None = None
+    phone_language: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$")] = "en-US"
+    dtmf_timeout_s: Positive = 3.0
+    phone_lead_ms: Annotated[int, msgspec.Meta(ge=20, le=1000)] = 60
     # per-session workers
     heartbeat_interval_s: Positive = 0.5
     owner_stale_s: Positive = 1.5
@@ -73,6 +79,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         if self.vad_start_ms > self.vad_start_window_ms:
             raise ValueError("VOICECHAT_VAD_START_MS must not exceed VOICECHAT_VAD_START_WINDOW_MS")
+        if self.twilio_auth_token is not None and self.public_url is None:
+            raise ValueError("VOICECHAT_TWILIO_AUTH_TOKEN needs VOICECHAT_PUBLIC_URL (the URL Twilio signs)")
 
 
 class SettingsError(ValueError):
