@@ -9,6 +9,7 @@ and are released when the audio before them has been released.
 """
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 FRAME_S = 0.02
@@ -31,7 +32,7 @@ class Pacer:
         self._sent: deque[tuple[float, Item]] = deque()  # (play end, item) released but maybe not yet played
         self._play_at = 0.0  # when the next released frame will start playing
 
-    def add(self, items: list[Item]) -> None:
+    def add(self, items: Iterable[Item]) -> None:
         self._queue.extend(items)
 
     def due(self, now: float) -> list[Item]:
