@@ -27,6 +27,16 @@ AGENT_PROCESSING = Histogram(
 )
 DIALOGFLOW_REQUESTS = Counter("voicechat_dialogflow_requests_total", "Dialogflow CX requests", ["code"])
 TOOL_REQUESTS = Counter("voicechat_tool_requests_total", "Tool requests", ["tool", "outcome"])
+PHONE_CALLS_ACTIVE = Gauge("voicechat_phone_calls_active", "Phone calls (Twilio Media Streams) open on this gateway")
+PHONE_CALLS = Counter(
+    "voicechat_phone_calls_total", "Phone calls by how they ended (stop, hangup, idle, refused, error)", ["outcome"]
+)
+PHONE_CALL_SECONDS = Counter("voicechat_phone_call_seconds_total", "Length of phone calls, counted when they end")
+PHONE_CLEAR_LATENCY = Histogram(
+    "voicechat_phone_clear_latency_seconds",
+    "Arrival of the caller's first speech frame over the bot to `clear` sent to Twilio",
+    buckets=_LATENCY_BUCKETS,
+)
 TOOL_LATENCY = Histogram("voicechat_tool_latency_seconds", "Tool request latency", ["tool"], buckets=_LATENCY_BUCKETS)
 
 
