@@ -20,7 +20,7 @@ from shared.logs import get_logger
 from shared.metrics import BARGE_IN_LATENCY
 from shared.protocol import ServerEvent, encoder
 from shared.session_worker import MsgHandler
-from shared.settings import Settings
+from shared.settings import DialogSettings
 
 log = get_logger(__name__)
 
@@ -41,7 +41,7 @@ TurnFactory = Callable[["DialogSession", int, list[bytes] | None, str | None], T
 
 
 class DialogSession:
-    def __init__(self, nc: NATS, settings: Settings, claim: bus.Claim, new_turn: TurnFactory) -> None:
+    def __init__(self, nc: NATS, settings: DialogSettings, claim: bus.Claim, new_turn: TurnFactory) -> None:
         self.nc = nc
         self.settings = settings
         self.session_id = claim.session_id

@@ -20,10 +20,10 @@ from gateway.tokens import resume_secret, verify_resume
 from shared import subjects
 from shared.metrics import ERRORS, SESSIONS_ACTIVE, metrics_handler
 from shared.protocol import PROTOCOL_VERSION, Error, encoder
-from shared.settings import SAMPLE_RATES, Settings
+from shared.settings import SAMPLE_RATES, GatewaySettings
 
 NATS_KEY = web.AppKey("nats", NATS)
-SETTINGS_KEY = web.AppKey("settings", Settings)
+SETTINGS_KEY = web.AppKey("settings", GatewaySettings)
 TRACKER_KEY = web.AppKey("tracker", OwnerTracker)
 SOCKETS_KEY = web.AppKey("sockets", set[web.WebSocketResponse])
 DRAINING_KEY = web.AppKey("draining", asyncio.Event)
@@ -134,13 +134,13 @@ async def _close_sockets(app: web.Application) -> None:
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown: resume elsewhere")
 
 
-def _cors_defaults(settings: Settings) -> dict[str, aiohttp_cors.ResourceOptions]:
+def _cors_defaults(settings: GatewaySettings) -> dict[str, aiohttp_cors.ResourceOptions]:
     """CORS for the plain HTTP endpoints: the allowed origins, or any origin when no allow-list is set."""
     options = aiohttp_cors.ResourceOptions(allow_methods=["GET"], allow_headers=("Authorization",))  # type: ignore[no-untyped-call]
     return {origin: options for origin in settings.allowed_origins or ("*",)}
 
 
-def build_app(nc: NATS, settings: Settings, tracker: OwnerTracker) -> web.Application:
+def build_app(nc: NATS, settings: GatewaySettings, tracker: OwnerTracker) -> web.Application:
     app = web.Application()
     app[NATS_KEY] = nc
     app[SETTINGS_KEY] = settings

@@ -38,7 +38,7 @@ from shared.protocol import (
     TextInput,
     encoder,
 )
-from shared.settings import Settings
+from shared.settings import GatewaySettings
 
 log = get_logger(__name__)
 
@@ -62,7 +62,7 @@ class Connection:
         request: web.Request,
         nc: NATS,
         tracker: OwnerTracker,
-        settings: Settings,
+        settings: GatewaySettings,
         secret: bytes,
     ) -> None:
         self.ws = ws

@@ -18,7 +18,7 @@ from nats.errors import TimeoutError as NatsTimeout
 
 from shared import bus, subjects
 from shared.logs import get_logger
-from shared.settings import Settings
+from shared.settings import GatewaySettings
 from shared.subjects import WORKER_KINDS, WorkerKind
 
 log = get_logger(__name__)
@@ -71,7 +71,7 @@ class SessionOwners:
 
 
 class OwnerTracker:
-    def __init__(self, nc: NATS, settings: Settings) -> None:
+    def __init__(self, nc: NATS, settings: GatewaySettings) -> None:
         self.nc = nc
         self.settings = settings
         self.sessions: dict[str, SessionOwners] = {}

@@ -1,4 +1,4 @@
-"""Client protocol v1 (DESIGN.md): one tagged msgspec union per direction, strict at the client boundary.
+"""Client protocol v1 (docs/protocol.md): one tagged msgspec union per direction, strict at the client boundary.
 
 Decoders and the encoder are built once, here; services import them instead of building their own.
 """

@@ -5,12 +5,12 @@ from nats.aio.client import Client as NATS
 from shared import bus, subjects
 from shared.metrics import VAD_FRAMES
 from shared.session_worker import MsgHandler
-from shared.settings import Settings
+from shared.settings import VadSettings
 from vad_worker.detector import SpeechDetector
 from vad_worker.smoother import SpeechStart
 
 
-def make_detector(settings: Settings) -> SpeechDetector:
+def make_detector(settings: VadSettings) -> SpeechDetector:
     return SpeechDetector(
         aggressiveness=settings.vad_aggressiveness,
         frame_ms=settings.vad_frame_ms,
@@ -25,7 +25,7 @@ class VadSession:
 
     __slots__ = ("_detector", "_nc", "_subject")
 
-    def __init__(self, nc: NATS, settings: Settings, claim: bus.Claim) -> None:
+    def __init__(self, nc: NATS, settings: VadSettings, claim: bus.Claim) -> None:
         self._nc = nc
         self._subject = subjects.vad(claim.session_id)
         self._detector = make_detector(settings)

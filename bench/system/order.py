@@ -1,6 +1,6 @@
 """Protocol order checker of one session's server events (pure): counts lost and out-of-order events.
 
-Rules (DESIGN.md, client protocol v1): turn ids never go back; `speech_ended{n}` only after `speech_started{n}`;
+Rules (docs/protocol.md, client protocol v1): turn ids never go back; `speech_ended{n}` only after `speech_started{n}`;
 `audio_response` seq of a turn starts at 0 and grows by one (a gap is a lost chunk, a repeat or step back is out
 of order); `audio_end{n}` comes after turn n's audio; nothing of turn n after `audio_end{n}` or `interrupted{n}`.
 """
