@@ -76,6 +76,7 @@ class FakeTwilioCall:
         self._sequence = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = asyncio.Event()
+        self._arrived = asyncio.Event()
 
     @classmethod
     async def dial(
@@ -136,8 +137,7 @@ class FakeTwilioCall:
         frames = ulaw_frames(samples_8k)
         first = self.mic_sent + len(self.mic)
         self.mic.extend(frames)
-        while self.mic_sent < first + len(frames) and not self._closed.is_set():
-            await asyncio.sleep(FRAME_S)
+        await asyncio.sleep(max(0.0, self.frame_time(first + len(frames)) - time.monotonic()))
         return self.frame_time(first)
 
     def frame_time(self, index: int) -> float:
@@ -176,22 +176,22 @@ class FakeTwilioCall:
                 await task
         await self.ws.close()
 
-    async def wait_for(self, event: str, timeout: float = 30.0, after: float = 0.0) -> Received:
+    async def wait_for(self, event: str, within: float = 30.0, after: float = 0.0) -> Received:
         """The first message of type `event` received at or after `after` (monotonic time)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for item in self.received:
-                if item.message.get("event") == event and item.at >= after:
-                    return item
-            if self.ws.closed and self._closed.is_set():
-                break
-            await asyncio.sleep(0.01)
-        raise TimeoutError(f"no {event!r} from the server within {timeout} s")
+        async with asyncio.timeout(within):
+            while True:
+                found = next((r for r in self.received if r.message.get("event") == event and r.at >= after), None)
+                if found is not None:
+                    return found
+                if self._closed.is_set():
+                    raise ConnectionError(f"the stream closed before {event!r}")
+                self._arrived.clear()
+                await self._arrived.wait()
 
-    async def wait_closed(self, timeout: float) -> int | None:
-        """The close code once the server has closed the stream."""
+    async def wait_closed(self, within: float) -> int | None:
+        """The close code once the server has closed the stream (None if it is still open)."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._closed.wait(), timeout)
+            await asyncio.wait_for(self._closed.wait(), within)
         return self.ws.close_code
 
     def media_received(self, after: float = 0.0) -> list[Received]:
@@ -209,8 +209,10 @@ class FakeTwilioCall:
                 message = json.loads(msg.data)
                 self.received.append(Received(time.monotonic(), message))
                 await self._on_message(message)
+                self._arrived.set()
         finally:
             self._closed.set()
+            self._arrived.set()
 
     async def _on_message(self, message: dict[str, Any]) -> None:
         event = message.get("event")
