@@ -17,6 +17,8 @@ from gateway.connection import Connection
 from gateway.owners import OwnerTracker
 from gateway.page import add_page_routes
 from gateway.tokens import resume_secret, verify_resume
+from gateway.twilio.call import answer_call
+from gateway.twilio.webhook import STREAM_PATH, VOICE_PATH, check_signature, voice_webhook
 from shared import subjects
 from shared.metrics import ERRORS, SESSIONS_ACTIVE, metrics_handler
 from shared.protocol import PROTOCOL_VERSION, Error, encoder
@@ -59,20 +61,50 @@ async def voice_chat(request: web.Request) -> web.WebSocketResponse:
     ):
         await _refuse(ws, Error(code="session_not_found", message="unknown session or bad resume_token", fatal=True))
         return ws
-    sockets = app[SOCKETS_KEY]
-    if len(sockets) >= settings.max_sessions:
-        await _refuse(ws, Error(code="overloaded", message="gateway full, try again later", fatal=True), 1013)
+    if not await _admitted(app, ws):
         return ws
-    sockets.add(ws)
-    SESSIONS_ACTIVE.inc()
     try:
         with structlog.contextvars.bound_contextvars(sub=subject):
             connection = Connection(ws, request, app[NATS_KEY], app[TRACKER_KEY], settings, secret)
             await connection.run(session_id or uuid.uuid4().hex, sample_rate, language, session_id is not None)
     finally:
-        sockets.discard(ws)
-        SESSIONS_ACTIVE.dec()
+        _release(app, ws)
     return ws
+
+
+async def twilio_stream(request: web.Request) -> web.WebSocketResponse:
+    """`GET /ws/twilio`: one phone call (docs/telephony.md); the signature is checked before the upgrade."""
+    app = request.app
+    settings = app[SETTINGS_KEY]
+    if app[DRAINING_KEY].is_set():
+        raise web.HTTPServiceUnavailable(text="gateway draining: connect to another one")
+    check_signature(request, settings, STREAM_PATH)
+    ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=settings.max_message_bytes)
+    _bound_send_buffer(request, settings.socket_send_buffer)
+    await ws.prepare(request)
+    if not await _admitted(app, ws):
+        return ws
+    try:
+        await answer_call(ws, request, app[NATS_KEY], app[TRACKER_KEY], settings, resume_secret(settings))
+    finally:
+        _release(app, ws)
+    return ws
+
+
+async def _admitted(app: web.Application, ws: web.WebSocketResponse) -> bool:
+    """Take a session slot on this gateway, or refuse the socket (1013) when all are taken."""
+    sockets = app[SOCKETS_KEY]
+    if len(sockets) >= app[SETTINGS_KEY].max_sessions:
+        await _refuse(ws, Error(code="overloaded", message="gateway full, try again later", fatal=True), 1013)
+        return False
+    sockets.add(ws)
+    SESSIONS_ACTIVE.inc()
+    return True
+
+
+def _release(app: web.Application, ws: web.WebSocketResponse) -> None:
+    app[SOCKETS_KEY].discard(ws)
+    SESSIONS_ACTIVE.dec()
 
 
 def _bound_send_buffer(request: web.Request, size: int) -> None:
@@ -95,6 +127,7 @@ async def info(request: web.Request) -> web.Response:
             "service": "voicechat-gateway",
             "protocol": PROTOCOL_VERSION,
             "websocket": "/ws/voice-chat",
+            "phone": {"webhook": VOICE_PATH, "stream": STREAM_PATH},
             "test_page": "/test",
             "sample_rates": list(SAMPLE_RATES),
         }
@@ -149,6 +182,8 @@ def build_app(nc: NATS, settings: GatewaySettings, tracker: OwnerTracker) -> web
     app[SOCKETS_KEY] = sockets
     app[DRAINING_KEY] = asyncio.Event()
     app.router.add_get("/ws/voice-chat", voice_chat)
+    app.router.add_get(STREAM_PATH, twilio_stream)
+    app.router.add_post(VOICE_PATH, voice_webhook(settings))
     cors = aiohttp_cors.setup(app, defaults=_cors_defaults(settings))
     for path, handler in (("/", info), ("/healthz", healthz), ("/readyz", readyz), ("/metrics", metrics_handler)):
         cors.add(app.router.add_get(path, handler))

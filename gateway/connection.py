@@ -205,8 +205,12 @@ class Connection:
             return
         if self.owners is not None and not self.owners.saw(peek):
             return
+        self._deliver(msg.data, peek)
+
+    def _deliver(self, data: bytes, peek: bus.EventPeek) -> None:
+        """An event of the session for the client (the phone edge, gateway/twilio/call.py, translates instead)."""
         _counted("out", peek.type).inc()
-        self.outbox.put(msg.data)
+        self.outbox.put(data)
 
     async def _turn_lost(self) -> None:
         """The turn under way lost its worker or its events (NATS outage): tell the client to repeat it, drop

@@ -71,6 +71,7 @@ class Fault:
 class End:
     outcome: str  # a `voicechat_phone_calls_total` outcome
     reason: str
+    close_code: int = 1000  # WebSocket close code: 1000 normal, 1003 unsupported data, 1008 policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,14 +131,14 @@ class PhoneLine:
                 if start.media_format != twilio.SUPPORTED_FORMAT:
                     fmt = start.media_format
                     reason = f"unsupported mediaFormat {fmt.encoding} {fmt.sample_rate} Hz x{fmt.channels}"
-                    return self._end("refused", reason)
+                    return self._end("refused", reason, 1003)
                 self.phase, self.start, self.stream_sid = Phase.STREAMING, start, start.stream_sid
                 self.last_activity = now
                 return []
             case twilio.Stop():
                 return self._end("stop", "Twilio stopped the stream before it started")
             case _:
-                return self._end("refused", f"{type(message).__name__.lower()} before start")
+                return self._end("refused", f"{type(message).__name__.lower()} before start", 1008)
 
     def _media(self, payload: str, now: float) -> list[Action]:
         try:
@@ -157,9 +158,9 @@ class PhoneLine:
         if prefix == "answer" and turn.isdigit():
             self.played_turns.append(int(turn))
 
-    def _end(self, outcome: str, reason: str) -> list[Action]:
+    def _end(self, outcome: str, reason: str, close_code: int = 1000) -> list[Action]:
         self.phase = Phase.ENDED
-        return [End(outcome, reason)]
+        return [End(outcome, reason, close_code)]
 
     # session events -> Twilio
 
