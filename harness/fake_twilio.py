@@ -77,6 +77,7 @@ class FakeTwilioCall:
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = asyncio.Event()
         self._arrived = asyncio.Event()
+        self._echoed = asyncio.Event()
 
     @classmethod
     async def dial(
@@ -188,6 +189,16 @@ class FakeTwilioCall:
                 self._arrived.clear()
                 await self._arrived.wait()
 
+    async def played(self, name: str, within: float = 60.0) -> float:
+        """When playback reached the mark `name` (or a `clear` dropped it) and it was echoed."""
+        async with asyncio.timeout(within):
+            while True:
+                found = next((at for at, echoed in self.marks_echoed if echoed == name), None)
+                if found is not None:
+                    return found
+                self._echoed.clear()
+                await self._echoed.wait()
+
     async def wait_closed(self, within: float) -> int | None:
         """The close code once the server has closed the stream (None if it is still open)."""
         with contextlib.suppress(TimeoutError):
@@ -228,6 +239,7 @@ class FakeTwilioCall:
 
     async def _echo_mark(self, name: str) -> None:
         self.marks_echoed.append((time.monotonic(), name))
+        self._echoed.set()
         await self.send(
             {
                 "event": "mark",
