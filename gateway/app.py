@@ -13,7 +13,7 @@ from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
 
 from gateway.auth import authenticate, check_origin
-from gateway.connection import Connection
+from gateway.connection import Connection, Opening
 from gateway.owners import OwnerTracker
 from gateway.page import add_page_routes
 from gateway.tokens import resume_secret, verify_resume
@@ -65,8 +65,8 @@ async def voice_chat(request: web.Request) -> web.WebSocketResponse:
         return ws
     try:
         with structlog.contextvars.bound_contextvars(sub=subject):
-            connection = Connection(ws, request, app[NATS_KEY], app[TRACKER_KEY], settings, secret)
-            await connection.run(session_id or uuid.uuid4().hex, sample_rate, language, session_id is not None)
+            opening = Opening(session_id or uuid.uuid4().hex, sample_rate, language, resumed=session_id is not None)
+            await Connection(ws, request, app[NATS_KEY], app[TRACKER_KEY], settings, secret, opening).run()
     finally:
         _release(app, ws)
     return ws
@@ -160,7 +160,7 @@ async def _close_sockets(app: web.Application) -> None:
     app[DRAINING_KEY].set()
     tracker, grace = app[TRACKER_KEY], app[SETTINGS_KEY].drain_grace_s
     deadline = time.monotonic() + grace
-    while any(owners.busy for owners in tracker.sessions.values()) and time.monotonic() < deadline:  # noqa: ASYNC110
+    while any(owners.turns.busy for owners in tracker.sessions.values()) and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     sockets = app[SOCKETS_KEY]
     for ws in [*sockets]:
