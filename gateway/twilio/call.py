@@ -17,13 +17,12 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from nats.aio.client import Client as NATS
 from nats.aio.subscription import Subscription
 
-from gateway.connection import Connection
+from gateway.connection import Connection, Opening
 from gateway.owners import OwnerTracker
 from gateway.twilio import messages as twilio
 from gateway.twilio.line import Action, CallerAudio, CallerText, ClearTimed, End, Fault, PhoneLine, Send
 from gateway.twilio.twiml import CALLER_PARAM, LANGUAGE_PARAM
 from shared import bus
-from shared.audio import StreamResampler
 from shared.logs import get_logger, session_ref
 from shared.metrics import (
     ERRORS,
@@ -55,14 +54,15 @@ class PhoneCall(Connection):
         tracker: OwnerTracker,
         settings: GatewaySettings,
         secret: bytes,
+        opening: Opening,
         line: PhoneLine,
     ) -> None:
-        super().__init__(ws, request, nc, tracker, settings, secret)
+        super().__init__(ws, request, nc, tracker, settings, secret, opening)
         self.line = line
         self.outcome = "hangup"
         self._wake = asyncio.Event()
 
-    async def _on_message(self, kind: WSMsgType, data: str | bytes, resampler: StreamResampler) -> None:
+    async def _on_message(self, kind: WSMsgType, data: str | bytes) -> None:
         now = self._last_in
         if not self.limits.allow_message(now):
             await self._act([Fault("rate_limited", "more than VOICECHAT_MESSAGE_RATE messages a second")], now)
@@ -81,7 +81,7 @@ class PhoneCall(Connection):
         WS_MESSAGES.labels("in", f"twilio_{_tag(message)}").inc()
         for action in self.line.receive(message, now):
             if isinstance(action, CallerAudio):
-                await self._audio(action.pcm, resampler, now)
+                await self._audio(action.pcm, now)
             else:
                 await self._act([action], now)
 
@@ -90,8 +90,7 @@ class PhoneCall(Connection):
         for action in actions:
             match action:
                 case CallerText(text=text):
-                    if self.owners is not None:
-                        self.owners.awaiting_turn = True
+                    self.turns.request()
                     await self._apply(self.session.control(bus.ControlText(text=text)))
                 case End(outcome=outcome, reason=reason):
                     self.outcome, self.ended = outcome, True
@@ -140,9 +139,9 @@ class PhoneCall(Connection):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), min(1.0, max(0.0, wake - now)) if wake else 1.0)
 
-    async def _close(self, relay: Subscription, session_id: str) -> None:
+    async def _close(self, relay: Subscription) -> None:
         self.ended = True  # a call never resumes: its workers release the session now
-        await super()._close(relay, session_id)
+        await super()._close(relay)
 
 
 async def _opening(ws: web.WebSocketResponse, line: PhoneLine) -> End | None:
@@ -192,12 +191,13 @@ async def answer_call(
         return
     start = line.start
     PHONE_CALLS_ACTIVE.inc()
-    call = PhoneCall(ws, request, nc, tracker, settings, secret, line)
+    opening = Opening(uuid.uuid4().hex, PHONE_RATE, _language(start, settings.phone_language), resumed=False)
+    call = PhoneCall(ws, request, nc, tracker, settings, secret, opening, line)
     context = {"call_ref": session_ref(start.call_sid), "caller": start.custom_parameters.get(CALLER_PARAM, "")[:32]}
     try:
         with structlog.contextvars.bound_contextvars(**context):
             log.info("call_started")
-            await call.run(uuid.uuid4().hex, PHONE_RATE, _language(start, settings.phone_language), False)
+            await call.run()
             log.info("call_ended", outcome=call.outcome, seconds=round(time.monotonic() - started, 1))
     finally:
         PHONE_CALLS_ACTIVE.dec()
