@@ -116,7 +116,7 @@ class PhoneLine:
                 text = self.keypad.press(dtmf.digit, now)
                 return [CallerText(text)] if text else []
             case twilio.Mark(mark=mark):
-                self._mark_played(mark.name)
+                self._mark_played(mark.name, now)
                 return []
             case twilio.Stop():
                 return self._end("stop", "Twilio stopped the stream")
@@ -151,12 +151,14 @@ class PhoneLine:
         self._arrivals.append(now)
         return [CallerAudio(mulaw.decode(ulaw))]
 
-    def _mark_played(self, name: str) -> None:
+    def _mark_played(self, name: str, now: float) -> None:
+        """Twilio played an answer to its end: the caller heard the bot until now (the idle limit starts here)."""
         if self.pacer.pending(name):
             return  # echoed by a `clear` on pause: the mark is queued again
         prefix, _, turn = name.partition("-")
         if prefix == "answer" and turn.isdigit():
             self.played_turns.append(int(turn))
+            self.last_activity = now
 
     def _end(self, outcome: str, reason: str, close_code: int = 1000) -> list[Action]:
         self.phase = Phase.ENDED
