@@ -23,6 +23,7 @@ from gateway.twilio import messages as twilio
 from gateway.twilio.line import Action, CallerAudio, CallerText, ClearTimed, End, Fault, PhoneLine, Send
 from gateway.twilio.twiml import CALLER_PARAM, LANGUAGE_PARAM
 from shared import bus
+from shared.audio import StreamResampler
 from shared.logs import get_logger, session_ref
 from shared.metrics import (
     ERRORS,
@@ -38,6 +39,8 @@ from shared.settings import LANGUAGE_TAG, GatewaySettings
 log = get_logger(__name__)
 
 PHONE_RATE = 8000
+# Caller audio 8 -> 16 kHz: soxr's quick quality, no hold-back (docs/telephony.md, "Audio", for the trade-off).
+CALLER_RESAMPLING = "QQ"
 START_TIMEOUT_S = 10.0  # Twilio sends `connected` and `start` as soon as the socket is open
 
 
@@ -58,6 +61,8 @@ class PhoneCall(Connection):
         line: PhoneLine,
     ) -> None:
         super().__init__(ws, request, nc, tracker, settings, secret, opening)
+        # soxr's HQ filter returns 8 kHz input 100 ms at a time: the VAD would hear a barge-in up to 100 ms late.
+        self.resampler = StreamResampler(PHONE_RATE, quality=CALLER_RESAMPLING)
         self.line = line
         self.outcome = "hangup"
         self._wake = asyncio.Event()
