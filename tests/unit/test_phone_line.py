@@ -141,3 +141,18 @@ def test_idle_counts_bot_audio_as_activity() -> None:
         if now < 10.9:
             assert line.idle_since(float(now)) == 0.0
     assert 58.5 < line.idle_since(70.0) < 59.5
+
+
+def test_paused_clears_and_keeps_the_answer_resumed_goes_on() -> None:
+    """`paused`/`resumed` (issue 16's take-back-able interruption) by event type: the line needs only the type."""
+    line = streaming()
+    answer(line, 1, 1.0)
+    first = [a.message for a in line.due(0.0) if isinstance(a, Send)]  # 4 frames within the lead
+    assert line.event(b'{"type":"paused","turn_id":1}', "paused", 1, 0.03) == [Send(twilio.Clear(stream_sid=SID))]
+    assert line.due(0.5) == []
+    line.event(b'{"type":"resumed","turn_id":1}', "resumed", 1, 1.0)
+    again = [a.message for a in line.due(1.0) if isinstance(a, Send)]
+    assert again[0] == first[1]  # from the frame that was playing when paused: nothing lost, one frame repeated
+    sent = [a.message for now in np.arange(1.02, 3.0, 0.02) for a in line.due(float(now)) if isinstance(a, Send)]
+    assert sent[-1] == twilio.OutMark(stream_sid=SID, mark=twilio.MarkInfo(name=answer_mark(1)))
+    assert len(first) + len(again) + len(sent) - 1 == 50 + 3  # 1 s of frames (and the mark), 3 sent twice
