@@ -105,7 +105,8 @@ class PhoneCall(Connection):
                     self.outbox.put(twilio.encoder.encode(message))
                 case Fault(code=code, message=text):
                     ERRORS.labels("gateway", code).inc()
-                    log.warning("twilio_message_dropped", code=code, reason=text[:200])
+                    if self.limits.should_warn(now):  # at most one line a second: a flood of bad messages is counted
+                        log.warning("twilio_message_dropped", code=code, reason=text[:200])
                 case ClearTimed(seconds=seconds):
                     PHONE_CLEAR_LATENCY.observe(seconds)
         self._wake.set()
@@ -113,7 +114,11 @@ class PhoneCall(Connection):
     def _deliver(self, data: bytes, peek: bus.EventPeek) -> None:
         """A session event, translated for Twilio (only what Twilio can carry: audio, marks, `clear`)."""
         now = time.monotonic()
-        actions = self.line.event(data, peek.type, peek.turn_id, now)
+        try:
+            actions = self.line.event(data, peek.type, peek.turn_id, now)
+        except (msgspec.DecodeError, ValueError):
+            log.warning("event_invalid", type=peek.type)
+            return
         if peek.type == "error":
             log.info("call_error_event", code=peek.code)
         for action in actions:
