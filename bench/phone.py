@@ -245,27 +245,24 @@ def run(quick: bool = True) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     with _stack(SCRIPTED) as stack:
         wait_http(stack.gateway.base_url + "/readyz")
-        figures["cpu"] = {
-            kind: asyncio.run(_cpu_run(stack, kind, sessions, warmup_s, measure_s)) for kind in ("app", "phone")
-        }
-        figures["barge_in"] = asyncio.run(_barge_in(stack, trials))
-    app, phone = figures["cpu"]["app"], figures["cpu"]["phone"]
-    figures["cpu"]["phone_over_app"] = round(phone["cpu_percent_per_session"] / app["cpu_percent_per_session"], 2)
+        cpu = {kind: asyncio.run(_cpu_run(stack, kind, sessions, warmup_s, measure_s)) for kind in ("app", "phone")}
+        app, phone = cpu["app"], cpu["phone"]
+        cpu["phone_over_app"] = round(phone["cpu_percent_per_session"] / app["cpu_percent_per_session"], 2)
+        figures["cpu"] = cpu
+        print(
+            f"CPU per session: app {app['cpu_percent_per_session']} %, phone {phone['cpu_percent_per_session']} % "
+            f"of a core ({cpu['phone_over_app']}x; {sessions} sessions, {measure_s:.0f} s)"
+        )
+        barge = figures["barge_in"] = asyncio.run(_barge_in(stack, trials))
+        print(
+            f"clear after the caller's first speech frame: p50 {barge['phone_clear_ms']['p50']} ms; "
+            f"app interrupted p50 {barge['app_interrupted_ms']['p50']} ms ({barge['trials']} trials each)"
+        )
     with _stack({}) as stack:
         wait_http(stack.gateway.base_url + "/readyz")
-        figures["accuracy"] = asyncio.run(_accuracy(stack))
-    print(
-        f"CPU per session: app {app['cpu_percent_per_session']} %, phone {phone['cpu_percent_per_session']} % "
-        f"of a core ({figures['cpu']['phone_over_app']}x; {sessions} sessions, {measure_s:.0f} s)"
-    )
-    barge = figures["barge_in"]
-    print(
-        f"clear after the caller's first speech frame: p50 {barge['phone_clear_ms']['p50']} ms; "
-        f"app interrupted p50 {barge['app_interrupted_ms']['p50']} ms ({barge['trials']} trials each)"
-    )
-    accuracy = figures["accuracy"]
-    print(
-        f"spoken requests understood: phone 8 kHz {accuracy['phone_8k_understood']}, "
-        f"app 16 kHz {accuracy['app_16k_understood']}"
-    )
+        accuracy = figures["accuracy"] = asyncio.run(_accuracy(stack))
+        print(
+            f"spoken requests understood: phone 8 kHz {accuracy['phone_8k_understood']}, "
+            f"app 16 kHz {accuracy['app_16k_understood']}"
+        )
     return figures
