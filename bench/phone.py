@@ -17,7 +17,7 @@ import asyncio
 import base64
 import statistics
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -30,6 +30,7 @@ from harness.fake_twilio import FakeTwilioCall
 from harness.procs import wait_http
 from harness.speech import frames, speech_bounds_ms, utterance
 from harness.stack import FULL_STACK, Stack, running_stack
+from shared.protocol import ends_turn
 from voice_client.recorder import VoiceClient, connect
 
 REQUEST = ("show me running shoes", "en-us+f2")
@@ -44,6 +45,7 @@ ACCURACY = [
     ("thank you goodbye", "en+klatt"),
 ]
 ANSWER_TOLERANCE_S = 0.04
+TURN_WAIT_S = 30.0
 
 
 def _stack(env: dict[str, str]) -> Any:
@@ -68,37 +70,46 @@ def _onset_frame(samples: np.ndarray, rate: int) -> int:
 # 1. CPU per session
 
 
-async def _phone_loop(http: aiohttp.ClientSession, stack: Stack, speech: np.ndarray, stop: float) -> int:
+async def _phone_loop(http: aiohttp.ClientSession, stack: Stack, speech: np.ndarray, stop: float) -> Counter[str]:
     call = await FakeTwilioCall.dial(http, _ws(stack))
-    answers = 0
+    turns: Counter[str] = Counter()
     try:
         while time.monotonic() < stop:
             asked = time.monotonic()
             await call.say(speech)
-            mark = await call.wait_for("mark", within=30, after=asked)
-            await call.played(mark.message["mark"]["name"])
-            answers += 1
+            try:
+                mark = await call.wait_for("mark", within=TURN_WAIT_S, after=asked)
+                await call.played(mark.message["mark"]["name"])
+                turns["answered"] += 1
+            except TimeoutError:
+                turns["unanswered"] += 1
             await asyncio.sleep(1.0)
     finally:
         await call.hang_up()
-    return answers
+    return turns
 
 
-async def _app_loop(http: aiohttp.ClientSession, stack: Stack, speech: np.ndarray, stop: float) -> int:
+async def _app_loop(http: aiohttp.ClientSession, stack: Stack, speech: np.ndarray, stop: float) -> Counter[str]:
     client = await connect(http, stack.gateway.base_url)
     mic: deque[bytes] = deque()
     line = asyncio.create_task(_app_line(client, mic))  # an app streams its microphone all along, like a phone line
-    answers = 0
+    turns: Counter[str] = Counter()
     try:
         while time.monotonic() < stop:
-            answers += 1
+            asked = time.monotonic()
             mic.extend(frames(speech, 16000))
-            await client.wait_for(lambda e, turn=answers: e["type"] == "audio_end" and e["turn_id"] == turn, timeout=30)
+            try:
+                end = await client.wait_for(
+                    lambda e, at=asked: e["_at"] >= at and ends_turn(e["type"], e.get("code")), timeout=TURN_WAIT_S
+                )
+                turns["answered" if end["type"] == "audio_end" else "unanswered"] += 1
+            except TimeoutError:
+                turns["unanswered"] += 1
             await asyncio.sleep(1.0)
     finally:
         line.cancel()
         await client.close()
-    return answers
+    return turns
 
 
 async def _app_line(client: VoiceClient, mic: deque[bytes]) -> None:
@@ -114,7 +125,7 @@ async def _cpu_run(stack: Stack, kind: str, sessions: int, warmup_s: float, meas
     rate = 8000 if kind == "phone" else 16000
     speech = utterance(REQUEST[0], rate, REQUEST[1], lead_ms=300, tail_ms=700)
     watch = _watch(stack)
-    loop: Callable[..., Coroutine[Any, Any, int]] = _phone_loop if kind == "phone" else _app_loop
+    loop: Callable[..., Coroutine[Any, Any, Counter[str]]] = _phone_loop if kind == "phone" else _app_loop
     async with aiohttp.ClientSession() as http:
         stop = time.monotonic() + warmup_s + measure_s
         runs = [asyncio.create_task(loop(http, stack, speech, stop)) for _ in range(sessions)]
@@ -122,11 +133,11 @@ async def _cpu_run(stack: Stack, kind: str, sessions: int, warmup_s: float, meas
         watch.start(time.monotonic())
         await asyncio.sleep(measure_s)
         usage = watch.stop(time.monotonic())
-        answers = await asyncio.gather(*runs)
+        turns = sum(await asyncio.gather(*runs), Counter[str]())
     total = sum(group["cpu_percent"] for group in usage.values())
     return {
         "sessions": sessions,
-        "answers": sum(answers),
+        "turns": dict(turns),
         "cpu_percent_per_session": round(total / sessions, 2),
         "gateway_cpu_percent_per_session": round(usage["gateway"]["cpu_percent"] / sessions, 2),
         "processes": usage,
