@@ -103,6 +103,7 @@ async def _app_loop(http: aiohttp.ClientSession, stack: Stack, speech: np.ndarra
                     lambda e, at=asked: e["_at"] >= at and ends_turn(e["type"], e.get("code")), timeout=TURN_WAIT_S
                 )
                 turns["answered" if end["type"] == "audio_end" else "unanswered"] += 1
+                await asyncio.sleep(max(0.0, _played_until(client, end.get("turn_id")) - time.monotonic()))
             except TimeoutError:
                 turns["unanswered"] += 1
             await asyncio.sleep(1.0)
@@ -110,6 +111,12 @@ async def _app_loop(http: aiohttp.ClientSession, stack: Stack, speech: np.ndarra
         line.cancel()
         await client.close()
     return turns
+
+
+def _played_until(client: VoiceClient, turn_id: int | None) -> float:
+    """When an app playing the answer as it arrives would finish it (the phone loop waits for Twilio's playback)."""
+    chunks = [e for e in client.of_type("audio_response") if e["turn_id"] == turn_id]
+    return float(chunks[0]["_at"]) + _app_audio_s(client, turn_id or 0) if chunks else 0.0
 
 
 async def _app_line(client: VoiceClient, mic: deque[bytes]) -> None:
