@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import re
 import time
-import uuid
 
 import msgspec
 import structlog
@@ -18,7 +17,9 @@ from nats.aio.client import Client as NATS
 from nats.aio.subscription import Subscription
 
 from gateway.connection import Connection, Opening
+from gateway.limits import TurnBudget
 from gateway.owners import OwnerTracker
+from gateway.tokens import SessionTokens
 from gateway.twilio import messages as twilio
 from gateway.twilio.line import Action, CallerAudio, CallerText, ClearTimed, End, Fault, PhoneLine, Send
 from gateway.twilio.twiml import CALLER_PARAM, LANGUAGE_PARAM
@@ -33,7 +34,7 @@ from shared.metrics import (
     PHONE_CLEAR_LATENCY,
     WS_MESSAGES,
 )
-from shared.protocol import ServerEvent
+from shared.protocol import ServerEvent, TextInput
 from shared.settings import LANGUAGE_TAG, GatewaySettings
 
 log = get_logger(__name__)
@@ -56,11 +57,12 @@ class PhoneCall(Connection):
         nc: NATS,
         tracker: OwnerTracker,
         settings: GatewaySettings,
-        secret: bytes,
+        tokens: SessionTokens,
+        budget: TurnBudget,
         opening: Opening,
         line: PhoneLine,
     ) -> None:
-        super().__init__(ws, request, nc, tracker, settings, secret, opening)
+        super().__init__(ws, request, nc, tracker, settings, tokens, budget, opening)
         # soxr's HQ filter returns 8 kHz input 100 ms at a time: the VAD would hear a barge-in up to 100 ms late.
         self.resampler = StreamResampler(PHONE_RATE, quality=CALLER_RESAMPLING)
         self.line = line
@@ -95,8 +97,9 @@ class PhoneCall(Connection):
         for action in actions:
             match action:
                 case CallerText(text=text):
-                    self.turns.request()
-                    await self._apply(self.session.control(bus.ControlText(text=text)))
+                    if self._turn_refused(TextInput(text=text), now) is None:  # the same turn budget as an app's
+                        self.turns.request()
+                        await self._apply(self.session.control(bus.ControlText(text=text)))
                 case End(outcome=outcome, reason=reason):
                     self.outcome, self.ended = outcome, True
                     log.info("call_ending", outcome=outcome, reason=reason)
@@ -154,6 +157,21 @@ class PhoneCall(Connection):
         await super()._close(relay)
 
 
+async def pick_up(ws: web.WebSocketResponse, settings: GatewaySettings) -> PhoneLine | None:
+    """Read the stream up to `start`: the call's line once it is open, else None (the socket is closed, counted)."""
+    line = PhoneLine(settings.phone_lead_ms / 1000, settings.dtmf_timeout_s)
+    refused = await _opening(ws, line)
+    if refused is None and line.start is not None:
+        return line
+    refused = refused or End("refused", "no start", WSCloseCode.POLICY_VIOLATION)
+    PHONE_CALLS.labels(refused.outcome).inc()
+    if refused.outcome == "refused":
+        ERRORS.labels("gateway", "invalid_message").inc()
+    log.warning("call_refused", outcome=refused.outcome, reason=refused.reason[:200])
+    await ws.close(code=refused.close_code, message=refused.reason.encode()[:120])
+    return None
+
+
 async def _opening(ws: web.WebSocketResponse, line: PhoneLine) -> End | None:
     """Read up to `start`: None once the stream is open, else why the call ends."""
     try:
@@ -174,35 +192,26 @@ async def _opening(ws: web.WebSocketResponse, line: PhoneLine) -> End | None:
     return None
 
 
-def _language(start: twilio.StartInfo, default: str) -> str:
-    language = start.custom_parameters.get(LANGUAGE_PARAM, default)
-    return language if re.fullmatch(LANGUAGE_TAG, language) else default
+def caller_of(line: PhoneLine) -> str:
+    """The call's shopper for per-shopper limits: the caller digest from the TwiML, else the call itself."""
+    assert line.start is not None
+    caller = line.start.custom_parameters.get(CALLER_PARAM, "")[:32] or session_ref(line.start.call_sid)
+    return f"phone:{caller}"
 
 
-async def answer_call(
-    ws: web.WebSocketResponse,
-    request: web.Request,
-    nc: NATS,
-    tracker: OwnerTracker,
-    settings: GatewaySettings,
-    secret: bytes,
-) -> None:
-    """Run one call from `connected` to hang-up: its metrics, its log context (digests only), its session."""
-    line = PhoneLine(settings.phone_lead_ms / 1000, settings.dtmf_timeout_s)
+def opening_of(line: PhoneLine, session_id: str, default_language: str) -> Opening:
+    assert line.start is not None
+    language = line.start.custom_parameters.get(LANGUAGE_PARAM, default_language)
+    language = language if re.fullmatch(LANGUAGE_TAG, language) else default_language
+    return Opening(session_id, PHONE_RATE, language, resumed=False)
+
+
+async def run_call(call: PhoneCall) -> None:
+    """Run one call to its hang-up: its metrics and its log context (digests only, never the number or SID)."""
+    start = call.line.start
+    assert start is not None
     started = time.monotonic()
-    refused = await _opening(ws, line)
-    if refused is not None or line.start is None:
-        refused = refused or End("refused", "no start", WSCloseCode.POLICY_VIOLATION)
-        PHONE_CALLS.labels(refused.outcome).inc()
-        if refused.outcome == "refused":
-            ERRORS.labels("gateway", "invalid_message").inc()
-        log.warning("call_refused", outcome=refused.outcome, reason=refused.reason[:200])
-        await ws.close(code=refused.close_code, message=refused.reason.encode()[:120])
-        return
-    start = line.start
     PHONE_CALLS_ACTIVE.inc()
-    opening = Opening(uuid.uuid4().hex, PHONE_RATE, _language(start, settings.phone_language), resumed=False)
-    call = PhoneCall(ws, request, nc, tracker, settings, secret, opening, line)
     context = {"call_ref": session_ref(start.call_sid), "caller": start.custom_parameters.get(CALLER_PARAM, "")[:32]}
     try:
         with structlog.contextvars.bound_contextvars(**context):

@@ -5,10 +5,9 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
 
-from gateway.tokens import resume_secret
+from gateway.auth import refuse
 from gateway.twilio.signature import SIGNATURE_HEADER, is_valid, public_url
 from gateway.twilio.twiml import CALLER_PARAM, LANGUAGE_PARAM, caller_digest, connect_stream
-from shared.metrics import ERRORS
 from shared.settings import GatewaySettings
 
 VOICE_PATH = "/twilio/voice"
@@ -24,8 +23,7 @@ def check_signature(
         return
     url = public_url(base, path, websocket=path == STREAM_PATH)
     if not is_valid(token, url, params, request.headers.get(SIGNATURE_HEADER)):
-        ERRORS.labels("gateway", "unauthorized").inc()
-        raise web.HTTPForbidden(text="missing or invalid X-Twilio-Signature")
+        raise refuse(web.HTTPForbidden, "twilio_signature", "missing or invalid X-Twilio-Signature")
 
 
 def stream_url(request: web.Request, settings: GatewaySettings) -> str:
@@ -34,18 +32,17 @@ def stream_url(request: web.Request, settings: GatewaySettings) -> str:
     return f"{'wss' if request.secure else 'ws'}://{request.host}{STREAM_PATH}"
 
 
-def caller_key(settings: GatewaySettings) -> bytes:
-    return settings.twilio_auth_token.encode() if settings.twilio_auth_token else resume_secret(settings)
+def voice_webhook(settings: GatewaySettings, fallback_key: bytes) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The handler; the caller digest is keyed with the auth token, else with `fallback_key` (the resume key)."""
+    key = settings.twilio_auth_token.encode() if settings.twilio_auth_token else fallback_key
 
-
-def voice_webhook(settings: GatewaySettings) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handle(request: web.Request) -> web.Response:
         form = await request.post()
         params = [(name, value) for name, value in form.items() if isinstance(value, str)]
         check_signature(request, settings, VOICE_PATH, params)
         caller = str(form.get("From") or form.get("Caller") or "")
         parameters = {
-            CALLER_PARAM: caller_digest(caller_key(settings), caller),
+            CALLER_PARAM: caller_digest(key, caller),
             LANGUAGE_PARAM: settings.phone_language,
         }
         return web.Response(text=connect_stream(stream_url(request, settings), parameters), content_type="text/xml")
