@@ -202,3 +202,17 @@ async def test_a_silent_caller_is_hung_up_after_the_idle_limit(http: aiohttp.Cli
         assert call.mic_sent >= 90  # it kept sending media the whole time
         assert await settled(http, stack, 'voicechat_phone_calls_total{outcome="idle"}', 1) == 1
         await call.hang_up()
+
+
+async def test_no_number_sid_or_token_in_the_logs(signed_stack: Stack, http: aiohttp.ClientSession) -> None:
+    """The gateway logs at INFO: the caller's number, the call's SID and the auth token appear nowhere."""
+    signature = RequestValidator(TOKEN).compute_signature(PUBLIC + "/twilio/voice", VOICE_FORM)
+    assert (await post_voice(http, signed_stack, {"X-Twilio-Signature": signature})).status == 200
+    call = await dial(http, signed_stack.gateway.base_url, signed=True)
+    await answered(call, "8")
+    await call.hang_up()
+    await settled(http, signed_stack, "voicechat_phone_calls_active", 0)
+    log = signed_stack.gateway.log_path.read_text()
+    assert '"call_started"' in log and '"call_ref"' in log
+    for secret in (VOICE_FORM["From"], VOICE_FORM["From"][2:], VOICE_FORM["CallSid"], call.call_sid, TOKEN):
+        assert secret not in log
