@@ -3,7 +3,8 @@
 1. CPU per session: N phone calls (harness/fake_twilio.py: 8 kHz mu-law media every 20 ms, playback in real
    time, marks) and, separately, N app sessions (16 kHz PCM frames every 20 ms) run the same loop against the
    whole stack with the scripted local agent: speak a request, hear the answer out, pause, again. CPU of every
-   service process and nats-server over a measured window, per session; the ratio phone / app.
+   service process and nats-server over a measured window, per real-time session (sessions scaled by the audio
+   frames the VAD worker received: 50 a second each); the ratio phone / app.
 2. Barge-in: one call at a time asks for an answer, speaks over it 1 s in, and times `clear` from the send time
    of its first audible speech frame; the same for app sessions and `interrupted`.
 3. Spoken-request accuracy at 8 kHz with the real local agent: a request counts as understood when its spoken
@@ -26,7 +27,7 @@ import aiohttp
 import numpy as np
 
 from bench.system.ours import SCRIPTED
-from bench.system.procs import ProcWatch
+from bench.system.procs import ProcWatch, scrape
 from harness.fake_twilio import FakeTwilioCall
 from harness.procs import wait_http
 from harness.speech import frames, speech_bounds_ms, utterance
@@ -48,6 +49,8 @@ ACCURACY = [
 ANSWER_TOLERANCE_S = 0.04
 TURN_WAIT_S = 30.0
 STARTS = 3
+FRAMES_PER_S = 50  # 20 ms frames of one real-time session
+VAD_FRAMES = "voicechat_vad_frames_total"
 
 
 @contextmanager
@@ -152,18 +155,30 @@ async def _cpu_run(stack: Stack, kind: str, sessions: int, warmup_s: float, meas
         stop = time.monotonic() + warmup_s + measure_s
         runs = [asyncio.create_task(loop(http, stack, speech, stop)) for _ in range(sessions)]
         await asyncio.sleep(warmup_s)
-        watch.start(time.monotonic())
+        frames_before, began = _vad_frames(stack), time.monotonic()
+        watch.start(began)
         await asyncio.sleep(measure_s)
-        usage = watch.stop(time.monotonic())
+        ended = time.monotonic()
+        usage = watch.stop(ended)
+        frames_per_s = (_vad_frames(stack) - frames_before) / (ended - began)
         turns = sum(await asyncio.gather(*runs), Counter[str]())
     total = sum(group["cpu_percent"] for group in usage.values())
+    # The load generator shares the machine: when it falls behind, fewer than 50 frames a second per session reach
+    # the gateway. CPU per *real-time* session scales by the audio that actually arrived.
+    realtime_sessions = frames_per_s / FRAMES_PER_S
     return {
         "sessions": sessions,
         "turns": dict(turns),
-        "cpu_percent_per_session": round(total / sessions, 2),
-        "gateway_cpu_percent_per_session": round(usage["gateway"]["cpu_percent"] / sessions, 2),
+        "realtime_sessions": round(realtime_sessions, 2),
+        "cpu_percent_per_session": round(total / realtime_sessions, 2),
+        "gateway_cpu_percent_per_session": round(usage["gateway"]["cpu_percent"] / realtime_sessions, 2),
         "processes": usage,
     }
+
+
+def _vad_frames(stack: Stack) -> float:
+    vad = next(s for s in stack.services if s.module == "vad_worker")
+    return scrape(vad.base_url + "/metrics", (VAD_FRAMES,))[VAD_FRAMES]
 
 
 # 2. barge-in
