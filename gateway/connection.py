@@ -55,7 +55,7 @@ _CONTROLS: dict[type, bus.Control] = {
 
 
 @functools.cache
-def _counted(direction: str, kind: str) -> Counter:
+def counted(direction: str, kind: str) -> Counter:
     """The message counter's child for one label pair, looked up once (labels() takes a lock per call)."""
     return WS_MESSAGES.labels(direction, kind)
 
@@ -194,7 +194,7 @@ class Connection:
             self._rate_limited(now, "more than VOICECHAT_MESSAGE_RATE messages a second; message dropped")
             return
         if kind is WSMsgType.BINARY and isinstance(data, bytes):
-            _counted("in", "binary").inc()
+            counted("in", "binary").inc()
             await self._audio(binary_audio(data), now)
         elif kind is WSMsgType.TEXT and isinstance(data, str):
             await self._on_text(data, now)
@@ -212,7 +212,7 @@ class Connection:
 
     async def _on_text(self, data: str, now: float) -> None:
         message = parse_text(data)
-        _counted("in", type(message).__struct_config__.tag or "unknown").inc()
+        counted("in", type(message).__struct_config__.tag or "unknown").inc()
         if isinstance(message, TextInput | StartSpeaking) and (refusal := self._turn_refused(message, now)):
             self._send(refusal)
             return
@@ -262,11 +262,11 @@ class Connection:
 
     def _deliver(self, data: bytes, peek: bus.EventPeek) -> None:
         """An event of the session for the client (the phone edge, gateway/twilio/call.py, translates instead)."""
-        _counted("out", peek.type).inc()
+        counted("out", peek.type).inc()
         self.outbox.put(data)
 
     def _send(self, event: ServerEvent) -> None:
-        _counted("out", event_type(event)).inc()
+        counted("out", event_type(event)).inc()
         self.outbox.put(encoder.encode(event))
 
     async def _fail(self, error: Error, close_code: int) -> None:

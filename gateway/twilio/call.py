@@ -16,7 +16,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from nats.aio.client import Client as NATS
 from nats.aio.subscription import Subscription
 
-from gateway.connection import Connection, Opening
+from gateway.connection import Connection, Opening, counted
 from gateway.limits import TurnBudget
 from gateway.owners import OwnerTracker
 from gateway.tokens import SessionTokens
@@ -32,7 +32,6 @@ from shared.metrics import (
     PHONE_CALLS,
     PHONE_CALLS_ACTIVE,
     PHONE_CLEAR_LATENCY,
-    WS_MESSAGES,
 )
 from shared.protocol import ServerEvent, TextInput
 from shared.settings import LANGUAGE_TAG, GatewaySettings
@@ -85,7 +84,7 @@ class PhoneCall(Connection):
         except msgspec.DecodeError as exc:
             await self._act([Fault("invalid_message", f"not valid JSON: {exc}")], now)
             return
-        WS_MESSAGES.labels("in", f"twilio_{_tag(message)}").inc()
+        counted("in", f"twilio_{_tag(message)}").inc()
         for action in self.line.receive(message, now):
             if isinstance(action, CallerAudio):
                 await self._audio(action.pcm, now)
@@ -104,7 +103,7 @@ class PhoneCall(Connection):
                     self.outcome, self.ended = outcome, True
                     log.info("call_ending", outcome=outcome, reason=reason)
                 case Send(message=message):
-                    WS_MESSAGES.labels("out", f"twilio_{_tag(message)}").inc()
+                    counted("out", f"twilio_{_tag(message)}").inc()
                     self.outbox.put(twilio.encoder.encode(message))
                 case Fault(code=code, message=text):
                     ERRORS.labels("gateway", code).inc()
@@ -126,7 +125,7 @@ class PhoneCall(Connection):
             log.info("call_error_event", code=peek.code)
         for action in actions:
             if isinstance(action, Send):
-                WS_MESSAGES.labels("out", f"twilio_{_tag(action.message)}").inc()
+                counted("out", f"twilio_{_tag(action.message)}").inc()
                 self.outbox.put(twilio.encoder.encode(action.message))
             elif isinstance(action, ClearTimed):
                 PHONE_CLEAR_LATENCY.observe(action.seconds)
@@ -150,7 +149,8 @@ class PhoneCall(Connection):
             wake = self.line.wake_at(now)
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), min(1.0, max(0.0, wake - now)) if wake else 1.0)
+                async with asyncio.timeout(min(1.0, max(0.0, wake - now)) if wake else 1.0):  # no task per wait
+                    await self._wake.wait()
 
     async def _close(self, relay: Subscription) -> None:
         self.ended = True  # a call never resumes: its workers release the session now
