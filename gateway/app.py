@@ -27,7 +27,7 @@ from gateway.twilio.webhook import STREAM_PATH, VOICE_PATH, check_signature, voi
 from shared import subjects
 from shared.logs import get_logger
 from shared.metrics import ERRORS, SESSIONS_ACTIVE, metrics_handler
-from shared.protocol import PROTOCOL_VERSION, Error, encoder
+from shared.protocol import AUDIO_OUT_MODES, PROTOCOL_VERSION, AudioOut, Error, encoder
 from shared.settings import SAMPLE_RATES, GatewaySettings
 
 log = get_logger(__name__)
@@ -43,14 +43,17 @@ SHOPPERS_KEY = web.AppKey("shoppers", LocalShoppers)
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}")
 
 
-def _query(request: web.Request) -> tuple[int, str]:
+def _query(request: web.Request) -> tuple[int, str, AudioOut]:
     raw_rate = request.query.get("sample_rate", "16000")
     if not (raw_rate.isascii() and raw_rate.isdecimal()) or int(raw_rate) not in SAMPLE_RATES:
         raise refuse(web.HTTPBadRequest, "sample_rate", f"unsupported sample_rate: use one of {list(SAMPLE_RATES)}")
     language = request.query.get("language", "en-US")
     if not _LANGUAGE.fullmatch(language):
         raise refuse(web.HTTPBadRequest, "language", "language must be a BCP-47 tag such as en-US")
-    return int(raw_rate), language
+    audio_out = request.query.get("audio_out", "json")
+    if audio_out not in AUDIO_OUT_MODES:
+        raise refuse(web.HTTPBadRequest, "audio_out", f"unsupported audio_out: use one of {list(AUDIO_OUT_MODES)}")
+    return int(raw_rate), language, audio_out
 
 
 async def voice_chat(request: web.Request) -> web.WebSocketResponse:
@@ -63,9 +66,16 @@ async def voice_chat(request: web.Request) -> web.WebSocketResponse:
     check_origin(request, settings)
     credentials = read_credentials(request, settings)
     subject = authenticate(credentials.bearer, settings)
-    sample_rate, language = _query(request)
+    sample_rate, language, audio_out = _query(request)
     shopper = shopper_of(request, settings, subject)
-    ws = web.WebSocketResponse(protocols=(PROTOCOL,), heartbeat=20.0, max_msg_size=settings.max_message_bytes)
+    # permessage-deflate only when allowed and the client offers it (aiohttp accepts any offer by default):
+    # base64 or PCM audio hardly compresses, and each deflate context costs memory and CPU per socket.
+    ws = web.WebSocketResponse(
+        protocols=(PROTOCOL,),
+        heartbeat=20.0,
+        max_msg_size=settings.max_message_bytes,
+        compress=settings.ws_compression,
+    )
     _bound_send_buffer(request, settings.socket_send_buffer)
     await ws.prepare(request)
     shoppers, tokens = app[SHOPPERS_KEY], app[TOKENS_KEY]
@@ -83,7 +93,7 @@ async def voice_chat(request: web.Request) -> web.WebSocketResponse:
     connection: Connection | None = None
     try:
         issuer = SessionTokens(tokens, session_id, subject or "")
-        opening = Opening(session_id, sample_rate, language, resumed=credentials.resume is not None)
+        opening = Opening(session_id, sample_rate, language, credentials.resume is not None, audio_out)
         connection = Connection(
             ws, request, app[NATS_KEY], app[TRACKER_KEY], settings, issuer, _budget(app, shopper), opening
         )

@@ -15,6 +15,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from prometheus_client import Counter
 
+from gateway.audio_out import binary_frame
 from gateway.inbound import ClientError, audio_of, binary_audio, parse_text
 from gateway.limits import ClientLimits, TurnBudget
 from gateway.outbox import Outbox
@@ -27,6 +28,7 @@ from shared.logs import get_logger
 from shared.metrics import ERRORS, WS_MESSAGES
 from shared.protocol import (
     AudioChunk,
+    AudioOut,
     BargeIn,
     EndSession,
     Error,
@@ -55,7 +57,7 @@ _CONTROLS: dict[type, bus.Control] = {
 
 
 @functools.cache
-def counted(direction: str, kind: str) -> Counter:
+def _counted(direction: str, kind: str) -> Counter:
     """The message counter's child for one label pair, looked up once (labels() takes a lock per call)."""
     return WS_MESSAGES.labels(direction, kind)
 
@@ -68,6 +70,7 @@ class Opening:
     sample_rate: int
     language: str
     resumed: bool
+    audio_out: AudioOut = "json"
 
 
 class Connection:
@@ -99,6 +102,7 @@ class Connection:
         self._last_in = time.monotonic()
         self._audio_subject = subjects.audio(opening.session_id)
         self._control_subject = subjects.control(opening.session_id)
+        self._binary_audio = opening.audio_out == "binary"
 
     async def run(self) -> None:
         session_id = self.opening.session_id
@@ -136,6 +140,7 @@ class Connection:
             sample_rate=opening.sample_rate,
             language=opening.language,
             resumed=opening.resumed,
+            audio_out=opening.audio_out,
         )
         self._send(start)
         await self._reissue_tokens()
@@ -194,7 +199,7 @@ class Connection:
             self._rate_limited(now, "more than VOICECHAT_MESSAGE_RATE messages a second; message dropped")
             return
         if kind is WSMsgType.BINARY and isinstance(data, bytes):
-            counted("in", "binary").inc()
+            _counted("in", "binary").inc()
             await self._audio(binary_audio(data), now)
         elif kind is WSMsgType.TEXT and isinstance(data, str):
             await self._on_text(data, now)
@@ -212,7 +217,7 @@ class Connection:
 
     async def _on_text(self, data: str, now: float) -> None:
         message = parse_text(data)
-        counted("in", type(message).__struct_config__.tag or "unknown").inc()
+        _counted("in", type(message).__struct_config__.tag or "unknown").inc()
         if isinstance(message, TextInput | StartSpeaking) and (refusal := self._turn_refused(message, now)):
             self._send(refusal)
             return
@@ -250,23 +255,25 @@ class Connection:
                     log.warning("session_input_rejected", phase=phase.value, input=given.value)
 
     async def _relay(self, msg: Msg) -> None:
-        """Worker events are already protocol v1 JSON: read their type and turn, then pass them through."""
+        """Worker events are already protocol v1 JSON: read their type and turn, then pass them through (response
+        audio as a binary frame when the client asked for `audio_out=binary`)."""
         try:
             peek = bus.peek_decoder.decode(msg.data)
+            if not self.turns.event(peek.turn_id, ends_turn(peek.type, peek.code)):
+                return
+            self._deliver(msg.data, peek)
         except msgspec.DecodeError:
             log.warning("event_invalid")
-            return
-        if not self.turns.event(peek.turn_id, ends_turn(peek.type, peek.code)):
-            return
-        self._deliver(msg.data, peek)
 
     def _deliver(self, data: bytes, peek: bus.EventPeek) -> None:
         """An event of the session for the client (the phone edge, gateway/twilio/call.py, translates instead)."""
-        counted("out", peek.type).inc()
-        self.outbox.put(data)
+        binary = self._binary_audio and peek.type == "audio_response"
+        frame = binary_frame(data) if binary else data
+        _counted("out", peek.type).inc()
+        self.outbox.put(frame, WSMsgType.BINARY if binary else WSMsgType.TEXT)
 
     def _send(self, event: ServerEvent) -> None:
-        counted("out", event_type(event)).inc()
+        _counted("out", event_type(event)).inc()
         self.outbox.put(encoder.encode(event))
 
     async def _fail(self, error: Error, close_code: int) -> None:

@@ -62,7 +62,11 @@ class Service:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", self.module], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
         )
-        wait_http(self.base_url + ready_path)
+        try:
+            wait_http(self.base_url + ready_path)
+        except TimeoutError:
+            self.kill()  # never leave a process behind that the caller cannot stop (it gets no Service)
+            raise
         return self
 
     def signal(self, sig: signal.Signals) -> None:

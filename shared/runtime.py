@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 import nats
+import uvloop
 from nats.aio.client import Client as NATS
 
 from shared.logs import configure_logging, get_logger
@@ -136,4 +137,12 @@ def run_service(
         print(f"{name}: refusing to start:", *problems, sep="\n  ", file=sys.stderr)
         raise SystemExit(2)
     configure_logging(name, settings.log_level)
-    asyncio.run(_serve(name, settings, body))
+    with asyncio.Runner(loop_factory=loop_factory(settings.event_loop)) as runner:
+        runner.run(_serve(name, settings, body))
+
+
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """`VOICECHAT_EVENT_LOOP`: the standard asyncio loop (None: asyncio's default) or uvloop's."""
+    if name == "uvloop":
+        return uvloop.new_event_loop
+    return None

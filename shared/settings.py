@@ -33,6 +33,7 @@ class CommonSettings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     metrics_port: Port | None = None
     drain_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 20.0
+    event_loop: Literal["asyncio", "uvloop"] = "asyncio"
 
 
 class SessionPlaneSettings(CommonSettings, frozen=True, kw_only=True):
@@ -76,6 +77,7 @@ class GatewaySettings(SessionPlaneSettings, frozen=True, kw_only=True):
     send_queue_size: Annotated[int, msgspec.Meta(ge=8)] = 512
     send_timeout_s: Positive = 5.0
     socket_send_buffer: Annotated[int, msgspec.Meta(ge=16384)] = 128 * 1024
+    ws_compression: bool = False
     # phone calls (Twilio Media Streams, docs/telephony.md)
     twilio_auth_token: str | None = None
     public_url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^/?#]+(/[^?#]*)?$")] | None = None

@@ -1,4 +1,8 @@
-"""A protocol v1 WebSocket client (aiohttp) that records every event with its arrival time (tests, chaos, bench)."""
+"""A protocol v1 WebSocket client (aiohttp) that records every event with its arrival time (tests, chaos, bench).
+
+Binary response audio (`audio_out=binary`) is recorded in order with the events, as `{"type": "binary_audio",
+"turn_id", "seq", "sample_rate", "pcm"}` (not a protocol event type: the frame's fields, PCM as bytes).
+"""
 
 import asyncio
 import json
@@ -8,6 +12,9 @@ from typing import Any
 import aiohttp
 
 from shared.audio import FRAME_MS
+from shared.protocol import unpack_audio_frame
+
+BINARY_AUDIO = "binary_audio"
 
 
 class VoiceClient:
@@ -24,11 +31,15 @@ class VoiceClient:
             async for msg in self.ws:
                 if msg.type is aiohttp.WSMsgType.TEXT:
                     event = json.loads(msg.data)
-                    event["_at"] = time.monotonic()
                     if event["type"] in ("session_start", "resume_token"):
                         self.resume_token = event["resume_token"]
-                    self.events.append(event)
-                    self._new.set()
+                elif msg.type is aiohttp.WSMsgType.BINARY:
+                    event = {"type": BINARY_AUDIO, **unpack_audio_frame(msg.data)._asdict()}
+                else:
+                    continue
+                event["_at"] = time.monotonic()
+                self.events.append(event)
+                self._new.set()
         finally:
             self._new.set()
 
@@ -91,9 +102,13 @@ async def connect(
     *,
     token: str | None = None,
     resume: str | None = None,
+    compress: int = 0,
 ) -> VoiceClient:
-    """Open a session (or resume one with its latest resume token), offering credentials as subprotocols."""
-    ws = await session.ws_connect(f"{base_url}/ws/voice-chat{query}", protocols=subprotocols(token, resume))
+    """Open a session (or resume one with its latest resume token), offering credentials as subprotocols;
+    `compress`: offer permessage-deflate with that window size (0 = do not offer)."""
+    ws = await session.ws_connect(
+        f"{base_url}/ws/voice-chat{query}", protocols=subprotocols(token, resume), compress=compress
+    )
     client = VoiceClient(ws)
     if wait_start:
         client.start = await client.wait_for("session_start")

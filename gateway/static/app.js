@@ -2,7 +2,7 @@
 // Exposes `window.voicechatStats = {sent, received, played}` (audio samples) for tests.
 
 import { startCapture } from "./capture.js";
-import { Player, decodePcm16 } from "./player.js";
+import { Player, decodePcm16, pcm16ToFloat } from "./player.js";
 import { SAMPLE_RATES, VoiceSession } from "./session.js";
 import * as view from "./view.js";
 
@@ -45,7 +45,7 @@ function newTurn(turnId) {
 }
 
 function onAudio(event) {
-  const samples = decodePcm16(event.data);
+  const samples = event.pcm ? pcm16ToFloat(event.pcm) : decodePcm16(event.data);
   stats.received += samples.length;
   newTurn(event.turn_id);
   if (event.turn_id !== turn.audioId) {
@@ -145,7 +145,12 @@ async function toggleConnect() {
   const ctx = audioContext();
   await ctx.resume();
   const query = new URLSearchParams(location.search);
-  const params = { sampleRate: ctx.sampleRate, language: query.get("language") || "en-US", token: pageToken() };
+  const params = {
+    sampleRate: ctx.sampleRate,
+    language: query.get("language") || "en-US",
+    token: pageToken(),
+    audioOut: query.get("audio_out") || "binary", // response audio as binary frames unless the page says json
+  };
   state.session = new VoiceSession(params, { onEvent, onState, onProblem: view.showError });
   state.session.start();
   return undefined;

@@ -16,7 +16,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from nats.aio.client import Client as NATS
 from nats.aio.subscription import Subscription
 
-from gateway.connection import Connection, Opening, counted
+from gateway.connection import Connection, Opening, _counted
 from gateway.limits import TurnBudget
 from gateway.owners import OwnerTracker
 from gateway.tokens import SessionTokens
@@ -84,7 +84,7 @@ class PhoneCall(Connection):
         except msgspec.DecodeError as exc:
             await self._act([Fault("invalid_message", f"not valid JSON: {exc}")], now)
             return
-        counted("in", f"twilio_{_tag(message)}").inc()
+        _counted("in", f"twilio_{_tag(message)}").inc()
         for action in self.line.receive(message, now):
             if isinstance(action, CallerAudio):
                 await self._audio(action.pcm, now)
@@ -103,7 +103,7 @@ class PhoneCall(Connection):
                     self.outcome, self.ended = outcome, True
                     log.info("call_ending", outcome=outcome, reason=reason)
                 case Send(message=message):
-                    counted("out", f"twilio_{_tag(message)}").inc()
+                    _counted("out", f"twilio_{_tag(message)}").inc()
                     self.outbox.put(twilio.encoder.encode(message))
                 case Fault(code=code, message=text):
                     ERRORS.labels("gateway", code).inc()
@@ -125,7 +125,7 @@ class PhoneCall(Connection):
             log.info("call_error_event", code=peek.code)
         for action in actions:
             if isinstance(action, Send):
-                counted("out", f"twilio_{_tag(action.message)}").inc()
+                _counted("out", f"twilio_{_tag(action.message)}").inc()
                 self.outbox.put(twilio.encoder.encode(action.message))
             elif isinstance(action, ClearTimed):
                 PHONE_CLEAR_LATENCY.observe(action.seconds)

@@ -19,10 +19,10 @@ VOICE = "en-us+f2"
 
 
 @contextmanager
-def open_page(browser: Browser, stack: Stack, viewport: ViewportSize = DESKTOP) -> Iterator[TestPage]:
+def open_page(browser: Browser, stack: Stack, viewport: ViewportSize = DESKTOP, query: str = "") -> Iterator[TestPage]:
     """The page at `viewport`; on the way out it disconnects (`end_session`) so workers release the session."""
     page = TestPage(browser.new_page(viewport=viewport))
-    page.page.goto(stack.gateway.base_url + "/test")
+    page.page.goto(stack.gateway.base_url + "/test" + query)
     yield page
     if page.by("status").get_attribute("data-state") != "idle":
         page.by("connect").click()
@@ -71,6 +71,21 @@ def test_typed_query_by_keyboard_on_a_phone(driver: Playwright, stack: Stack, tm
         page.wait_stats(lambda s: s["played"] > 0)
         assert page.page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
         page.screenshot("typed-query-phone")
+        assert page.problems == []
+
+
+@pytest.mark.parametrize(("query", "mode"), [("", "binary"), ("?audio_out=json", "json")])
+def test_the_answer_plays_with_either_audio_mode(
+    driver: Playwright, stack: Stack, tmp_path: Path, query: str, mode: str
+) -> None:
+    """The page asks for binary response audio unless its address says json; both play the same way."""
+    with chromium(driver, silent_wav(tmp_path / "mic.wav")) as browser, open_page(browser, stack, query=query) as page:
+        page.connect()
+        assert page.received("session_start")[0]["audio_out"] == mode
+        page.by("text-input").fill("hello")
+        page.by("send").click()
+        stats = page.wait_stats(lambda s: s["played"] >= 8000)  # half a second of the greeting really played
+        assert stats["received"] >= stats["played"]
         assert page.problems == []
 
 
