@@ -23,6 +23,8 @@ from gateway.owners import OwnerTracker
 from gateway.page import add_page_routes
 from gateway.shoppers import LocalShoppers
 from gateway.tokens import Refused, ResumeTokens, SessionTokens
+from gateway.twilio.call import PhoneCall, caller_of, opening_of, pick_up, run_call
+from gateway.twilio.webhook import STREAM_PATH, VOICE_PATH, check_signature, voice_webhook
 from shared import subjects
 from shared.convlog.writer import LogWriter
 from shared.logs import get_logger
@@ -89,36 +91,85 @@ async def voice_chat(request: web.Request) -> web.WebSocketResponse:
             await _refuse(ws, Error(code="session_not_found", message=message, fatal=True))
             return ws
         session_id = claims.sid
-    sockets = app[SOCKETS_KEY]
-    if len(sockets) >= settings.max_sessions:
-        await _refuse(ws, Error(code="overloaded", message="gateway full, try again later", fatal=True), 1013)
+    if not await _admitted(app, ws, shopper, session_id):
         return ws
-    if not await shoppers.open(shopper, session_id):
-        message = f"more than {settings.max_sessions_per_shopper} sessions at once for this shopper"
-        await _refuse(ws, Error(code="rate_limited", message=message, fatal=True))
-        return ws
-    sockets.add(ws)
-    SESSIONS_ACTIVE.inc()
     connection: Connection | None = None
     try:
-        now = time.monotonic()
-        turns = TurnBudget(
-            settings.turns_per_minute_session, shoppers.turn_bucket(shopper, now), settings.max_text_chars, now
-        )
         issuer = SessionTokens(tokens, session_id, subject or "")
         opening = Opening(session_id, sample_rate, language, credentials.resume is not None, audio_out, subject=subject)
         connection = Connection(
-            ws, request, app[NATS_KEY], app[TRACKER_KEY], settings, issuer, turns, opening, app.get(CONVLOG_KEY)
+            ws,
+            request,
+            app[NATS_KEY],
+            app[TRACKER_KEY],
+            settings,
+            issuer,
+            _budget(app, shopper),
+            opening,
+            app.get(CONVLOG_KEY),
         )
         with structlog.contextvars.bound_contextvars(sub=subject):
             await connection.run()
     finally:
-        sockets.discard(ws)
-        SESSIONS_ACTIVE.dec()
-        await shoppers.close(shopper, session_id)
-        if connection is not None and connection.ended:  # refuse its resume tokens until the last one expires
-            await shoppers.end(session_id, time.time() + tokens.ttl_s)
+        await _release(app, ws, shopper, session_id, connection is not None and connection.ended)
     return ws
+
+
+async def twilio_stream(request: web.Request) -> web.WebSocketResponse:
+    """`GET /ws/twilio`: one phone call (docs/telephony.md). The signature is checked before the upgrade; the
+    call's shopper (for the per-shopper limits) is its caller digest, known from Twilio's `start` message."""
+    app = request.app
+    settings = app[SETTINGS_KEY]
+    if app[DRAINING_KEY].is_set():
+        raise refuse(web.HTTPServiceUnavailable, "draining", "gateway draining: connect to another one")
+    check_signature(request, settings, STREAM_PATH)
+    ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=settings.max_message_bytes)
+    _bound_send_buffer(request, settings.socket_send_buffer)
+    await ws.prepare(request)
+    line = await pick_up(ws, settings)
+    if line is None:
+        return ws
+    shopper, session_id = caller_of(line), uuid.uuid4().hex
+    if not await _admitted(app, ws, shopper, session_id):
+        return ws
+    try:
+        issuer = SessionTokens(app[TOKENS_KEY], session_id, shopper)
+        opening = opening_of(line, session_id, settings.phone_language)
+        budget = _budget(app, shopper)
+        await run_call(PhoneCall(ws, request, app[NATS_KEY], app[TRACKER_KEY], settings, issuer, budget, opening, line))
+    finally:
+        await _release(app, ws, shopper, session_id, ended=True)
+    return ws
+
+
+async def _admitted(app: web.Application, ws: web.WebSocketResponse, shopper: str, session_id: str) -> bool:
+    """Take a session slot on this gateway and one of the shopper's, or refuse the socket."""
+    settings, sockets = app[SETTINGS_KEY], app[SOCKETS_KEY]
+    if len(sockets) >= settings.max_sessions:
+        await _refuse(ws, Error(code="overloaded", message="gateway full, try again later", fatal=True), 1013)
+        return False
+    if not await app[SHOPPERS_KEY].open(shopper, session_id):
+        message = f"more than {settings.max_sessions_per_shopper} sessions at once for this shopper"
+        await _refuse(ws, Error(code="rate_limited", message=message, fatal=True))
+        return False
+    sockets.add(ws)
+    SESSIONS_ACTIVE.inc()
+    return True
+
+
+def _budget(app: web.Application, shopper: str) -> TurnBudget:
+    settings, now = app[SETTINGS_KEY], time.monotonic()
+    bucket = app[SHOPPERS_KEY].turn_bucket(shopper, now)
+    return TurnBudget(settings.turns_per_minute_session, bucket, settings.max_text_chars, now)
+
+
+async def _release(app: web.Application, ws: web.WebSocketResponse, shopper: str, session_id: str, ended: bool) -> None:
+    app[SOCKETS_KEY].discard(ws)
+    SESSIONS_ACTIVE.dec()
+    shoppers = app[SHOPPERS_KEY]
+    await shoppers.close(shopper, session_id)
+    if ended:  # refuse its resume tokens until the last one expires
+        await shoppers.end(session_id, time.time() + app[TOKENS_KEY].ttl_s)
 
 
 def _bound_send_buffer(request: web.Request, size: int) -> None:
@@ -141,6 +192,7 @@ async def info(request: web.Request) -> web.Response:
             "service": "voicechat-gateway",
             "protocol": PROTOCOL_VERSION,
             "websocket": "/ws/voice-chat",
+            "phone": {"webhook": VOICE_PATH, "stream": STREAM_PATH},
             "test_page": "/test",
             "sample_rates": list(SAMPLE_RATES),
         }
@@ -199,6 +251,8 @@ def build_app(
     app[SOCKETS_KEY] = sockets
     app[DRAINING_KEY] = asyncio.Event()
     app.router.add_get("/ws/voice-chat", voice_chat)
+    app.router.add_get(STREAM_PATH, twilio_stream)
+    app.router.add_post(VOICE_PATH, voice_webhook(settings, resume_key))
     cors = aiohttp_cors.setup(app, defaults=_cors_defaults(settings))
     for path, handler in (("/", info), ("/healthz", healthz), ("/readyz", readyz), ("/metrics", metrics_handler)):
         cors.add(app.router.add_get(path, handler))

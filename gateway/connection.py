@@ -279,14 +279,17 @@ class Connection:
             peek = bus.peek_decoder.decode(msg.data)
             if not self.turns.event(peek.turn_id, ends_turn(peek.type, peek.code)):
                 return
-            binary = self._binary_audio and peek.type == "audio_response"
-            frame = binary_frame(msg.data) if binary else msg.data
+            self._deliver(msg.data, peek, msg.headers)
         except msgspec.DecodeError:
             log.warning("event_invalid")
-            return
+
+    def _deliver(self, data: bytes, peek: bus.EventPeek, headers: dict[str, str] | None) -> None:
+        """An event of the session for the client (the phone edge, gateway/twilio/call.py, translates instead)."""
+        binary = self._binary_audio and peek.type == "audio_response"
+        frame = binary_frame(data) if binary else data
         _counted("out", peek.type).inc()
         self.outbox.put(
-            frame, WSMsgType.BINARY if binary else WSMsgType.TEXT, sent=self.observer.relayed(peek, msg.headers)
+            frame, WSMsgType.BINARY if binary else WSMsgType.TEXT, sent=self.observer.relayed(peek, headers)
         )
 
     def _send(self, event: ServerEvent) -> None:

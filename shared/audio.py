@@ -104,19 +104,22 @@ class FrameCutter:
 
 
 class StreamResampler:
-    """Converts a PCM16 stream at `in_rate` to 16 kHz frames of 20 ms, statefully across chunks.
+    """Converts a PCM16 stream at `in_rate` to 20 ms frames at `out_rate` (16 kHz unless told), statefully across
+    chunks.
 
     soxr's streaming output comes in uneven bursts; the FrameCutter re-cuts it into fixed frames.
-    At 16 kHz input no resampling happens, only the re-cut.
+    When the rates are equal no resampling happens, only the re-cut.
     """
 
     __slots__ = ("_cutter", "_stream", "in_rate")
 
-    def __init__(self, in_rate: int, frame_bytes: int = FRAME_BYTES) -> None:
+    def __init__(self, in_rate: int, out_rate: int = INTERNAL_RATE, quality: str = "HQ") -> None:
+        """`quality` is soxr's: "HQ" filters well but holds output back (at 8 -> 16 kHz in 20 ms chunks it returns
+        100 ms at a time, every fifth chunk); "QQ" (cubic interpolation) returns every chunk at once."""
         self.in_rate = in_rate
-        self._cutter = FrameCutter(frame_bytes)
+        self._cutter = FrameCutter(out_rate * FRAME_MS // 1000 * 2)
         self._stream = (
-            None if in_rate == INTERNAL_RATE else soxr.ResampleStream(in_rate, INTERNAL_RATE, 1, dtype="int16")
+            None if in_rate == out_rate else soxr.ResampleStream(in_rate, out_rate, 1, dtype="int16", quality=quality)
         )
 
     def push(self, pcm: bytes) -> list[bytes]:

@@ -63,6 +63,17 @@ CONVLOG_RECORDS = Counter(
     "voicechat_convlog_records_total", "Conversation log records by outcome (written, dropped)", ["outcome"]
 )
 CONVLOG_BUFFERED = Gauge("voicechat_convlog_buffered", "Conversation log records waiting for JetStream")
+# The gateway's phone edge (docs/telephony.md).
+PHONE_CALLS_ACTIVE = Gauge("voicechat_phone_calls_active", "Phone calls (Twilio Media Streams) open on this gateway")
+PHONE_CALLS = Counter(
+    "voicechat_phone_calls_total", "Phone calls by how they ended (stop, hangup, idle, refused)", ["outcome"]
+)
+PHONE_CALL_SECONDS = Counter("voicechat_phone_call_seconds_total", "Length of phone calls, counted when they end")
+PHONE_CLEAR_LATENCY = Histogram(
+    "voicechat_phone_clear_latency_seconds",
+    "Arrival of the caller's first speech frame over the bot to `clear` sent to Twilio",
+    buckets=_LATENCY_BUCKETS,
+)
 
 
 async def metrics_handler(_: web.Request) -> web.Response:

@@ -20,6 +20,8 @@ DEFAULT_CATALOG = str(Path(__file__).resolve().parents[1] / "data" / "dummyjson-
 LOCAL_CX_HOST = "127.0.0.1"
 LOCAL_CX_PORT = 6565
 
+LANGUAGE_TAG = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$"  # BCP-47, as far as the services need
+
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 
@@ -87,6 +89,16 @@ class GatewaySettings(ConvlogSettings, frozen=True, kw_only=True):
     send_timeout_s: Positive = 5.0
     socket_send_buffer: Annotated[int, msgspec.Meta(ge=16384)] = 128 * 1024
     ws_compression: bool = False
+    # phone calls (Twilio Media Streams, docs/telephony.md)
+    twilio_auth_token: str | None = None
+    public_url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^/?#]+(/[^?#]*)?$")] | None = None
+    phone_language: Annotated[str, msgspec.Meta(pattern=LANGUAGE_TAG)] = "en-US"
+    dtmf_timeout_s: Positive = 3.0
+    phone_lead_ms: Annotated[int, msgspec.Meta(ge=20, le=1000)] = 60
+
+    def __post_init__(self) -> None:
+        if self.twilio_auth_token is not None and self.public_url is None:
+            raise ValueError("VOICECHAT_TWILIO_AUTH_TOKEN needs VOICECHAT_PUBLIC_URL (the URL Twilio signs)")
 
     @property
     def resume_ttl_s(self) -> float:

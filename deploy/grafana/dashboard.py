@@ -155,6 +155,23 @@ def local_agent() -> list[Builder[model.Panel]]:
     ]
 
 
+def phone() -> list[Builder[model.Panel]]:
+    return [
+        graph("Phone calls open", "short", [query(f"sum(voicechat_phone_calls_active{{{NS}}})", "calls")]),
+        graph(
+            "Call minutes / min",
+            "short",
+            [query(f"sum(rate(voicechat_phone_call_seconds_total{{{NS}}}[$__rate_interval]))", "minutes / min")],
+        ),
+        graph("Calls ended / s by outcome", "reqps", [rate("voicechat_phone_calls_total", "outcome")]),
+        graph(
+            "Clear latency (caller speech over the bot to clear)",
+            "s",
+            quantiles("voicechat_phone_clear_latency_seconds"),
+        ),
+    ]
+
+
 def resources() -> list[Builder[model.Panel]]:
     scope = f'{NS}, job=~"{SERVICES}"'
     return [
@@ -190,6 +207,7 @@ def build() -> model.Dashboard:
         "Turn stages and conversation log": stages(),
         "Traffic": traffic(),
         "Local agent": local_agent(),
+        "Phone calls": phone(),
         "Resources": resources(),
     }
     for title, panels in rows.items():

@@ -81,16 +81,16 @@ def test_references_resolve(overlay: tuple[str, list[dict[str, Any]]]) -> None:
                 assert ref["name"] in secrets
 
 
-def test_ingress_reaches_only_the_gateway_websocket(overlay: tuple[str, list[dict[str, Any]]]) -> None:
+def test_ingress_reaches_only_the_gateway_entry_points(overlay: tuple[str, list[dict[str, Any]]]) -> None:
     (ingress,) = by_kind(overlay[1], "Ingress").values()
     annotations = ingress["metadata"]["annotations"]
     assert int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 3600
     assert int(annotations["nginx.ingress.kubernetes.io/proxy-send-timeout"]) >= 3600
     assert not any("affinity" in key for key in annotations)
     assert ingress["spec"]["tls"][0]["hosts"] == [ingress["spec"]["rules"][0]["host"]]
-    (path,) = ingress["spec"]["rules"][0]["http"]["paths"]
-    assert path["path"] == "/ws/voice-chat"
-    assert path["backend"]["service"]["name"] == "gateway"
+    paths = ingress["spec"]["rules"][0]["http"]["paths"]
+    assert sorted(path["path"] for path in paths) == ["/twilio/voice", "/ws/twilio", "/ws/voice-chat"]
+    assert {(path["pathType"], path["backend"]["service"]["name"]) for path in paths} == {("Exact", "gateway")}
 
 
 def test_default_deny_covers_every_pod(overlay: tuple[str, list[dict[str, Any]]]) -> None:

@@ -1,0 +1,1 @@
+"""Twilio Media Streams: the phone edge of the gateway (docs/telephony.md)."""
