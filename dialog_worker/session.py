@@ -20,8 +20,8 @@ from dialog_worker.turn_api import Spoken, Turn, TurnFactory, TurnStart, Typed
 from shared import bus, subjects
 from shared.audio import FRAME_MS, frame_time_ms
 from shared.logs import get_logger
-from shared.metrics import BARGE_IN_LATENCY, TURN_INPUTS_REJECTED
-from shared.protocol import ServerEvent, Transcript, encoder
+from shared.metrics import ANSWER_PAUSES, ANSWER_RESUMES, BARGE_IN_LATENCY, TURN_INPUTS_REJECTED
+from shared.protocol import Paused, Resumed, ServerEvent, Transcript, encoder
 from shared.session_worker import MsgHandler
 from shared.settings import DialogSettings
 
@@ -161,6 +161,10 @@ class DialogSession:
             match action:
                 case turns.Emit(event=event):
                     await self.nc.publish(self._events, encoder.encode(event))
+                    if isinstance(event, Paused):
+                        ANSWER_PAUSES.inc()
+                    elif isinstance(event, Resumed):
+                        ANSWER_RESUMES.inc()
                 case turns.OpenStream(turn_id=turn_id):
                     self._start(turn_id, Spoken(tuple(self._preroll)))
                 case turns.StartText(turn_id=turn_id, text=text):

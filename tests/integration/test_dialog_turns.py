@@ -194,6 +194,10 @@ async def test_a_cough_over_the_answer_is_taken_back(full_stack: Stack, http: ai
     seqs, pcm = answer_audio(coughed, 1)
     assert seqs == list(range(len(seqs)))
     assert abs(len(pcm) - len(answer_audio(reference, 1)[1])) <= FRAME_BYTES
+    dialog = next(s for s in full_stack.services if s.module == "dialog_worker")
+    async with http.get(dialog.base_url + "/metrics") as response:
+        metrics = await response.text()
+    assert float(re.findall(r"^voicechat_answer_resumes_total (\S+)$", metrics, re.M)[0]) >= 1
 
 
 async def test_client_controls_end_the_turn(full_stack: Stack, http: aiohttp.ClientSession) -> None:
