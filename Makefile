@@ -17,7 +17,7 @@ else
   EMBEDDED_NATS :=
 endif
 
-.PHONY: run cluster test lint bench chaos lock clean
+.PHONY: run cluster test lint bench eval chaos lock clean
 
 $(STAMP): requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,7 @@ run: $(STAMP)
 	@mkdir -p $(RUN_DIR)/nats
 	@echo "voicechat: test page  http://127.0.0.1:$(HTTP_PORT)/test"
 	@echo "voicechat: NATS       $(VOICECHAT_NATS_URL)"
+	@echo "voicechat: auth       $(if $(VOICECHAT_AUTH_SECRET),on (JWTs required),off: development defaults, any client may connect (set VOICECHAT_AUTH_SECRET))"
 	@echo "voicechat: Ctrl-C stops everything"
 	exec $(BIN)/honcho start -f Procfile $(EMBEDDED_NATS)
 
@@ -50,6 +51,12 @@ chaos: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# Spoken-request accuracy of the built-in agent, both recognition engines side by side (docs/local_agent.md).
+# The second speech engine is Debian's flite (.ci/run installs it).
+eval: $(STAMP)
+	@command -v flite >/dev/null || { echo "make eval needs flite: apt-get install flite"; exit 2; }
+	$(BIN)/python -m bench.eval $(EVAL_ARGS)
 
 # requirements.lock: everything (make run/test); requirements-runtime.lock: the services only, same versions (image).
 lock:

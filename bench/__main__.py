@@ -13,6 +13,8 @@ from typing import Any
 
 import psutil
 
+from bench import readme
+
 BENCHMARKS = ("vad", "tools_search", "asr_rtf", "system")
 OUTPUT = Path(".bench/results.json")
 
@@ -41,7 +43,7 @@ def main() -> None:
         results[name] = module.run(quick=not args.full)
     OUTPUT.parent.mkdir(exist_ok=True)
     OUTPUT.write_text(json.dumps(results, indent=2))
-    print(f"saved {OUTPUT}")
+    print(f"saved {OUTPUT}; README section from this run: {readme.write(results)}")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from harness.speech import chunks, speech_pcm
 from local_agent import tts
 from local_agent.agent import load_agent
 from local_agent.asr import Recognizer, build_model
-from local_agent.dialogue import Dialogue, SessionState
+from local_agent.dialogue import AgentDialogue, SessionState
 
 UTTERANCES = [
     ("show me running shoes under fifty dollars", "en+klatt"),
@@ -33,7 +33,7 @@ def run(quick: bool = True) -> dict[str, float]:
     agent = load_agent()
     model = build_model(agent)
     startup = time.perf_counter() - started
-    dialogue = Dialogue(agent)
+    dialogue = AgentDialogue(agent)
     rounds = 1 if quick else 5
     audio_s = decode_s = 0.0
     turn_ms: list[float] = []

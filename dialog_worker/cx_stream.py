@@ -1,16 +1,16 @@
 """The `StreamingDetectIntent` of a spoken turn: the request generator (config, pre-roll, then live audio batched
-into 100 ms requests), one retry when the stream fails before any answer, and the recognition results (transcripts
-and the end of the utterance) reported to the turn's sink."""
+into 100 ms requests), retries while the agent is unavailable before any answer (agent_errors.py), and the
+recognition results (transcripts and the end of the utterance) reported to the turn's sink."""
 
 import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from google.api_core.exceptions import GoogleAPICallError
 from google.cloud import dialogflowcx_v3 as cx
 
-from dialog_worker.cx_calls import RETRY_BACKOFF_S, RETRYABLE, CxDeps, observe_agent_time, status
+from dialog_worker.agent_errors import retry_at_start
+from dialog_worker.cx_calls import CxDeps, count_failure, observe_agent_time
 from dialog_worker.turn_api import TurnSink
 from shared.audio import FRAME_MS, INTERNAL_RATE
 from shared.metrics import DIALOGFLOW_REQUESTS
@@ -44,20 +44,11 @@ class CxStream:
 
     async def run(self) -> cx.DetectIntentResponse | None:
         """Stream until the final answer; a retry replays the audio sent so far, unless the agent had answered."""
-        for attempt in range(2):
-            answered: list[bool] = [False]
-            try:
-                result = await self._stream(answered)
-                DIALOGFLOW_REQUESTS.labels("OK").inc()
-                if result is not None:
-                    observe_agent_time(result)
-                return result
-            except GoogleAPICallError as exc:
-                DIALOGFLOW_REQUESTS.labels(status(exc)).inc()
-                if attempt or answered[0] or status(exc) not in RETRYABLE:
-                    raise
-                await asyncio.sleep(RETRY_BACKOFF_S)
-        return None
+        result = await retry_at_start(self._stream, self.deps.settings.dialog_start_retry_s, count_failure)
+        DIALOGFLOW_REQUESTS.labels("OK").inc()
+        if result is not None:
+            observe_agent_time(result)
+        return result
 
     async def _stream(self, answered: list[bool]) -> cx.DetectIntentResponse | None:
         stream = await self.deps.client.streaming_detect_intent(

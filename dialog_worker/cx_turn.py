@@ -8,7 +8,8 @@ import time
 from google.api_core.exceptions import GoogleAPICallError
 from google.cloud import dialogflowcx_v3 as cx
 
-from dialog_worker.cx_calls import CxDeps, detect, status, unreachable
+from dialog_worker.agent_errors import error_code, status_of
+from dialog_worker.cx_calls import CxDeps, detect
 from dialog_worker.cx_stream import CxStream
 from dialog_worker.pacing import play
 from dialog_worker.tool_call import run_tool
@@ -58,8 +59,8 @@ class CxTurn:
             outcome = "interrupted"
             raise
         except GoogleAPICallError as exc:
-            code: ErrorCode = "dialog_unavailable" if unreachable(exc) else "turn_failed"
-            log.warning("turn_failed", status=status(exc), error=str(exc.message))
+            code: ErrorCode = error_code(exc)
+            log.warning("turn_failed", status=status_of(exc), error=str(exc.message))
             await self.sink.emit(
                 self.turn_id, Error(code=code, message="the dialog agent failed", turn_id=self.turn_id, fatal=False)
             )

@@ -15,24 +15,27 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from prometheus_client import Counter
 
+from gateway.audio_out import binary_frame
 from gateway.inbound import ClientError, audio_of, binary_audio, parse_text
-from gateway.limits import ClientLimits
+from gateway.limits import ClientLimits, TurnBudget
 from gateway.outbox import Outbox
 from gateway.owners import ClaimFailed, OwnerTracker, SessionOwners
 from gateway.session import Action, GatewaySession, PublishAudio, PublishControl, Rejected, Reply
-from gateway.tokens import resume_token
+from gateway.tokens import SessionTokens
 from shared import bus, subjects
 from shared.audio import StreamResampler, duration_ms
 from shared.logs import get_logger
 from shared.metrics import ERRORS, WS_MESSAGES
 from shared.protocol import (
     AudioChunk,
+    AudioOut,
     BargeIn,
     EndSession,
     Error,
     ErrorCode,
     Ping,
     Pong,
+    ResumeToken,
     ServerEvent,
     SessionStart,
     StartSpeaking,
@@ -67,6 +70,7 @@ class Opening:
     sample_rate: int
     language: str
     resumed: bool
+    audio_out: AudioOut = "json"
 
 
 class Connection:
@@ -77,14 +81,16 @@ class Connection:
         nc: NATS,
         tracker: OwnerTracker,
         settings: GatewaySettings,
-        secret: bytes,
+        tokens: SessionTokens,
+        budget: TurnBudget,
         opening: Opening,
     ) -> None:
         self.ws = ws
         self.nc = nc
         self.tracker = tracker
         self.settings = settings
-        self.secret = secret
+        self.tokens = tokens
+        self.budget = budget
         self.opening = opening
         self.owners = SessionOwners(session_id=opening.session_id, language=opening.language)
         self.turns = self.owners.turns
@@ -96,6 +102,7 @@ class Connection:
         self._last_in = time.monotonic()
         self._audio_subject = subjects.audio(opening.session_id)
         self._control_subject = subjects.control(opening.session_id)
+        self._binary_audio = opening.audio_out == "binary"
 
     async def run(self) -> None:
         session_id = self.opening.session_id
@@ -128,12 +135,22 @@ class Connection:
         opening = self.opening
         start = SessionStart(
             session_id=opening.session_id,
-            resume_token=resume_token(self.secret, opening.session_id),
+            resume_token=self.tokens.fresh(time.time()),
+            resume_expires_in_s=int(self.tokens.ttl_s),
             sample_rate=opening.sample_rate,
             language=opening.language,
             resumed=opening.resumed,
+            audio_out=opening.audio_out,
         )
         self._send(start)
+        await self._reissue_tokens()
+
+    async def _reissue_tokens(self) -> None:
+        """A fresh resume token at half the lifetime of the last one, for as long as the socket is open."""
+        while True:
+            await asyncio.sleep(self.tokens.ttl_s / 2)
+            token = self.tokens.fresh(time.time())
+            self._send(ResumeToken(resume_token=token, resume_expires_in_s=int(self.tokens.ttl_s)))
 
     async def _report_lost_turns(self) -> None:
         """The turn under way lost its worker or its events (NATS outage): tell the client to repeat it, drop
@@ -201,6 +218,9 @@ class Connection:
     async def _on_text(self, data: str, now: float) -> None:
         message = parse_text(data)
         _counted("in", type(message).__struct_config__.tag or "unknown").inc()
+        if isinstance(message, TextInput | StartSpeaking) and (refusal := self._turn_refused(message, now)):
+            self._send(refusal)
+            return
         match message:
             case AudioChunk():
                 await self._audio(audio_of(message), now)
@@ -213,6 +233,13 @@ class Connection:
                 self.ended = True
             case _:
                 await self._apply(self.session.control(_CONTROLS[type(message)]))
+
+    def _turn_refused(self, message: TextInput | StartSpeaking, now: float) -> Error | None:
+        """The per-session and per-shopper turn budget and the text_input length (gateway/limits.py)."""
+        refusal = self.budget.refuse(message.text if isinstance(message, TextInput) else None, now)
+        if refusal is not None:
+            ERRORS.labels("gateway", refusal.code).inc()
+        return refusal
 
     async def _apply(self, actions: list[Action]) -> None:
         for action in actions:
@@ -228,16 +255,19 @@ class Connection:
                     log.warning("session_input_rejected", phase=phase.value, input=given.value)
 
     async def _relay(self, msg: Msg) -> None:
-        """Worker events are already protocol v1 JSON: read their type and turn, then pass them through."""
+        """Worker events are already protocol v1 JSON: read their type and turn, then pass them through (response
+        audio as a binary frame when the client asked for `audio_out=binary`)."""
         try:
             peek = bus.peek_decoder.decode(msg.data)
+            if not self.turns.event(peek.turn_id, ends_turn(peek.type, peek.code)):
+                return
+            binary = self._binary_audio and peek.type == "audio_response"
+            frame = binary_frame(msg.data) if binary else msg.data
         except msgspec.DecodeError:
             log.warning("event_invalid")
             return
-        if not self.turns.event(peek.turn_id, ends_turn(peek.type, peek.code)):
-            return
         _counted("out", peek.type).inc()
-        self.outbox.put(msg.data)
+        self.outbox.put(frame, WSMsgType.BINARY if binary else WSMsgType.TEXT)
 
     def _send(self, event: ServerEvent) -> None:
         _counted("out", event_type(event)).inc()

@@ -24,25 +24,27 @@ class Outbox:
         self.ws = ws
         self.request = request
         self.send_timeout_s = send_timeout_s
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=size)
+        self._queue: asyncio.Queue[tuple[bytes, WSMsgType]] = asyncio.Queue(maxsize=size)
         self._writer = asyncio.create_task(self._write())
         self.cut_off = False
         self._closing: asyncio.Task[None] | None = None
 
-    def put(self, data: bytes) -> None:
-        """Queue one JSON text frame (already UTF-8: relayed events are sent as they came off the bus)."""
+    def put(self, data: bytes, opcode: WSMsgType = WSMsgType.TEXT) -> None:
+        """Queue one frame: a JSON text frame (already UTF-8: relayed events are sent as they came off the bus),
+        or a binary one (response audio with `audio_out=binary`, gateway/audio_out.py)."""
         if self.cut_off or self.ws.closed:
             return
         try:
-            self._queue.put_nowait(data)
+            self._queue.put_nowait((data, opcode))
         except asyncio.QueueFull:
             self._cut_off("send queue full")
 
     async def _write(self) -> None:
         while True:
-            data = await self._queue.get()
+            data, opcode = await self._queue.get()
             try:
-                await asyncio.wait_for(self.ws.send_frame(data, WSMsgType.TEXT), self.send_timeout_s)
+                async with asyncio.timeout(self.send_timeout_s):  # a timer, not a task per frame like wait_for
+                    await self.ws.send_frame(data, opcode)
             except TimeoutError:
                 self._cut_off("send timed out")
                 return

@@ -17,6 +17,7 @@ import psutil
 from harness.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
+START_TIMEOUT_S = 60.0  # the local agent loads its speech model; a loaded 2-core machine is slow to start it
 
 
 def service_env(nats_url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -62,7 +63,11 @@ class Service:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", self.module], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
         )
-        wait_http(self.base_url + ready_path)
+        try:
+            wait_http(self.base_url + ready_path, timeout=START_TIMEOUT_S)
+        except TimeoutError:
+            self.kill()  # never leave a process behind that the caller cannot stop (it gets no Service)
+            raise
         return self
 
     def signal(self, sig: signal.Signals) -> None:

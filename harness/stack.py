@@ -1,6 +1,15 @@
-"""The whole stack as real processes on loopback: nats-server, gateway and workers, for end-to-end tests."""
+"""The whole stack as real processes on loopback: nats-server, gateway and workers, for end-to-end tests.
 
+Every client of a test shares one address (loopback), which is one shopper when auth is off: the per-shopper
+session cap and turn budget are raised here (LOOPBACK_SHOPPERS) unless the caller's env sets them. Every
+gateway of a stack shares a fresh VOICECHAT_RESUME_SECRET, so sessions resume on any of them. Each stack has its
+own run directory (the local agent's session store), removed after.
+"""
+
+import secrets
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
@@ -9,6 +18,7 @@ from harness.ports import free_port
 from harness.procs import Service
 
 FULL_STACK = ("tools_worker", "local_agent", "vad_worker", "dialog_worker", "gateway")
+LOOPBACK_SHOPPERS = {"VOICECHAT_MAX_SESSIONS_PER_SHOPPER": "100000", "VOICECHAT_TURNS_PER_MINUTE_SHOPPER": "100000"}
 
 
 class Stack:
@@ -40,9 +50,18 @@ class Stack:
 
 
 @contextmanager
-def running_stack(modules: tuple[str, ...], env: Mapping[str, str] | None = None) -> Iterator[Stack]:
-    nats = NatsServer().start()
-    stack = Stack(nats, {"VOICECHAT_LOCAL_CX_PORT": str(free_port()), **(env or {})})
+def running_stack(
+    modules: tuple[str, ...], env: Mapping[str, str] | None = None, nats_user: tuple[str, str] | None = None
+) -> Iterator[Stack]:
+    """`nats_user`: (user, password) the NATS server requires; services then connect with both in their URL."""
+    nats = NatsServer(user=nats_user).start()
+    run_dir = tempfile.mkdtemp(prefix="voicechat-run-")
+    shared = {
+        "VOICECHAT_LOCAL_CX_PORT": str(free_port()),
+        "VOICECHAT_RESUME_SECRET": secrets.token_urlsafe(32),
+        "VOICECHAT_RUN_DIR": run_dir,
+    }
+    stack = Stack(nats, {**shared, **LOOPBACK_SHOPPERS, **(env or {})})
     try:
         for module in modules:
             stack.add(module)
@@ -50,3 +69,4 @@ def running_stack(modules: tuple[str, ...], env: Mapping[str, str] | None = None
     finally:
         stack.stop()
         nats.close()
+        shutil.rmtree(run_dir, ignore_errors=True)

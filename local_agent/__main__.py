@@ -1,10 +1,14 @@
-"""`python -m local_agent`: serve the local CX agent until SIGTERM/SIGINT, then stop gracefully."""
+"""`python -m local_agent`: serve the local CX agent until SIGTERM/SIGINT, then stop gracefully.
+
+See docs/local_agent.md.
+"""
 
 import asyncio
 import sys
 from pathlib import Path
 
-from local_agent.server import start_server
+from local_agent.server import AgentOptions, start_server
+from local_agent.sessions import store_path
 from shared.logs import configure_logging, get_logger
 from shared.metrics import start_ops_server
 from shared.runtime import install_stop_signals
@@ -17,12 +21,15 @@ DEFAULT_METRICS_PORT = 9104
 async def serve(settings: AgentSettings) -> None:
     stop = asyncio.Event()
     install_stop_signals(stop)
-    server = await start_server(
-        settings.local_cx_host,
-        settings.local_cx_port,
-        scripted=settings.local_cx_scripted,
+    options = AgentOptions(
         catalog=Path(settings.catalog),
+        asr="scripted" if settings.local_cx_scripted else settings.local_cx_asr,
+        whisper_model=settings.local_cx_whisper_model,
+        asr_workers=settings.local_cx_asr_workers,
+        asr_wait_s=settings.local_cx_asr_wait_s,
+        sessions_path=store_path(settings.run_dir),
     )
+    server = await start_server(settings.local_cx_host, settings.local_cx_port, options)
     ops = await start_ops_server(settings.metrics_port or DEFAULT_METRICS_PORT, lambda: not stop.is_set())
     try:
         await stop.wait()

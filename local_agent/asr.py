@@ -1,5 +1,9 @@
 """pocketsphinx streaming ASR with a domain language model built from the agent, and webrtcvad endpointing.
 
+A frame counts as speech when webrtcvad says so and it is `GATE_DB` louder than the noise floor (which follows
+the quietest frames down at once and creeps up slowly): in steady noise webrtcvad alone hears speech
+everywhere and the utterance would never end.
+
 `build_model` expands every training phrase with the product vocabulary and spoken numbers into a corpus,
 builds an ARPA trigram model and a pronunciation dictionary limited to its words (a small dictionary makes a
 decoder start in ~10 ms), and caches both in a temp directory keyed by the corpus digest. A `Recognizer` owns
@@ -14,11 +18,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import webrtcvad
 from pocketsphinx import Config, Decoder, get_model_path
 from pocketsphinx.lm import ArpaBoLM
 
 from local_agent.agent import Agent
+from local_agent.listening import Heard
 from local_agent.numbers import number_to_words
 from shared.audio import FRAME_BYTES, INTERNAL_RATE
 
@@ -26,6 +32,8 @@ _PRICES = [*range(5, 100, 5), *range(100, 1000, 50), *range(1000, 5001, 500)]
 _IDS = range(1, 200)
 SPEECH_START_FRAMES = 6
 END_SILENCE_FRAMES = 30  # 600 ms of 20 ms frames
+GATE_DB = 6.0
+FLOOR_RISE_PER_FRAME = 1.005  # ~1 dB a second
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,7 @@ class Recognizer:
         self.voiced_frames = 0
         self.trailing_silence = 0
         self.audio_bytes = 0
+        self.floor: float | None = None
         self.decoder.start_utt()
 
     @property
@@ -110,20 +119,26 @@ class Recognizer:
         """Decode 20 ms frames at 16 kHz; return the current hypothesis ("" when none yet)."""
         for frame in frames:
             self.audio_bytes += len(frame)
-            voiced = len(frame) == FRAME_BYTES and self.vad.is_speech(frame, INTERNAL_RATE)
+            voiced = len(frame) == FRAME_BYTES and self._above_floor(frame) and self.vad.is_speech(frame, INTERNAL_RATE)
             self.voiced_frames += voiced
             self.trailing_silence = 0 if voiced else self.trailing_silence + 1
             self.decoder.process_raw(frame, False, False)
         return self.hypothesis()
 
+    def _above_floor(self, frame: bytes) -> bool:
+        energy = max(float(np.mean(np.frombuffer(frame, dtype=np.int16).astype(np.float32) ** 2)), 1.0)
+        floor = energy if self.floor is None else min(energy, self.floor * FLOOR_RISE_PER_FRAME)
+        self.floor = floor
+        return energy > floor * 10 ** (GATE_DB / 10)
+
     def hypothesis(self) -> str:
         hyp = self.decoder.hyp()
         return "" if hyp is None else str(hyp.hypstr)
 
-    def finish(self) -> tuple[str, float]:
+    def finish(self) -> Heard:
         """End the utterance; return the final transcript and its posterior probability."""
         self.decoder.end_utt()
         hyp = self.decoder.hyp()
         if hyp is None:
-            return "", 0.0
-        return str(hyp.hypstr), float(hyp.prob)
+            return Heard("", 0.0)
+        return Heard(str(hyp.hypstr), float(hyp.prob))

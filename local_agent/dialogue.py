@@ -1,8 +1,12 @@
 """The agent's conversation logic: a query becomes an intent match plus a tool call or a reply; a tool result
-becomes the spoken answer, rendered from the intent's response templates."""
+becomes the spoken answer, rendered from the intent's response templates.
+
+`Dialogue` is what the service needs; `AgentDialogue` is the real one, the scripted benchmark mode
+(local_agent/scripted.py) is the other, chosen once at start (docs/local_agent.md).
+"""
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from local_agent.agent import Agent, Intent
 from local_agent.nlu import Match, Matcher
@@ -18,6 +22,7 @@ class SessionState:
     pending_intent: str | None = None
     pending_tool: str | None = None
     pending_parameters: dict[str, Any] = field(default_factory=dict)
+    last_results: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,25 @@ def _first_sentence(text: str) -> str:
     return head + "." if dot else text
 
 
-class Dialogue:
+def spoken_value(value: Any) -> str:
+    """A parameter as the answer says it: "womens-bags" -> "womens bags"."""
+    return str(value).replace("-", " ")
+
+
+class Dialogue(Protocol):
+    def query(self, state: SessionState, text: str) -> Outcome:
+        """Match `text` and update `state`: a reply, or a tool call the state then waits for."""
+        ...
+
+    def tool_result(self, state: SessionState, output: dict[str, Any] | None, error: str | None) -> str:
+        """The spoken answer to the pending tool call (an apology when the tool failed)."""
+        ...
+
+
+class AgentDialogue:
+    """The agent file's intents, answered from the NLU's match; a required parameter the query leaves out is taken
+    from the conversation so far ("cheaper than thirty dollars" after a search refines it)."""
+
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
         self.matcher = Matcher(agent)
@@ -59,6 +82,8 @@ class Dialogue:
         if intent is None:
             return Outcome(match, state.parameters, reply=self.agent.spec.fallback.response)
         params = dict(match.parameters)
+        if params:  # a refinement ("cheaper than thirty dollars") keeps what it does not change
+            params = {name: state.parameters[name] for name in intent.required if name in state.parameters} | params
         state.parameters.update(params)
         if any(name not in params for name in intent.required):
             return Outcome(match, state.parameters, reply=intent.responses["missing"])
@@ -70,13 +95,12 @@ class Dialogue:
         return Outcome(match, state.parameters, tool=intent.tool, tool_inputs=tool_inputs)
 
     def tool_result(self, state: SessionState, output: dict[str, Any] | None, error: str | None) -> str:
-        """The spoken answer to the pending tool call (an apology when the tool failed)."""
         intent = self.agent.intent(state.pending_intent or "")
         state.pending_intent = state.pending_tool = None
         if error is not None or output is None:
             return intent.responses["error"]
         if intent.tool == "search_products":
-            return self._search_answer(intent, state.pending_parameters, output)
+            return self._search_answer(intent, state, output)
         product = output.get("product", output)
         if not isinstance(product, dict) or not product.get("title"):
             return intent.responses["error"]
@@ -84,12 +108,14 @@ class Dialogue:
         values = {**product, "price": spoken_price(product.get("price")), "description": description}
         return intent.responses["found"].format_map(_Defaults(values))
 
-    def _search_answer(self, intent: Intent, params: dict[str, Any], output: dict[str, Any]) -> str:
+    def _search_answer(self, intent: Intent, state: SessionState, output: dict[str, Any]) -> str:
+        params = state.pending_parameters
         products = [p for p in output.get("products", []) if isinstance(p, dict)]
+        state.last_results = [{"id": p.get("id"), "title": p.get("title")} for p in products[:TOP_ITEMS]]
         price_clause = ""
         if params.get("max_price") is not None:
             price_clause = intent.responses["price_clause"].format(max_price=params["max_price"])
-        values = {"query": params.get("query", "that"), "price_clause": price_clause}
+        values = {"query": spoken_value(params.get("query", "that")), "price_clause": price_clause}
         if not products:
             return intent.responses["empty"].format_map(_Defaults(values))
         item = intent.responses["item"]

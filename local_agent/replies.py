@@ -6,6 +6,7 @@ from typing import Any
 from google.cloud import dialogflowcx_v3 as cx
 
 from local_agent.dialogue import Outcome
+from shared.agent_contract import AGENT_TIME_KEY
 
 
 def agent_path(session: str) -> str:
@@ -60,7 +61,7 @@ def query_result(
 
 def final_response(result: Any, audio: bytes, rate: int, processing_ms: float) -> Any:
     """A FINAL DetectIntentResponse; `audio` is raw LINEAR16 (no RIFF header), empty when there is none."""
-    result.diagnostic_info = {"local_agent_processing_ms": round(processing_ms, 3)}
+    result.diagnostic_info = {AGENT_TIME_KEY: round(processing_ms, 3)}
     response = cx.DetectIntentResponse(
         response_id=uuid.uuid4().hex, query_result=result, response_type=cx.DetectIntentResponse.ResponseType.FINAL
     )

@@ -1,32 +1,54 @@
 """Scripted fast mode (VOICECHAT_LOCAL_CX_SCRIPTED=1): no ASR, a fixed `search_products` turn, cached audio.
 
 Same protocol as the real agent with near-zero processing time, so pipeline benchmarks measure the pipeline.
+It is the second implementation of `Dialogue` (local_agent/dialogue.py) and of `Listener`
+(local_agent/listening.py), chosen once at start by local_agent/server.py.
 """
 
-import functools
+from typing import Any
 
-from local_agent import tts
 from local_agent.agent import Agent
 from local_agent.dialogue import Outcome, SessionState
+from local_agent.listening import Heard, Recognition
 from local_agent.nlu import Match
-from shared.audio import array_to_pcm
 
 TRANSCRIPT = "show me shoes"
 QUERY = "shoes"
 ANSWER = "Here are some shoes I found for you."
 
 
-def outcome(agent: Agent, state: SessionState) -> Outcome:
-    """The fixed turn: intent `search_products`, tool call with query "shoes"."""
-    intent = agent.intent("search_products")
-    params = {"query": QUERY}
-    state.parameters.update(params)
-    state.pending_intent, state.pending_tool, state.pending_parameters = intent.display_name, intent.tool, params
-    match = Match(intent.display_name, 1.0, dict(params), intent)
-    return Outcome(match, state.parameters, tool=intent.tool, tool_inputs={**intent.tool_defaults, **params})
+class ScriptedDialogue:
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+
+    def query(self, state: SessionState, text: str) -> Outcome:
+        """The fixed turn, whatever was said: intent `search_products`, tool call with query "shoes"."""
+        intent = self.agent.intent("search_products")
+        params = {"query": QUERY}
+        state.parameters.update(params)
+        state.pending_intent, state.pending_tool, state.pending_parameters = intent.display_name, intent.tool, params
+        match = Match(intent.display_name, 1.0, dict(params), intent)
+        return Outcome(match, state.parameters, tool=intent.tool, tool_inputs={**intent.tool_defaults, **params})
+
+    def tool_result(self, state: SessionState, output: dict[str, Any] | None, error: str | None) -> str:
+        state.pending_intent = state.pending_tool = None
+        return ANSWER
 
 
-@functools.lru_cache(maxsize=16)
-def answer_audio(rate: int, voice: str) -> bytes:
-    """The pre-synthesised (~2 s) answer, LINEAR16 at `rate`."""
-    return array_to_pcm(tts.synthesize(ANSWER, rate, voice))
+class ScriptedListener:
+    """Hears the fixed transcript once the client half-closes; never ends the utterance itself."""
+
+    name = "scripted"
+
+    def open(self) -> Recognition:
+        return _ScriptedRecognition()
+
+
+class _ScriptedRecognition:
+    speech_ended = False
+
+    def feed(self, frames: list[bytes]) -> str:
+        return ""
+
+    def finish(self) -> Heard:
+        return Heard(TRANSCRIPT, 1.0)

@@ -1,9 +1,11 @@
 """The gRPC `google.cloud.dialogflow.cx.v3.Sessions` service of the local agent: StreamingDetectIntent and
-DetectIntent mapped onto the ASR, the dialogue logic and TTS.
+DetectIntent mapped onto a recognition engine (`Listener`), the dialogue logic (`Dialogue`) and TTS.
 
-Decoding and synthesis run in a thread pool (both are CPU heavy and pocketsphinx decoders are not thread-safe:
-one per stream, touched by one task at a time). Handlers write with `context.write` from a single coroutine, so
-a client cancel lands in an `await` and the `finally` releases the stream's decoder at once.
+Interim decoding and synthesis run in a thread pool (both are CPU heavy and decoders are not thread-safe: one per
+stream, touched by one task at a time); final recognition passes run in the bounded pool (local_agent/pool.py).
+Handlers write with `context.write` from a single coroutine, so a client cancel lands in an `await` and the
+`finally` releases the stream's decoder at once. Session state is saved after every change
+(local_agent/sessions.py), so a restarted agent carries on.
 """
 
 import asyncio
@@ -14,12 +16,13 @@ from typing import Any
 
 import grpc
 from google.cloud import dialogflowcx_v3 as cx
-from prometheus_client import Gauge
 
-from local_agent import replies, scripted, tts
+from local_agent import replies, tts
 from local_agent.agent import Agent
-from local_agent.asr import AsrModel, Recognizer
-from local_agent.dialogue import Dialogue, Outcome, SessionState
+from local_agent.dialogue import Dialogue, SessionState
+from local_agent.listening import Listener, Recognition
+from local_agent.nlu import clean
+from local_agent.pool import RecognitionPool
 from local_agent.sessions import SessionStore
 from local_agent.validation import (
     RequestError,
@@ -29,28 +32,33 @@ from local_agent.validation import (
     output_rate,
     query_kind,
 )
-from shared.audio import StreamResampler, array_to_pcm
+from shared.audio import StreamResampler
 from shared.logs import get_logger
+from shared.metrics import LOCAL_STREAMS_ACTIVE
 from shared.structs import struct_to_dict
 
 log = get_logger(__name__)
 SERVICE = "google.cloud.dialogflow.cx.v3.Sessions"
-STREAMS_ACTIVE = Gauge("voicechat_local_cx_streams_active", "Open StreamingDetectIntent calls (one decoder each)")
 Kind = cx.StreamingRecognitionResult.MessageType
 
 
 class LocalSessions:
-    def __init__(self, agent: Agent, model: AsrModel | None, executor: ThreadPoolExecutor) -> None:
+    def __init__(
+        self,
+        agent: Agent,
+        dialogue: Dialogue,
+        listener: Listener,
+        pool: RecognitionPool,
+        executor: ThreadPoolExecutor,
+        sessions: SessionStore,
+    ) -> None:
         self.agent = agent
-        self.model = model  # None = scripted mode
-        self.dialogue = Dialogue(agent)
-        self.sessions = SessionStore()
+        self.dialogue = dialogue
+        self.listener = listener
+        self.pool = pool
+        self.sessions = sessions
         self.executor = executor
         self.active_streams = 0
-
-    @property
-    def scripted(self) -> bool:
-        return self.model is None
 
     def handler(self) -> grpc.GenericRpcHandler:
         streaming = grpc.stream_stream_rpc_method_handler(
@@ -70,18 +78,15 @@ class LocalSessions:
         return await asyncio.get_running_loop().run_in_executor(self.executor, func, *args)
 
     async def _speak(self, text: str, rate: int) -> bytes:
-        if not rate:
+        if not rate or not text:
             return b""
-        samples = await self._run(tts.synthesize, text, rate, self.agent.spec.voice)
-        return array_to_pcm(samples)
+        return bytes(await self._run(tts.synthesize_cached, text, rate, self.agent.spec.voice))
 
     async def _answer_query(self, request: Any, state: SessionState, text: str, *, spoken: bool) -> Any:
         started = time.perf_counter()
         rate = output_rate(request.output_audio_config)
-        if self.scripted:
-            outcome: Outcome = scripted.outcome(self.agent, state)
-        else:
-            outcome = self.dialogue.query(state, text)
+        outcome = self.dialogue.query(state, text)
+        self.sessions.save(request.session, state)
         audio = b"" if outcome.tool else await self._speak(outcome.reply or "", rate)
         result = replies.query_result(
             outcome,
@@ -101,15 +106,11 @@ class LocalSessions:
             raise RequestError(
                 grpc.StatusCode.FAILED_PRECONDITION, f"no pending tool call {call.action!r} in this session"
             )
-        if self.scripted:
-            state.pending_intent = state.pending_tool = None
-            reply = scripted.ANSWER
-            audio = await self._run(scripted.answer_audio, rate, self.agent.spec.voice) if rate else b""
-        else:
-            error = call.error.message if "error" in call else None
-            output = struct_to_dict(call._pb.output_parameters) if "output_parameters" in call else None
-            reply = self.dialogue.tool_result(state, output, error)
-            audio = await self._speak(reply, rate)
+        error = call.error.message if "error" in call else None
+        output = struct_to_dict(call._pb.output_parameters) if "output_parameters" in call else None
+        reply = self.dialogue.tool_result(state, output, error)
+        self.sessions.save(request.session, state)
+        audio = await self._speak(reply, rate)
         result = replies.query_result(None, request.session, text=None, transcript=None, reply=reply)
         result.parameters = state.parameters
         return replies.final_response(result, audio, rate, (time.perf_counter() - started) * 1000)
@@ -133,7 +134,7 @@ class LocalSessions:
 
     async def streaming_detect_intent(self, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> None:
         self.active_streams += 1
-        STREAMS_ACTIVE.inc()
+        LOCAL_STREAMS_ACTIVE.inc()
         try:
             await self._stream(requests, context)
         except RequestError as exc:
@@ -141,7 +142,7 @@ class LocalSessions:
             await context.abort(exc.code, exc.message)
         finally:
             self.active_streams -= 1
-            STREAMS_ACTIVE.dec()
+            LOCAL_STREAMS_ACTIVE.dec()
 
     async def _stream(self, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> None:
         first = await anext(aiter(requests), None)
@@ -155,13 +156,7 @@ class LocalSessions:
             await context.write(cx.StreamingDetectIntentResponse(detect_intent_response=final))
             return
         rate, single = input_audio(first.query_input)
-        if self.scripted:
-            async for _ in requests:
-                pass
-            transcript = scripted.TRANSCRIPT
-            await context.write(replies.recognition(Kind.TRANSCRIPT, transcript, final=True, confidence=1.0))
-        else:
-            transcript = await self._recognise(first, requests, context, rate, single)
+        transcript = await self._recognise(first, requests, context, rate, single)
         state = self.sessions.get_or_create(first.session)
         final = await self._answer_query(first, state, transcript, spoken=True)
         await context.write(cx.StreamingDetectIntentResponse(detect_intent_response=final))
@@ -169,31 +164,34 @@ class LocalSessions:
     async def _recognise(
         self, first: Any, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext, rate: int, single: bool
     ) -> str:
-        """Stream audio into a decoder; partials, END_OF_SINGLE_UTTERANCE; return the final transcript after
-        the client half-closes."""
-        assert self.model is not None
-        recognizer = await self._run(Recognizer, self.model)
+        """Stream audio into a recognition; partials, END_OF_SINGLE_UTTERANCE; return the final transcript (the
+        final pass starts at the end of speech, or when the client half-closes)."""
+        recognition = await self._run(self.listener.open)
         resampler = StreamResampler(rate)
         partials = bool(first.enable_partial_response)
         last = ""
-        final: tuple[str, float] | None = None
+        final: str | None = None
         chunk = first.query_input.audio.audio
         async for request in _chain(chunk, requests):
             if final is not None or not request:
                 continue
-            hypothesis = await self._run(recognizer.feed, resampler.push(request))
+            hypothesis = await self._run(recognition.feed, resampler.push(request))
             if partials and hypothesis and hypothesis != last:
                 last = hypothesis
                 await context.write(replies.recognition(Kind.TRANSCRIPT, hypothesis))
-            if single and recognizer.speech_ended:
+            if single and recognition.speech_ended:
                 await context.write(replies.recognition(Kind.END_OF_SINGLE_UTTERANCE))
-                final = await self._run(recognizer.finish)
-                await context.write(replies.recognition(Kind.TRANSCRIPT, final[0], final=True, confidence=final[1]))
+                final = await self._final(recognition, context)
         if final is None:
-            await self._run(recognizer.feed, resampler.flush())
-            final = await self._run(recognizer.finish)
-            await context.write(replies.recognition(Kind.TRANSCRIPT, final[0], final=True, confidence=final[1]))
-        return final[0]
+            await self._run(recognition.feed, resampler.flush())
+            final = await self._final(recognition, context)
+        return final
+
+    async def _final(self, recognition: Recognition, context: grpc.aio.ServicerContext) -> str:
+        heard = await self.pool.run(recognition.finish)
+        text = clean(heard.text, self.agent.lexicon)
+        await context.write(replies.recognition(Kind.TRANSCRIPT, text, final=True, confidence=heard.confidence))
+        return text
 
 
 async def _chain(first_chunk: bytes, requests: AsyncIterator[Any]) -> AsyncIterator[bytes]:

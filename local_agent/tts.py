@@ -5,6 +5,7 @@ life of the process, or the library would call freed memory.
 """
 
 import ctypes
+import functools
 import threading
 
 import numpy as np
@@ -77,6 +78,12 @@ def synthesize(
     if sample_rate == engine.rate or samples.size == 0:
         return samples
     return np.asarray(soxr.resample(samples, engine.rate, sample_rate), dtype=np.int16)
+
+
+@functools.lru_cache(maxsize=16)
+def synthesize_cached(text: str, sample_rate: int, voice: str) -> bytes:
+    """`synthesize_pcm`, remembered for the last few texts (greetings, fallbacks, the scripted answer)."""
+    return synthesize_pcm(text, sample_rate, voice)
 
 
 def synthesize_pcm(text: str, sample_rate: int = 16000, voice: str = "en-us") -> bytes:

@@ -85,12 +85,16 @@ class FrameCutter:
 
     def push(self, data: bytes) -> list[bytes]:
         buffer = self._buffer
-        buffer += data
         size = self.frame_bytes
+        if not buffer and len(data) == size:
+            return [data]  # the usual case (a client sending whole frames): no copy at all
+        buffer += data
         count = len(buffer) // size
         if not count:
             return []
-        frames = [bytes(buffer[i * size : (i + 1) * size]) for i in range(count)]
+        view = memoryview(buffer)
+        frames = [bytes(view[i * size : (i + 1) * size]) for i in range(count)]  # one copy per frame
+        view.release()
         del buffer[: count * size]
         return frames
 

@@ -47,6 +47,16 @@ TOOL_CALLS = Counter("voicechat_tool_calls_total", "Tool calls made by the dialo
 TOOL_CALL_LATENCY = Histogram(
     "voicechat_tool_call_seconds", "Tool call round trip seen by the dialog worker", ["tool"], buckets=_LATENCY_BUCKETS
 )
+LOCAL_STREAMS_ACTIVE = Gauge("voicechat_local_cx_streams_active", "Open StreamingDetectIntent calls of the local agent")
+RECOGNITION_QUEUE = Gauge("voicechat_local_cx_recognition_queue", "Final recognition passes waiting for a worker")
+RECOGNITION_SECONDS = Histogram(
+    "voicechat_local_cx_recognition_seconds",
+    "Time of one final recognition pass in the local agent's pool",
+    buckets=_LATENCY_BUCKETS,
+)
+RECOGNITIONS = Counter(
+    "voicechat_local_cx_recognitions_total", "Final recognition passes by engine and outcome", ["engine", "outcome"]
+)
 
 
 async def metrics_handler(_: web.Request) -> web.Response:

@@ -3,11 +3,18 @@
 Decoders and the encoder are built once, here; services import them instead of building their own.
 """
 
-from typing import Annotated, Any, Literal
+import struct
+from typing import Annotated, Any, Literal, NamedTuple
 
 import msgspec
 
 PROTOCOL_VERSION = 1
+
+# How the server sends response audio (query `audio_out`): JSON `audio_response` events (the default) or binary
+# frames of AUDIO_FRAME_HEADER (turn_id, seq, sample_rate: uint32 little-endian) followed by PCM16LE mono.
+AudioOut = Literal["json", "binary"]
+AUDIO_OUT_MODES: tuple[AudioOut, ...] = ("json", "binary")
+AUDIO_FRAME_HEADER = struct.Struct("<III")
 
 ErrorCode = Literal[
     "invalid_message",
@@ -71,7 +78,16 @@ class SessionStart(ServerEvent, tag="session_start"):
     sample_rate: int
     language: str
     resumed: bool
+    resume_expires_in_s: int = 0
     protocol: int = PROTOCOL_VERSION
+    audio_out: AudioOut = "json"
+
+
+class ResumeToken(ServerEvent, tag="resume_token"):
+    """A fresh resume token, sent before the previous one expires; it replaces it."""
+
+    resume_token: str
+    resume_expires_in_s: int
 
 
 class SpeechStarted(ServerEvent, tag="speech_started"):
@@ -148,6 +164,7 @@ class Pong(ServerEvent, tag="pong"):
 
 AnyServerEvent = (
     SessionStart
+    | ResumeToken
     | SpeechStarted
     | SpeechEnded
     | Transcript
@@ -184,6 +201,24 @@ def event_type(event: ServerEvent) -> str:
 def event_ends_turn(event: ServerEvent) -> bool:
     """`ends_turn` for a decoded server event."""
     return ends_turn(event_type(event), event.code if isinstance(event, Error) else None)
+
+
+class AudioFrame(NamedTuple):
+    """A binary response audio frame (`audio_out=binary`): the fields of an `audio_response`, PCM not base64."""
+
+    turn_id: int
+    seq: int
+    sample_rate: int
+    pcm: bytes
+
+
+def unpack_audio_frame(frame: bytes) -> AudioFrame:
+    """Read a binary response audio frame; ValueError when it is shorter than its header or has an odd length."""
+    size = AUDIO_FRAME_HEADER.size
+    if len(frame) < size or (len(frame) - size) % 2:
+        raise ValueError(f"a binary audio frame is a {size}-byte header and PCM16 samples, got {len(frame)} bytes")
+    turn_id, seq, sample_rate = AUDIO_FRAME_HEADER.unpack_from(frame)
+    return AudioFrame(turn_id, seq, sample_rate, frame[size:])
 
 
 client_decoder = msgspec.json.Decoder(AnyClientMessage)

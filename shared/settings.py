@@ -31,6 +31,7 @@ class CommonSettings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     metrics_port: Port | None = None
     drain_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 20.0
+    event_loop: Literal["asyncio", "uvloop"] = "asyncio"
 
 
 class SessionPlaneSettings(CommonSettings, frozen=True, kw_only=True):
@@ -46,9 +47,24 @@ class SessionPlaneSettings(CommonSettings, frozen=True, kw_only=True):
 class GatewaySettings(SessionPlaneSettings, frozen=True, kw_only=True):
     """`python -m gateway`: the WebSocket edge and its limits."""
 
+    env: Literal["development", "production"] = "development"
     http_port: Port = 8080
+    # authentication and resume (docs/protocol.md)
     auth_secret: str | None = None
+    auth_audience: str | None = None
+    auth_issuer: str | None = None
+    auth_leeway_s: Annotated[float, msgspec.Meta(ge=0, le=300)] = 10.0
+    allow_query_credentials: bool = False
+    resume_secret: str | None = None
+    resume_token_ttl_s: Positive | None = None
     allowed_origins: tuple[str, ...] = ()
+    # limits per shopper (the JWT subject, or the client address when auth is off)
+    client_ip_header: str | None = None
+    max_sessions_per_shopper: Annotated[int, msgspec.Meta(ge=1)] = 5
+    turns_per_minute_session: Positive = 20.0
+    turns_per_minute_shopper: Positive = 60.0
+    max_text_chars: Annotated[int, msgspec.Meta(ge=1, le=2000)] = 500
+    # limits per session
     max_message_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 64 * 1024
     pre_ready_audio_ms: Annotated[int, msgspec.Meta(ge=0)] = 2000
     max_sessions: Annotated[int, msgspec.Meta(ge=1)] = 500
@@ -59,6 +75,29 @@ class GatewaySettings(SessionPlaneSettings, frozen=True, kw_only=True):
     send_queue_size: Annotated[int, msgspec.Meta(ge=8)] = 512
     send_timeout_s: Positive = 5.0
     socket_send_buffer: Annotated[int, msgspec.Meta(ge=16384)] = 128 * 1024
+    ws_compression: bool = False
+
+    @property
+    def resume_ttl_s(self) -> float:
+        """How long a resume token is valid: by default the resume window (a worker's idle timeout)."""
+        return self.resume_token_ttl_s or self.session_idle_timeout_s
+
+
+MIN_PRODUCTION_SECRET = 32
+
+
+def production_problems(settings: GatewaySettings) -> list[str]:
+    """What stops the gateway (the edge) from starting under VOICECHAT_ENV=production; empty otherwise."""
+    if settings.env != "production":
+        return []
+    problems = []
+    if settings.auth_secret is None or len(settings.auth_secret) < MIN_PRODUCTION_SECRET:
+        problems.append(f"VOICECHAT_ENV=production needs VOICECHAT_AUTH_SECRET ({MIN_PRODUCTION_SECRET}+ characters)")
+    if not settings.allowed_origins:
+        problems.append("VOICECHAT_ENV=production needs VOICECHAT_ALLOWED_ORIGINS (the origins of your web apps)")
+    if settings.allow_query_credentials:
+        problems.append("VOICECHAT_ENV=production refuses VOICECHAT_ALLOW_QUERY_CREDENTIALS (URLs reach access logs)")
+    return problems
 
 
 class VadSettings(SessionPlaneSettings, frozen=True, kw_only=True):
@@ -90,6 +129,8 @@ class DialogSettings(SessionPlaneSettings, frozen=True, kw_only=True):
     output_sample_rate: Literal[8000, 16000, 24000, 48000] = 16000
     max_turn_speech_s: Positive = 60.0
     tool_timeout_s: Positive = 3.0
+    # how long a turn that finds the agent unavailable at its very start keeps retrying (dialog_worker/agent_errors.py)
+    dialog_start_retry_s: Annotated[float, msgspec.Meta(ge=0, le=30)] = 3.0
 
 
 class ToolsSettings(CommonSettings, frozen=True, kw_only=True):
@@ -109,6 +150,13 @@ class AgentSettings(CommonSettings, frozen=True, kw_only=True):
     local_cx_host: str = LOCAL_CX_HOST
     local_cx_port: Port = LOCAL_CX_PORT
     local_cx_scripted: bool = False
+    # where the agent keeps its sessions across restarts (local_agent/sessions.py)
+    run_dir: str = "run"
+    # recognition: engine, model directory (unset = the packaged tiny.en), pool size (0 = cores), admission wait
+    local_cx_asr: Literal["whisper", "pocketsphinx"] = "whisper"
+    local_cx_whisper_model: str | None = None
+    local_cx_asr_workers: Annotated[int, msgspec.Meta(ge=0, le=64)] = 0
+    local_cx_asr_wait_s: Annotated[float, msgspec.Meta(ge=0, le=60)] = 2.0
 
 
 ALL_SETTINGS: tuple[type[CommonSettings], ...] = (

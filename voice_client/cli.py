@@ -17,9 +17,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import aiohttp
 import msgspec
 
-from shared.audio import FRAME_MS
-from shared.protocol import AnyServerEvent, AudioResponse, SessionStart, server_decoder
+from shared.audio import FRAME_MS, pcm_to_b64
+from shared.protocol import AnyServerEvent, AudioResponse, SessionStart, server_decoder, unpack_audio_frame
 from voice_client.audio import InputAudio, ResponseAudio, WavInputError, read_wav
+from voice_client.recorder import subprotocols
 from voice_client.turn import Outcome, TurnWatch, describe
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT, EXIT_CONNECTION = 0, 1, 2, 3, 4
@@ -45,16 +46,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--language", default="en-US", help="BCP-47 language tag (%(default)s)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the answer after the input")
     parser.add_argument("--fast", action="store_true", help=f"stream the WAV at {FAST_SPEED:g}x real time")
+    parser.add_argument(
+        "--binary-audio", action="store_true", help="receive response audio as binary frames (audio_out=binary)"
+    )
     args = parser.parse_args(argv)
     if args.barge_in_after_ms is not None and args.barge_in_after_ms < 0:
         parser.error("--barge-in-after-ms must be >= 0")
     return args
 
 
-def connect_url(url: str, sample_rate: int, language: str) -> str:
+def connect_url(url: str, sample_rate: int, language: str, binary_audio: bool = False) -> str:
     parts = urlsplit(url)
     query = [*parse_qsl(parts.query), ("sample_rate", str(sample_rate)), ("language", language)]
+    if binary_audio:
+        query.append(("audio_out", "binary"))
     return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def binary_audio_event(frame: bytes) -> AudioResponse:
+    """A binary response audio frame as the `audio_response` it stands for (printed and saved the same way)."""
+    try:
+        audio = unpack_audio_frame(frame)
+    except ValueError as exc:
+        raise ClientFailure(EXIT_FAILED, f"not a protocol v1 audio frame: {exc}") from exc
+    data = pcm_to_b64(audio.pcm)
+    return AudioResponse(turn_id=audio.turn_id, seq=audio.seq, data=data, sample_rate=audio.sample_rate)
 
 
 class Conversation:
@@ -117,25 +133,36 @@ class Conversation:
             return self._event(message)
 
     def _event(self, message: aiohttp.WSMessage) -> AnyServerEvent:
-        if message.type is not aiohttp.WSMsgType.TEXT:
+        if message.type is aiohttp.WSMsgType.BINARY and self.args.binary_audio:
+            event: AnyServerEvent = binary_audio_event(message.data)
+        elif message.type is not aiohttp.WSMsgType.TEXT:
             reason = f"close code {self.ws.close_code}" if self.ws.close_code else message.type.name
             raise ClientFailure(EXIT_CONNECTION, f"the connection ended before the turn did ({reason})")
-        try:
-            event: AnyServerEvent = server_decoder.decode(message.data)
-        except msgspec.DecodeError as exc:
-            raise ClientFailure(EXIT_FAILED, f"not a protocol v1 event: {exc}: {message.data[:200]}") from exc
+        else:
+            event = self._decode(message.data)
         if isinstance(event, AudioResponse):
             self.response.add(event)
         print(describe(event), flush=True)
         return event
 
+    @staticmethod
+    def _decode(text: str) -> AnyServerEvent:
+        try:
+            event: AnyServerEvent = server_decoder.decode(text)
+        except msgspec.DecodeError as exc:
+            raise ClientFailure(EXIT_FAILED, f"not a protocol v1 event: {exc}: {text[:200]}") from exc
+        return event
+
 
 async def run(args: argparse.Namespace) -> int:
     audio = read_wav(args.wav) if args.wav else None
-    url = connect_url(args.url, audio.rate if audio else 16000, args.language)
-    headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
+    url = connect_url(args.url, audio.rate if audio else 16000, args.language, args.binary_audio)
+    headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}  # a server-side client: a header
     try:
-        async with aiohttp.ClientSession() as http, http.ws_connect(url, headers=headers) as ws:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(url, headers=headers, protocols=subprotocols()) as ws,
+        ):
             conversation = Conversation(ws, args, audio)
             try:
                 outcome = await conversation.run()

@@ -1,4 +1,8 @@
-"""A protocol v1 WebSocket client (aiohttp) that records every event with its arrival time (tests, chaos, bench)."""
+"""A protocol v1 WebSocket client (aiohttp) that records every event with its arrival time (tests, chaos, bench).
+
+Binary response audio (`audio_out=binary`) is recorded in order with the events, as `{"type": "binary_audio",
+"turn_id", "seq", "sample_rate", "pcm"}` (not a protocol event type: the frame's fields, PCM as bytes).
+"""
 
 import asyncio
 import json
@@ -8,6 +12,9 @@ from typing import Any
 import aiohttp
 
 from shared.audio import FRAME_MS
+from shared.protocol import unpack_audio_frame
+
+BINARY_AUDIO = "binary_audio"
 
 
 class VoiceClient:
@@ -18,16 +25,23 @@ class VoiceClient:
         self._reader = asyncio.create_task(self._read())
         self.start: dict[str, Any] = {}
         self.paused_turn: int | None = None  # the turn whose answer the server paused (docs/protocol.md)
+        self.resume_token: str | None = None  # the latest one: from session_start, then each resume_token event
 
     async def _read(self) -> None:
         try:
             async for msg in self.ws:
                 if msg.type is aiohttp.WSMsgType.TEXT:
                     event = json.loads(msg.data)
-                    event["_at"] = time.monotonic()
-                    self.events.append(event)
-                    self._track_pause(event)
-                    self._new.set()
+                    if event["type"] in ("session_start", "resume_token"):
+                        self.resume_token = event["resume_token"]
+                elif msg.type is aiohttp.WSMsgType.BINARY:
+                    event = {"type": BINARY_AUDIO, **unpack_audio_frame(msg.data)._asdict()}
+                else:
+                    continue
+                event["_at"] = time.monotonic()
+                self.events.append(event)
+                self._track_pause(event)
+                self._new.set()
         finally:
             self._new.set()
 
@@ -92,10 +106,30 @@ class VoiceClient:
         await self._reader
 
 
+PROTOCOL = "voicechat.v1"
+
+
+def subprotocols(token: str | None = None, resume: str | None = None) -> tuple[str, ...]:
+    """What a client offers in `Sec-WebSocket-Protocol`: `voicechat.v1` first, then its credentials
+    (docs/protocol.md, "Authentication"); the gateway selects `voicechat.v1` and never echoes the others."""
+    return (PROTOCOL, *((f"bearer.{token}",) if token else ()), *((f"resume.{resume}",) if resume else ()))
+
+
 async def connect(
-    session: aiohttp.ClientSession, base_url: str, query: str = "", wait_start: bool = True
+    session: aiohttp.ClientSession,
+    base_url: str,
+    query: str = "",
+    wait_start: bool = True,
+    *,
+    token: str | None = None,
+    resume: str | None = None,
+    compress: int = 0,
 ) -> VoiceClient:
-    ws = await session.ws_connect(f"{base_url}/ws/voice-chat{query}")
+    """Open a session (or resume one with its latest resume token), offering credentials as subprotocols;
+    `compress`: offer permessage-deflate with that window size (0 = do not offer)."""
+    ws = await session.ws_connect(
+        f"{base_url}/ws/voice-chat{query}", protocols=subprotocols(token, resume), compress=compress
+    )
     client = VoiceClient(ws)
     if wait_start:
         client.start = await client.wait_for("session_start")

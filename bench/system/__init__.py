@@ -1,76 +1,70 @@
 """System benchmark (`make bench`): real-time sessions through the whole stack, a capacity search, a Pipecat peer.
 
-Quick mode (the default) keeps to about two minutes; `--full` runs longer steps, more of them, and py-spy.
-Writes .bench/system.json, .bench/report.md and .bench/system-*.png.
+One run: ours and the peer at equal session counts (bench/system/fair.py), then our capacity search (25-session
+steps above 200), then the peer's capacity under the rule both are held to. Quick mode (the default) keeps to a few
+minutes; `--full` runs longer windows, counts up to 600, and py-spy. Writes .bench/system.json, .bench/report.md
+and .bench/system-*.png.
 """
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-from bench.system import capacity, peer, profile, report
+from bench.system import capacity, fair, peer, profile, report
 from bench.system.ours import Target, running_target
 from bench.system.script import TEXT, Script, build
-from bench.system.step import StepConfig, run_step, window_offset
+from bench.system.step import StepConfig, run_step
 
 
 @dataclass(frozen=True)
 class Plan:
-    steps: tuple[int, ...]
+    equal: tuple[int, ...]  # ours and the peer, interleaved
+    steps: tuple[int, ...]  # our capacity search
+    peer_more: tuple[int, ...]  # the peer's capacity search, after the equal counts
     measure_s: float
-    peer_sessions: tuple[int, ...]
 
 
-QUICK = Plan(steps=(50, 100, 200, 300), measure_s=10.0, peer_sessions=(10,))
-FULL = Plan(steps=(50, 100, 200, 300, 400, 500, 600), measure_s=30.0, peer_sessions=(10, 20))
+QUICK = Plan(
+    equal=(10, 20, 50),
+    steps=(50, 100, 150, 200, *range(225, 401, 25)),
+    peer_more=(75, 100, 150, 200, 250, 300),
+    measure_s=10.0,
+)
+FULL = Plan(
+    equal=(10, 20, 50),
+    steps=(50, 100, 150, 200, *range(225, 601, 25)),
+    peer_more=(75, 100, 150, 200, 250, 300, 400),
+    measure_s=30.0,
+)
 PROFILE_S = 10
 
 
 def _profile(target: Target, script: Script, sessions: int) -> dict[str, Any]:
     """Re-run the highest passing count with py-spy on the Python services (these figures are not reported)."""
     pids = {name: pid for name, pid in target.pids().items() if name in profile.PROFILED}
-    profile.record_later(pids, window_offset(sessions), PROFILE_S, report.OUT)
-    run_step(StepConfig(target.url, sessions, PROFILE_S + 2), script, target.watch, target.agent_time)
+    config = StepConfig(target.url, sessions, PROFILE_S + 2)
+    run_step(config, script, target.watch, target.agent_time, lambda: profile.record(pids, PROFILE_S, report.OUT))
     time.sleep(1)
     return profile.summarise(report.OUT)
 
 
-def _passing(steps: list[dict[str, Any]]) -> list[int]:
-    """Counts that passed, up to the first failure (a later pass after a failure does not count)."""
-    passing = []
-    for step in steps:
-        if step["failures"]:
-            break
-        passing.append(step["sessions"])
-    return passing
-
-
-def _peer(script: Script, sessions: tuple[int, ...], measure_s: float) -> dict[str, Any]:
-    try:
-        return {"runs": [peer.measure(script, n, measure_s) for n in sessions]}
-    except peer.PeerUnavailable as exc:
-        return {"error": str(exc)}
-
-
-def _ratios(steps: list[dict[str, Any]], peer_figures: dict[str, Any]) -> dict[str, Any]:
-    ours = next((s for s in steps if s["sessions"] == 100), steps[-1])
-    if "runs" not in peer_figures:
-        return {}
-    theirs = peer_figures["runs"][0]
-    spoken_ours = ours["latency_ms"]["spoken_barge_in"]["p50_ms"]
-    spoken_theirs = theirs["spoken_barge_in"]["p50_ms"]
-    return {
-        "our_sessions": ours["sessions"],
-        "peer_sessions": theirs["sessions"],
-        "cpu_per_session_peer_over_ours": round(theirs["cpu_percent_per_session"] / ours["cpu_percent_per_session"], 1),
-        "spoken_barge_in_p50_peer_over_ours": round(spoken_theirs / spoken_ours, 1)
-        if spoken_ours and spoken_theirs
-        else None,
-    }
+@contextmanager
+def _peer_or_none(errors: dict[str, str]) -> Iterator[peer.PeerTarget | None]:
+    """The peer's server, or None (with the reason in `errors`) when it cannot be installed or started here."""
+    with ExitStack() as stack:
+        try:
+            running: peer.PeerTarget | None = stack.enter_context(peer.running_peer())
+        except peer.PeerUnavailable as exc:
+            errors["peer"] = str(exc)
+            print(f"Pipecat peer unavailable: {exc}", flush=True)
+            running = None
+        yield running
 
 
 def run(quick: bool = True) -> dict[str, Any]:
@@ -78,17 +72,22 @@ def run(quick: bool = True) -> dict[str, Any]:
     script = build()
     figures: dict[str, Any] = {"mode": "quick" if quick else "full", "machine": _machine()}
     figures["script"] = f'"{TEXT}", {script.seconds:.2f} s, VAD start at frame {script.start_frame}'
-    with running_target() as target:
+    errors: dict[str, str] = {}
+    with running_target() as target, _peer_or_none(errors) as peer_target:
+        comparison = fair.compare(target, peer_target, script, config.equal, config.measure_s)
         steps = capacity.search(target, script, config.steps, config.measure_s)
-        passing = _passing(steps)
-        figures["profile"] = _profile(target, script, passing[-1]) if passing and not quick else {}
-    figures.update(steps=steps, capacity=passing[-1] if passing else 0)
-    figures["peer"] = _peer(script, config.peer_sessions, config.measure_s)
-    figures["ratios"] = _ratios(steps, figures["peer"])
+        passing = fair.highest_passing(steps)
+        if peer_target is not None:
+            comparison["peer_capacity"] = fair.peer_capacity(
+                peer_target, script, comparison, config.peer_more, config.measure_s
+            )
+        figures["profile"] = _profile(target, script, passing) if passing and not quick else {}
+    comparison["ours_spoken_capacity"] = fair.ours_spoken_capacity(comparison, steps)
+    figures.update(steps=steps, capacity=passing, fair=comparison, errors=errors, machine_after=_machine())
     report.write(figures)
-    print(f"capacity: {figures['capacity']} sessions; peer ratios: {figures['ratios'] or figures['peer']}")
-    print(f"report: {Path('.bench/report.md')}")
-    return {key: figures[key] for key in ("capacity", "ratios", "steps", "peer")}
+    print(f"capacity: {passing} sessions; peer: {comparison.get('peer_capacity', {}).get('capacity', errors)}")
+    print(f"report: {report.OUT / 'report.md'}")
+    return {key: figures[key] for key in ("capacity", "steps", "fair", "errors", "machine", "machine_after", "profile")}
 
 
 def _machine() -> str:

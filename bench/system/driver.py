@@ -105,7 +105,7 @@ class SessionDriver:
         self._check_deadlines(now)
         return frame, text
 
-    def on_event(self, kind: str, now: float) -> None:
+    def on_event(self, kind: str, now: float, code: str | None = None) -> None:
         match kind:
             case "speech_started" | "speech_ended":
                 self._met(kind, now)
@@ -116,7 +116,7 @@ class SessionDriver:
             case "interrupted":
                 self._on_interrupted(now)
             case "error":
-                self.recorder.count("error_events", now)
+                self.recorder.count(f"error_events_{code or 'unknown'}", now)  # e.g. error_events_rate_limited
 
     def _start_clip(self, spoken: bool) -> None:
         self._clip, self._spoken = 0, spoken

@@ -17,8 +17,10 @@ import psutil
 from bench.system.driver import Mode, Recorder, SessionDriver, Window
 from bench.system.order import OrderChecker
 from bench.system.script import Script
+from shared.protocol import unpack_audio_frame
 from shared.settings import VadSettings, load_settings
 from vad_worker.worker import make_detector
+from voice_client.recorder import subprotocols
 
 SLOTS = 4
 TICK_S = 0.02 / SLOTS
@@ -31,6 +33,7 @@ class Peek(msgspec.Struct):
     type: str
     turn_id: int | None = None
     seq: int | None = None
+    code: str | None = None
 
 
 _peek = msgspec.json.Decoder(Peek)
@@ -42,31 +45,54 @@ class LoadPlan:
     url: str  # ws://.../ws/voice-chat?sample_rate=16000
     sessions: int
     first_index: int  # global index of this process's first session (spreads rotations and start times)
-    start_at: float  # monotonic (one clock for every process): streaming starts
-    window: Window
-    end_at: float
     rotation: tuple[Mode, ...]
     peer: bool = False  # the Pipecat peer: no VAD events, no protocol-order checks, audio as binary frames
 
 
+@dataclass(frozen=True)
+class Timing:
+    """Sent by the parent once every load process has connected all its sessions (monotonic, one clock for all)."""
+
+    start_at: float  # streaming starts
+    window: Window
+    end_at: float
+
+
 class Session:
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse, driver: SessionDriver, peer: bool) -> None:
+    """One socket; its reader runs from the connect on (so pings are answered while the others connect), its
+    driver is set once the step's timing is known."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, index: int, peer: bool) -> None:
         self.ws = ws
-        self.driver = driver
+        self.index = index
+        self.driver: SessionDriver | None = None
         self.order = OrderChecker()
         self.peer = peer
         self.reader = asyncio.create_task(self._read())
 
+    def drive(self, plan: LoadPlan, timing: Timing, script: Script, recorder: Recorder) -> SessionDriver:
+        first = timing.start_at + (self.index * 0.0377) % STAGGER_S
+        shift = self.index % len(plan.rotation)
+        rotation = plan.rotation[shift:] + plan.rotation[:shift]
+        detector = make_detector(SETTINGS)
+        self.driver = SessionDriver(script, detector, recorder, rotation, first, vad_events=not self.peer)
+        return self.driver
+
     async def _read(self) -> None:
         async for msg in self.ws:
-            now = time.monotonic()
-            if msg.type is aiohttp.WSMsgType.BINARY:
-                self.driver.on_event("audio_response", now)
+            now, driver = time.monotonic(), self.driver
+            if driver is None:
+                continue  # nothing is due before streaming starts
+            if msg.type is aiohttp.WSMsgType.BINARY:  # response audio: the peer's raw PCM, or ours (audio_out=binary)
+                if not self.peer:
+                    audio = unpack_audio_frame(msg.data)
+                    self.order.feed("audio_response", audio.turn_id, audio.seq)
+                driver.on_event("audio_response", now)
             elif msg.type is aiohttp.WSMsgType.TEXT:
                 event = _peek.decode(msg.data)
                 if not self.peer:
                     self.order.feed(event.type, event.turn_id, event.seq)
-                self.driver.on_event(event.type, now)
+                driver.on_event(event.type, now, event.code)
 
 
 async def _wait_start(ws: aiohttp.ClientWebSocketResponse) -> None:
@@ -75,29 +101,23 @@ async def _wait_start(ws: aiohttp.ClientWebSocketResponse) -> None:
         raise ValueError(f"expected session_start, got {msg.type} {msg.data!r:.80}")
 
 
-async def _connect(
-    http: aiohttp.ClientSession, plan: LoadPlan, index: int, script: Script, recorder: Recorder, gate: asyncio.Semaphore
-) -> Session | None:
-    first = plan.start_at + (index * 0.0377) % STAGGER_S
-    shift = index % len(plan.rotation)
-    rotation = plan.rotation[shift:] + plan.rotation[:shift]
-    driver = SessionDriver(script, make_detector(SETTINGS), recorder, rotation, first, vad_events=not plan.peer)
+async def _connect(http: aiohttp.ClientSession, plan: LoadPlan, index: int, gate: asyncio.Semaphore) -> Session | None:
     async with gate:
         try:
-            ws = await http.ws_connect(plan.url, max_msg_size=0, autoping=True)
+            protocols = () if plan.peer else subprotocols()
+            ws = await http.ws_connect(plan.url, max_msg_size=0, autoping=True, protocols=protocols)
             if not plan.peer:
                 await _wait_start(ws)
         except (aiohttp.ClientError, TimeoutError, ValueError):
-            recorder.counts["connect_failed"] += 1
             return None
-    return Session(ws, driver, plan.peer)
+    return Session(ws, index, plan.peer)
 
 
-async def _stream(sessions: list[Session], plan: LoadPlan, recorder: Recorder) -> None:
+async def _stream(sessions: list[Session], timing: Timing, recorder: Recorder) -> None:
     """Send every session its next frame in real time until `end_at`; late ticks are caught up, and measured."""
-    await asyncio.sleep(max(0.0, plan.start_at - time.monotonic()))
-    due, tick = plan.start_at, 0
-    while due < plan.end_at:
+    await asyncio.sleep(max(0.0, timing.start_at - time.monotonic()))
+    due, tick = timing.start_at, 0
+    while due < timing.end_at:
         lag = time.monotonic() - due
         if lag > 0:
             recorder.latency("loadgen_lag", due, due + lag)
@@ -106,12 +126,13 @@ async def _stream(sessions: list[Session], plan: LoadPlan, recorder: Recorder) -
                 await _send(session, recorder)
         tick += 1
         due += TICK_S
-        delay = due - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
+        # Yield even when behind: sends rarely block, so without it a lagging ticker starves the readers (every
+        # event then looks lost).
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
 
 
 async def _send(session: Session, recorder: Recorder) -> None:
+    assert session.driver is not None, "every streamed session is driven"
     frame, text = session.driver.tick(time.monotonic())
     try:
         if text is not None:
@@ -131,22 +152,28 @@ async def _close(sessions: list[Session], recorder: Recorder) -> None:
     await asyncio.gather(*(s.reader for s in sessions))
 
 
-async def run_plan(plan: LoadPlan, script: Script) -> dict[str, Any]:
-    recorder = Recorder(plan.window)
+async def run_plan(plan: LoadPlan, script: Script, ready: Any, timings: Any) -> dict[str, Any]:
+    """Connect every session, say so on `ready`, take the step's timing from `timings`, then stream."""
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
     async with aiohttp.ClientSession() as http:
         indices = range(plan.first_index, plan.first_index + plan.sessions)
-        opened = await asyncio.gather(*(_connect(http, plan, i, script, recorder, gate) for i in indices))
+        opened = await asyncio.gather(*(_connect(http, plan, i, gate) for i in indices))
+        ready.put(plan.first_index)
+        timing: Timing = await asyncio.to_thread(timings.get)
+        recorder = Recorder(timing.window)
+        recorder.counts["connect_failed"] += opened.count(None)
         sessions = [s for s in opened if s is not None]
-        await _stream(sessions, plan, recorder)
+        for session in sessions:
+            session.drive(plan, timing, script, recorder)
+        await _stream(sessions, timing, recorder)
         await _close(sessions, recorder)
     recorder.counts["order_violations"] += sum(s.order.violations for s in sessions)
     recorder.counts["lost_audio_chunks"] += sum(s.order.lost for s in sessions)
     return {"histograms": recorder.histograms.encode(), "counts": dict(recorder.counts)}
 
 
-def process_main(plan: LoadPlan, script: Script, results: Any) -> None:
+def process_main(plan: LoadPlan, script: Script, ready: Any, timings: Any, results: Any) -> None:
     """Entry of one load process (multiprocessing): run the plan, put its result and own CPU time on `results`."""
-    result = asyncio.run(run_plan(plan, script))
+    result = asyncio.run(run_plan(plan, script, ready, timings))
     times = psutil.Process().cpu_times()
     results.put({**result, "cpu_s": times.user + times.system})

@@ -1,6 +1,6 @@
 """Our stack under test: every service as a process plus nats-server, the local agent in scripted fast mode."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -28,8 +28,9 @@ class Target:
 
 
 @contextmanager
-def running_target() -> Iterator[Target]:
-    with running_stack(FULL_STACK, env=SCRIPTED) as stack:
+def running_target(env: Mapping[str, str] | None = None) -> Iterator[Target]:
+    """The stack in scripted mode; `env` adds settings for every service (e.g. VOICECHAT_EVENT_LOOP)."""
+    with running_stack(FULL_STACK, env={**SCRIPTED, **(env or {})}) as stack:
         wait_http(stack.gateway.base_url + "/readyz")
         assert stack.nats.proc is not None
         groups = {s.module: [s.proc.pid] for s in stack.services if s.proc is not None}

@@ -3,6 +3,9 @@
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +51,15 @@ def _wait_port(port: int, server: subprocess.Popen[bytes], timeout: float = 60.0
     raise PeerUnavailable(f"the Pipecat server did not start: {LOG.read_text(errors='replace')[-800:]}")
 
 
-def measure(script: Script, sessions: int, measure_s: float) -> dict[str, Any]:
+@dataclass
+class PeerTarget:
+    url: str
+    watch: ProcWatch
+
+
+@contextmanager
+def running_peer() -> Iterator[PeerTarget]:
+    """The Pipecat server on a free port, for as many steps as needed (it idles between them)."""
     ensure_venv()
     port = free_port()
     with LOG.open("wb") as log:
@@ -57,11 +68,16 @@ def measure(script: Script, sessions: int, measure_s: float) -> dict[str, Any]:
         )
     try:
         _wait_port(port, server)
-        config = StepConfig(f"ws://127.0.0.1:{port}/ws", sessions, measure_s, rotation=(Mode.SPOKEN,), peer=True)
-        step = run_step(config, script, ProcWatch({"pipecat": [server.pid]}))
+        yield PeerTarget(f"ws://127.0.0.1:{port}/ws", ProcWatch({"pipecat": [server.pid]}))
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def measure(peer: PeerTarget, script: Script, sessions: int, measure_s: float) -> dict[str, Any]:
+    """One step on the peer: every session speaks, waits for the answer and speaks over it (spoken barge-in)."""
+    config = StepConfig(peer.url, sessions, measure_s, rotation=(Mode.SPOKEN,), peer=True)
+    step = run_step(config, script, peer.watch)
     return {
         "sessions": sessions,
         "window_s": round(step.window_s, 1),

@@ -27,6 +27,7 @@ class ProcWatch:
             name: {
                 "cpu_percent": round(100 * (now[name] - self._cpu[name]) / wall, 1),
                 "rss_mib": round(sum(_rss(p) for p in procs) / 2**20, 1),
+                "wall_s": round(wall, 2),
             }
             for name, procs in self.groups.items()
         }
@@ -47,12 +48,22 @@ def _rss(proc: psutil.Process) -> int:
         return 0
 
 
+def _metrics_text(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return str(response.read().decode())
+
+
 def scrape(url: str, names: tuple[str, ...]) -> dict[str, float]:
     """Unlabelled sample values of `names` from a Prometheus text endpoint (0 when absent)."""
-    with urllib.request.urlopen(url, timeout=5) as response:
-        text = response.read().decode()
+    text = _metrics_text(url)
     values = {}
     for name in names:
         found = re.search(rf"^{re.escape(name)} ([0-9.e+-]+)$", text, re.MULTILINE)
         values[name] = float(found.group(1)) if found else 0.0
     return values
+
+
+def scrape_total(url: str, name: str) -> float:
+    """The sum of every labelled sample of `name` (e.g. a counter's children) from a Prometheus text endpoint."""
+    found = re.findall(rf"^{re.escape(name)}{{[^}}]*}} ([0-9.e+-]+)$", _metrics_text(url), re.MULTILINE)
+    return sum(float(value) for value in found)

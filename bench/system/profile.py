@@ -2,7 +2,6 @@
 
 import subprocess
 import sys
-import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -12,18 +11,12 @@ PROFILED = ("gateway", "vad_worker", "dialog_worker", "local_agent")
 RATE_HZ = 100
 
 
-def record_later(pids: dict[str, int], delay_s: float, seconds: int, out_dir: Path) -> threading.Timer:
-    """Start one `py-spy record` per service after `delay_s` (e.g. at the start of a load window)."""
-
-    def start() -> None:
-        for name, pid in pids.items():
-            command = [str(PY_SPY), "record", "-f", "raw", "-r", str(RATE_HZ), "-d", str(seconds), "--nonblocking"]
-            command += ["-o", str(out_dir / f"profile-{name}.txt"), "--pid", str(pid)]
-            subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    timer = threading.Timer(delay_s, start)
-    timer.start()
-    return timer
+def record(pids: dict[str, int], seconds: int, out_dir: Path) -> None:
+    """Start one `py-spy record` per service, now (e.g. when a load window opens); they end on their own."""
+    for name, pid in pids.items():
+        command = [str(PY_SPY), "record", "-f", "raw", "-r", str(RATE_HZ), "-d", str(seconds), "--nonblocking"]
+        command += ["-o", str(out_dir / f"profile-{name}.txt"), "--pid", str(pid)]
+        subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def hot_spots(path: Path, top: int = 8) -> dict[str, Any]:

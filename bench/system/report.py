@@ -6,6 +6,8 @@ from typing import Any
 
 import matplotlib
 
+from bench.system.fair import ADDED_BUDGET_MS
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
@@ -76,11 +78,47 @@ def markdown(figures: dict[str, Any]) -> str:
     for s in figures["steps"]:
         cells = [f"{p['cpu_percent']}% / {p['rss_mib']}" for p in s["processes"].values()]
         lines.append(f"| {s['sessions']} | " + " | ".join(cells) + " |")
-    lines += ["", "## Pipecat peer", "", "```", json.dumps(figures["peer"], indent=1), "```", ""]
+    lines += fair_markdown(figures)
     if figures.get("profile"):
         lines += ["## Profile (py-spy, top self time)", "", "```", json.dumps(figures["profile"], indent=1), "```"]
     lines += ["", "![latency](system-latency.png)", "", "![cpu](system-cpu.png)", ""]
     return "\n".join(lines)
+
+
+def fair_markdown(figures: dict[str, Any]) -> list[str]:
+    """Ours against the Pipecat peer at equal counts, and both capacities under the shared rule (fair.py)."""
+    fair = figures["fair"]
+    lines = ["## Ours against the Pipecat peer (same run, same harness and audio, spoken barge-ins only)", ""]
+    if "peer" in figures["errors"]:
+        return [*lines, f"Peer not measured: {figures['errors']['peer']}", ""]
+    lines += [
+        "| sessions | CPU % of a core per session: peer | ours (all) | ours without agent + tools | peer / ours "
+        "| spoken barge-in p50 ms: peer | ours | peer / ours |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in fair["ratios"]:
+        lines.append(
+            f"| {r['sessions']} | {r['cpu_per_session_peer']} | {r['cpu_per_session_ours']} "
+            f"| {r['cpu_per_session_ours_core']} | {r['cpu_peer_over_ours']} x ({r['cpu_peer_over_ours_core']} x) "
+            f"| {r['spoken_barge_in_p50_peer']} | {r['spoken_barge_in_p50_ours']} | {r['spoken_peer_over_ours']} x |"
+        )
+    peer_capacity = fair.get("peer_capacity", {})
+    lines += [
+        "",
+        f"Capacity under the shared rule (nothing lost or failed; spoken barge-in p99 at most "
+        f"{ADDED_BUDGET_MS:g} ms above the side's own p50 at the lowest count): "
+        f"peer **{peer_capacity.get('capacity')}**, ours **{fair['ours_spoken_capacity']}** sessions.",
+        "",
+        "| peer sessions | spoken barge-in p50 / p99 (samples) | CPU % of a core | load gen lag p99 ms | verdict |",
+        "|---|---|---|---|---|",
+    ]
+    for run in peer_capacity.get("runs", []):
+        verdict = "; ".join(run["failures"]) or "pass"
+        lines.append(
+            f"| {run['sessions']} | {_lat(run['spoken_barge_in'])} | {run['processes']['pipecat']['cpu_percent']} "
+            f"| {run['loadgen_lag']['p99_ms']} | {verdict} |"
+        )
+    return [*lines, ""]
 
 
 def write(figures: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ import psutil
 
 from bench.system.driver import Mode, Window
 from bench.system.hist import Histograms
-from bench.system.loadgen import STAGGER_S, LoadPlan, process_main
+from bench.system.loadgen import STAGGER_S, LoadPlan, Timing, process_main
 from bench.system.procs import ProcWatch
 from bench.system.script import Script
 
@@ -41,24 +41,17 @@ class StepResult:
     window_s: float
 
 
-def window_offset(sessions: int) -> float:
-    """Seconds from the start of a step to its measured window: spawn and connect, then the staggered first turns."""
-    return 2.0 + sessions * 0.01 + STAGGER_S + 2.0
+CONNECT_TIMEOUT_S = 60.0  # load processes spawn and connect within this, plus 0.2 s per session
+LATE_S = 1.0  # a window whose start the parent reached later than this was not measured: the step fails
 
 
 def _plans(config: StepConfig) -> list[LoadPlan]:
-    now = time.monotonic()
-    start_at = now + 2.0 + config.sessions * 0.01
-    window = Window(now + window_offset(config.sessions), now + window_offset(config.sessions) + config.measure_s)
     splits = range(0, config.sessions, config.per_process)
     return [
         LoadPlan(
             url=config.url,
             sessions=min(config.per_process, config.sessions - first),
             first_index=first,
-            start_at=start_at,
-            window=window,
-            end_at=window.end + 1.0,
             rotation=config.rotation,
             peer=config.peer,
         )
@@ -66,22 +59,48 @@ def _plans(config: StepConfig) -> list[LoadPlan]:
     ]
 
 
+def _timing(measure_s: float) -> Timing:
+    """Streaming starts now (every session is connected); the window opens after the staggered first turns."""
+    start_at = time.monotonic() + 0.5
+    window = Window(start_at + STAGGER_S + 2.0, start_at + STAGGER_S + 2.0 + measure_s)
+    return Timing(start_at, window, window.end + 1.0)
+
+
 def _sleep_until(at: float) -> None:
     time.sleep(max(0.0, at - time.monotonic()))
 
 
-def run_step(config: StepConfig, script: Script, services: ProcWatch, probe: Probe | None = None) -> StepResult:
+def run_step(
+    config: StepConfig,
+    script: Script,
+    services: ProcWatch,
+    probe: Probe | None = None,
+    at_window: Callable[[], object] | None = None,
+) -> StepResult:
+    """One step; `at_window` is called when the measured window opens (e.g. to start a profiler)."""
     context = multiprocessing.get_context("spawn")
-    results = context.Queue()
+    results, ready = context.Queue(), context.Queue()
     plans = _plans(config)
-    workers = [context.Process(target=process_main, args=(plan, script, results)) for plan in plans]
+    timings = [context.Queue() for _ in plans]
+    workers = [
+        context.Process(target=process_main, args=(plan, script, ready, timing, results))
+        for plan, timing in zip(plans, timings, strict=True)
+    ]
     for worker in workers:
         worker.start()
+    for _ in workers:  # spawning and connecting may take long on a loaded machine, or with a slow server
+        ready.get(timeout=CONNECT_TIMEOUT_S + config.sessions * 0.2)
+    timing = _timing(config.measure_s)
+    for queue in timings:
+        queue.put(timing)
     loadgen = ProcWatch({"loadgen": [w.pid for w in workers if w.pid is not None]})
-    window = plans[0].window
+    window = timing.window
     _sleep_until(window.start)
+    late = time.monotonic() - window.start > LATE_S  # the parent itself was starved
     services.start(window.start)
     loadgen.start(window.start)
+    if at_window is not None:
+        at_window()
     before = probe() if probe else {}
     busy = _busy_seconds()
     _sleep_until(window.end)
@@ -90,11 +109,13 @@ def run_step(config: StepConfig, script: Script, services: ProcWatch, probe: Pro
     after = probe() if probe else {}
     histograms, counts = Histograms(), Counter[str]()
     for _ in workers:
-        result: dict[str, Any] = results.get(timeout=plans[0].end_at - time.monotonic() + 60)
+        result: dict[str, Any] = results.get(timeout=timing.end_at - time.monotonic() + 60)
         histograms.add_encoded(result["histograms"])
         counts.update(result["counts"])
     for worker in workers:
         worker.join(timeout=10)
+    if late:
+        counts["window_started_late"] += 1
     delta = {name: after[name] - before.get(name, 0.0) for name in after}
     return StepResult(config.sessions, histograms, counts, processes, busy_percent, delta, window.end - window.start)
 

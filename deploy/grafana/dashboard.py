@@ -124,6 +124,18 @@ def traffic() -> list[Builder[model.Panel]]:
     ]
 
 
+def local_agent() -> list[Builder[model.Panel]]:
+    return [
+        graph(
+            "Recognition passes waiting for a worker",
+            "short",
+            [query(f"sum by (pod) (voicechat_local_cx_recognition_queue{{{NS}}})", "{{pod}}")],
+        ),
+        graph("Recognition time (final pass)", "s", quantiles("voicechat_local_cx_recognition_seconds")),
+        graph("Agent streams open", "short", [query(f"sum(voicechat_local_cx_streams_active{{{NS}}})", "streams")]),
+    ]
+
+
 def resources() -> list[Builder[model.Panel]]:
     scope = f'{NS}, job=~"{SERVICES}"'
     return [
@@ -157,6 +169,7 @@ def build() -> model.Dashboard:
         "Overview": overview(),
         "Turns and tools": turns(),
         "Traffic": traffic(),
+        "Local agent": local_agent(),
         "Resources": resources(),
     }
     for title, panels in rows.items():

@@ -2,7 +2,7 @@
 // Exposes `window.voicechatStats = {sent, received, played}` (audio samples) for tests.
 
 import { startCapture } from "./capture.js";
-import { Player, decodePcm16 } from "./player.js";
+import { Player, decodePcm16, pcm16ToFloat } from "./player.js";
 import { SAMPLE_RATES, VoiceSession } from "./session.js";
 import * as view from "./view.js";
 
@@ -45,7 +45,7 @@ function newTurn(turnId) {
 }
 
 function onAudio(event) {
-  const samples = decodePcm16(event.data);
+  const samples = event.pcm ? pcm16ToFloat(event.pcm) : decodePcm16(event.data);
   stats.received += samples.length;
   newTurn(event.turn_id);
   if (event.turn_id !== turn.audioId) {
@@ -131,13 +131,30 @@ async function toggleMic() {
   return undefined;
 }
 
+// A JWT for this page comes in the address fragment (`/test#token=...`), which browsers never send to a server;
+// it is read once and removed from the address bar and history.
+let fragmentToken = null;
+function pageToken() {
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  if (fragment.has("token")) {
+    fragmentToken = fragment.get("token");
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return fragmentToken;
+}
+
 async function toggleConnect() {
   view.showError("");
   if (state.session) return state.session.stop();
   const ctx = audioContext();
   await ctx.resume();
   const query = new URLSearchParams(location.search);
-  const params = { sampleRate: ctx.sampleRate, language: query.get("language") || "en-US", token: query.get("token") };
+  const params = {
+    sampleRate: ctx.sampleRate,
+    language: query.get("language") || "en-US",
+    token: pageToken(),
+    audioOut: query.get("audio_out") || "binary", // response audio as binary frames unless the page says json
+  };
   state.session = new VoiceSession(params, { onEvent, onState, onProblem: view.showError });
   state.session.start();
   return undefined;

@@ -14,6 +14,13 @@ export function decodePcm16(base64) {
   return samples;
 }
 
+/** PCM16 samples (an Int16Array over a binary frame: little-endian, as every browser is) to Float32 samples. */
+export function pcm16ToFloat(pcm) {
+  const samples = new Float32Array(pcm.length);
+  for (let i = 0; i < pcm.length; i += 1) samples[i] = pcm[i] / 0x8000;
+  return samples;
+}
+
 export class Player {
   /** `stats.played` grows as samples really play; `onChange(state, queuedMs)` after every change. */
   constructor(ctx, stats, onChange) {

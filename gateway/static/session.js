@@ -1,8 +1,13 @@
 // Protocol v1 WebSocket session: JSON events in, JSON and binary audio out, automatic reconnect that
-// resumes the same session with `session_id` + `resume_token`.
+// resumes the same session with its latest resume token. Credentials never go in the URL: they are offered as
+// WebSocket subprotocols next to `voicechat.v1` (docs/protocol.md, "Authentication"). With `audioOut: "binary"`
+// response audio comes as binary frames (docs/protocol.md) and is handed on as an `audio_response` event carrying
+// `pcm` (an Int16Array) instead of base64 `data`.
 
 export const SAMPLE_RATES = [8000, 16000, 32000, 44100, 48000];
+export const PROTOCOL = "voicechat.v1";
 const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000];
+const AUDIO_HEADER_BYTES = 12; // turn_id, seq, sample_rate: uint32 little-endian
 const CLOSE_WORDS = {
   1008: "The server refused the connection (not authorised, origin not allowed, or too many requests).",
   1009: "A message was too large for the server.",
@@ -16,8 +21,8 @@ function closeWords(code) {
 
 export class VoiceSession {
   /** `handlers`: onEvent(event), onState(state, detail), onProblem(words). */
-  constructor({ sampleRate, language, token }, handlers) {
-    this.params = { sampleRate, language, token };
+  constructor({ sampleRate, language, token, audioOut }, handlers) {
+    this.params = { sampleRate, language, token, audioOut };
     this.handlers = handlers;
     this.ws = null;
     this.wanted = false;
@@ -69,17 +74,20 @@ export class VoiceSession {
   url() {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const query = new URLSearchParams({ sample_rate: String(this.params.sampleRate), language: this.params.language });
-    if (this.params.token) query.set("token", this.params.token);
-    if (this.resume) {
-      query.set("session_id", this.resume.sessionId);
-      query.set("resume_token", this.resume.token);
-    }
+    if (this.params.audioOut) query.set("audio_out", this.params.audioOut);
     return `${scheme}//${location.host}/ws/voice-chat?${query}`;
+  }
+
+  protocols() {
+    const offered = [PROTOCOL];
+    if (this.params.token) offered.push(`bearer.${this.params.token}`);
+    if (this.resume) offered.push(`resume.${this.resume}`);
+    return offered;
   }
 
   open() {
     this.handlers.onState(this.resume ? "reconnecting" : "connecting");
-    const ws = new WebSocket(this.url());
+    const ws = new WebSocket(this.url(), this.protocols());
     ws.binaryType = "arraybuffer";
     ws.onmessage = (message) => this.received(message.data);
     ws.onclose = (event) => this.closed(ws, event.code);
@@ -87,7 +95,10 @@ export class VoiceSession {
   }
 
   received(data) {
-    if (typeof data !== "string") return;
+    if (typeof data !== "string") {
+      this.receivedAudio(data);
+      return;
+    }
     let event;
     try {
       event = JSON.parse(data);
@@ -95,8 +106,8 @@ export class VoiceSession {
       this.handlers.onProblem(`The server sent something that is not JSON (${error.message}).`);
       return;
     }
+    if (event.type === "session_start" || event.type === "resume_token") this.resume = event.resume_token;
     if (event.type === "session_start") {
-      this.resume = { sessionId: event.session_id, token: event.resume_token };
       this.started = true;
       this.attempt = 0;
       this.handlers.onState("connected", event);
@@ -104,6 +115,21 @@ export class VoiceSession {
       this.dropResume = true;
     }
     this.handlers.onEvent(event);
+  }
+
+  receivedAudio(buffer) {
+    if (buffer.byteLength < AUDIO_HEADER_BYTES || (buffer.byteLength - AUDIO_HEADER_BYTES) % 2) {
+      this.handlers.onProblem(`The server sent a binary frame that is not response audio (${buffer.byteLength} bytes).`);
+      return;
+    }
+    const header = new DataView(buffer, 0, AUDIO_HEADER_BYTES);
+    this.handlers.onEvent({
+      type: "audio_response",
+      turn_id: header.getUint32(0, true),
+      seq: header.getUint32(4, true),
+      sample_rate: header.getUint32(8, true),
+      pcm: new Int16Array(buffer, AUDIO_HEADER_BYTES),
+    });
   }
 
   closed(ws, code) {

@@ -19,10 +19,10 @@ VOICE = "en-us+f2"
 
 
 @contextmanager
-def open_page(browser: Browser, stack: Stack, viewport: ViewportSize = DESKTOP) -> Iterator[TestPage]:
+def open_page(browser: Browser, stack: Stack, viewport: ViewportSize = DESKTOP, query: str = "") -> Iterator[TestPage]:
     """The page at `viewport`; on the way out it disconnects (`end_session`) so workers release the session."""
     page = TestPage(browser.new_page(viewport=viewport))
-    page.page.goto(stack.gateway.base_url + "/test")
+    page.page.goto(stack.gateway.base_url + "/test" + query)
     yield page
     if page.by("status").get_attribute("data-state") != "idle":
         page.by("connect").click()
@@ -74,6 +74,21 @@ def test_typed_query_by_keyboard_on_a_phone(driver: Playwright, stack: Stack, tm
         assert page.problems == []
 
 
+@pytest.mark.parametrize(("query", "mode"), [("", "binary"), ("?audio_out=json", "json")])
+def test_the_answer_plays_with_either_audio_mode(
+    driver: Playwright, stack: Stack, tmp_path: Path, query: str, mode: str
+) -> None:
+    """The page asks for binary response audio unless its address says json; both play the same way."""
+    with chromium(driver, silent_wav(tmp_path / "mic.wav")) as browser, open_page(browser, stack, query=query) as page:
+        page.connect()
+        assert page.received("session_start")[0]["audio_out"] == mode
+        page.by("text-input").fill("hello")
+        page.by("send").click()
+        stats = page.wait_stats(lambda s: s["played"] >= 8000)  # half a second of the greeting really played
+        assert stats["received"] >= stats["played"]
+        assert page.problems == []
+
+
 def assert_playback_stopped(page: TestPage) -> None:
     """After `interrupted`: nothing queued, and `played` does not move while we watch."""
     expect(page.by("playback")).to_have_attribute("data-queued-ms", "0")
@@ -115,6 +130,8 @@ def test_speaking_during_the_answer_barges_in(driver: Playwright, stack: Stack, 
 def test_reconnect_resumes_the_session(driver: Playwright, stack: Stack, tmp_path: Path) -> None:
     """Runs last in this module: it restarts the gateway (sockets are closed with 1001) under the page."""
     with chromium(driver, silent_wav(tmp_path / "mic.wav")) as browser, open_page(browser, stack) as page:
+        urls: list[str] = []
+        page.page.on("websocket", lambda ws: urls.append(ws.url))
         page.connect()
         stack.gateway.stop()
         expect(page.by("status")).to_have_attribute("data-state", "reconnecting", timeout=10_000)
@@ -125,6 +142,7 @@ def test_reconnect_resumes_the_session(driver: Playwright, stack: Stack, tmp_pat
         expect(page.by("intent")).to_have_text("greeting", timeout=30_000)
         first, again = page.received("session_start")
         assert again["resumed"] and again["session_id"] == first["session_id"]
+        assert len(urls) >= 2 and all("session_id" not in url and "token" not in url for url in urls)  # not in URLs
         assert page.problems == []
 
 

@@ -67,6 +67,7 @@ def test_spoken_wav_in_events_and_response_wav_out(stack: Stack, tmp_path: Path)
         assert kind in kinds
     assert kinds[-1] == "audio_end"
     assert 'intent {"turn_id": 1, "name": "search_products"' in done.stdout
+    assert '"resume_token": "<redacted>"' in done.stdout  # a credential: never printed
     chunks = [line for line in done.stdout.splitlines() if line.startswith("audio_response ")]
     assert chunks and all("samples>" in line and len(line) < 200 for line in chunks)  # summarised, not dumped
     answer_rate, samples = read_wav(out)
@@ -98,6 +99,18 @@ def test_typed_text_with_barge_in(stack: Stack, tmp_path: Path) -> None:
     kinds = events(done.stdout)
     assert kinds[-1] == "interrupted" and ">" in kinds  # chunks already in flight may come between the two
     assert "turn interrupted" in done.stderr
+
+
+def test_binary_response_audio_is_printed_and_saved_like_json(stack: Stack, tmp_path: Path) -> None:
+    outs = {mode: tmp_path / f"{mode}.wav" for mode in ("json", "binary")}
+    for mode, out in outs.items():
+        flags = ["--binary-audio"] if mode == "binary" else []
+        done = client("--url", ws_url(stack), "--text", "hello", "--out", out, *flags)
+        assert done.returncode == 0, done.stderr + done.stdout
+        assert events(done.stdout)[-1] == "audio_end" and "audio_response" in events(done.stdout)
+        assert f'"audio_out": "{mode}"' in done.stdout  # the session_start line
+    (json_rate, json_samples), (binary_rate, binary_samples) = (read_wav(out) for out in outs.values())
+    assert binary_rate == json_rate == 16000 and binary_samples == json_samples > 8000  # the same spoken greeting
 
 
 def test_error_event_exits_non_zero(stack: Stack, tmp_path: Path) -> None:

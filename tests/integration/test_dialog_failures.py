@@ -56,7 +56,7 @@ async def test_local_agent_down_then_back() -> None:
             agent.kill()
             failed = await text_turn(client, "hello", 1)
             assert failed["type"] == "error" and failed["code"] == "dialog_unavailable"
-            agent.start()
+            await asyncio.to_thread(agent.start)  # loads its speech model: the client's loop keeps running meanwhile
             await asyncio.sleep(1.0)  # the worker's channel reconnects within its 0.5 s backoff
             back = await text_turn(client, "hello", 2)
             assert back["type"] == "audio_end"

@@ -1,4 +1,5 @@
-"""Fixtures: the local CX server in-process on a free port (real ASR, or scripted) and the real CX async client."""
+"""Fixtures: the local CX server in-process on a free port (Whisper by default, pocketsphinx by indirect
+parametrisation of `local_cx`, or scripted) and the real CX async client."""
 
 import itertools
 from collections.abc import AsyncIterator
@@ -10,7 +11,7 @@ from google.cloud.dialogflowcx_v3 import SessionsAsyncClient
 from google.cloud.dialogflowcx_v3.services.sessions.transports import SessionsGrpcAsyncIOTransport
 
 from harness.ports import free_port
-from local_agent.server import LocalCxServer, start_server
+from local_agent.server import AgentOptions, LocalCxServer, start_server
 from tests.local_agent.cx import AGENT
 
 _ids = itertools.count()
@@ -22,15 +23,15 @@ async def _client(port: int) -> Any:
 
 
 @pytest.fixture
-async def local_cx() -> AsyncIterator[LocalCxServer]:
-    server = await start_server("127.0.0.1", free_port())
+async def local_cx(request: pytest.FixtureRequest) -> AsyncIterator[LocalCxServer]:
+    server = await start_server("127.0.0.1", free_port(), AgentOptions(asr=getattr(request, "param", "whisper")))
     yield server
     await server.stop(grace_s=0.5)
 
 
 @pytest.fixture
 async def scripted_cx() -> AsyncIterator[LocalCxServer]:
-    server = await start_server("127.0.0.1", free_port(), scripted=True)
+    server = await start_server("127.0.0.1", free_port(), AgentOptions(asr="scripted"))
     yield server
     await server.stop(grace_s=0.5)
 

@@ -19,9 +19,11 @@ def out_config(rate: int = 16000) -> Any:
     )
 
 
-def first_request(session: str, single: bool = True, partial: bool = True, out_rate: int = 16000) -> Any:
+def first_request(
+    session: str, single: bool = True, partial: bool = True, out_rate: int = 16000, rate: int = 16000
+) -> Any:
     config = cx.InputAudioConfig(
-        audio_encoding=cx.AudioEncoding.AUDIO_ENCODING_LINEAR_16, sample_rate_hertz=16000, single_utterance=single
+        audio_encoding=cx.AudioEncoding.AUDIO_ENCODING_LINEAR_16, sample_rate_hertz=rate, single_utterance=single
     )
     return cx.StreamingDetectIntentRequest(
         session=session,
@@ -40,13 +42,16 @@ class Turn:
     kinds: list[str] = field(default_factory=list)
 
 
-async def stream_turn(client: Any, session: str, pcm: bytes, single: bool = True, partial: bool = True) -> Turn:
-    """Stream `pcm` in 20 ms chunks; with single_utterance, half-close only on END_OF_SINGLE_UTTERANCE."""
+async def stream_turn(
+    client: Any, session: str, pcm: bytes, single: bool = True, partial: bool = True, rate: int = 16000
+) -> Turn:
+    """Stream `pcm` (declared at `rate`) in chunks; with single_utterance, half-close only on
+    END_OF_SINGLE_UTTERANCE."""
     turn = Turn()
     stop = asyncio.Event()
 
     async def requests() -> AsyncIterator[Any]:
-        yield first_request(session, single, partial)
+        yield first_request(session, single, partial, rate=rate)
         for chunk in chunks(pcm):
             if stop.is_set():
                 return

@@ -78,4 +78,4 @@ async def test_tool_error_gets_an_apology(client: Any, session: str) -> None:
 async def test_no_results_is_said(client: Any, session: str) -> None:
     await text_query(client, session, "show me sofas under five dollars")
     answer = await tool_result(client, session, "search_products", {"products": [], "total": 0})
-    assert texts(answer) == "Sorry, I could not find any sofas under 5 dollars."
+    assert texts(answer) == "Sorry, I could not find any furniture under 5 dollars."

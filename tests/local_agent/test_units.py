@@ -28,7 +28,9 @@ def test_number_words_round_trip() -> None:
 
 def test_session_store_is_bounded_by_count_and_idle_time() -> None:
     store = SessionStore(max_sessions=2, ttl_s=10.0)
-    store.get_or_create("a", now=0.0).parameters["x"] = 1
+    state = store.get_or_create("a", now=0.0)
+    state.parameters["x"] = 1
+    store.save("a", state, now=0.0)
     store.get_or_create("b", now=1.0)
     assert store.get("a", now=2.0) is not None  # refreshes "a"
     store.get_or_create("c", now=3.0)  # evicts the least recently used: "b"

@@ -31,6 +31,11 @@ def test_frame_cutter_recuts_uneven_pieces() -> None:
     assert cutter.push(b"abc") == []
     assert cutter.push(b"defghij") == [b"abcd", b"efgh"]
     assert cutter.pending_bytes == 2
+    assert cutter.push(b"klmn") == [b"ijkl"]  # a whole frame behind a partial one is re-cut, not passed on
+    assert cutter.push(b"op") == [b"mnop"]
+    whole = b"qrst"
+    assert cutter.push(whole)[0] is whole  # nothing pending: a whole frame goes on as it is, uncopied
+    assert cutter.pending_bytes == 0
 
 
 @pytest.mark.parametrize("rate", [8000, 16000, 32000, 44100, 48000])

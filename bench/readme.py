@@ -1,0 +1,123 @@
+"""The README's benchmark section, generated from one `make bench` run (`.bench/results.json`), so the figures
+in README.md always come from a single run on a named machine. `make bench` writes it to
+`.bench/README-benchmarks.md`; `python -m bench.readme` regenerates it from the saved results. Paste it over the
+section "Benchmarks (latest figures)" of README.md after a run on a quiet machine (nothing else running).
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bench.system import capacity, fair
+
+RESULTS = Path(".bench/results.json")
+OUTPUT = Path(".bench/README-benchmarks.md")
+TARGETS = {
+    "sessions": "350 (p99 frame → event and barge-in < 50 ms)",
+    "cpu": "≤ 0.35 %",
+    "turn_overhead": "p99 < 30 ms at 200 sessions",
+    "peer": "≥ 8 x",
+}
+
+
+def _step_row(step: dict[str, Any], target: str) -> str:
+    return f"| system, {step['sessions']} sessions | {capacity.row(step).split('|', 1)[1].strip()} | {target} |"
+
+
+def _system_rows(system: dict[str, Any]) -> list[str]:
+    steps = system.get("steps", [])
+    shown = [s for s in steps if s["sessions"] in (50, 200)]
+    last_pass = next((s for s in steps if s["sessions"] == system.get("capacity")), None)
+    first_fail = next((s for s in steps if s["failures"]), None)
+    for extra in (last_pass, first_fail):
+        if extra is not None and extra not in shown:
+            shown.append(extra)
+    rows = [_step_row(s, TARGETS["turn_overhead"] if s["sessions"] == 200 else "") for s in shown]
+    rows.append(f"| highest passing session count | {system.get('capacity')} | {TARGETS['sessions']} |")
+    comparison = system.get("fair", {})
+    rows += [_peer_row(r) for r in comparison.get("ratios", [])]
+    if "peer_capacity" in comparison:
+        rows.append(
+            f"| capacity, rule both can meet (nothing lost, spoken barge-in p99 ≤ own p50 + "
+            f"{fair.ADDED_BUDGET_MS:g} ms) | Pipecat {comparison['peer_capacity']['capacity']}, ours "
+            f"{comparison.get('ours_spoken_capacity')} sessions | — |"
+        )
+    if system.get("errors", {}).get("peer"):
+        rows.append(f"| Pipecat peer | not measured: {system['errors']['peer'][:200]} | — |")
+    return rows
+
+
+def _peer_row(ratio: dict[str, Any]) -> str:
+    return f"| Pipecat peer, same run | {fair.ratio_row(ratio).strip()} | {TARGETS['peer']} |"
+
+
+def _other_rows(results: dict[str, Any]) -> list[str]:
+    rows = []
+    vad = results.get("vad")
+    if vad:
+        rt = vad["realtime"]
+        rows.append(
+            f"| VAD detector, one process | {vad['detector_frames_per_s_30ms']:,} frames of 30 ms per second | — |"
+        )
+        rows.append(
+            f"| VAD, {rt['sessions']} real-time sessions | frame → `speech_started` p50 "
+            f"{rt['frame_to_speech_started_ms_p50']} ms, p99 {rt['frame_to_speech_started_ms_p99']} ms | — |"
+        )
+    tools = results.get("tools_search")
+    if tools:
+        for name, label in (("default", "default catalog"), ("synthetic_100k", "100,000-product catalog")):
+            rows.append(
+                f"| tools: 100 searches in flight, one worker, {label} | {tools[f'{name}_searches_per_s']:,.0f} "
+                f"searches/s, p99 {tools[f'{name}_p99_ms']:.0f} ms | — |"
+            )
+    asr = results.get("asr_rtf")
+    if asr:
+        rows.append(
+            f"| local agent ASR | real-time factor {asr['asr_rtf']:.2f}, {asr['turn_processing_ms_median']:.0f} ms "
+            f"per turn (median) | — |"
+        )
+    return rows
+
+
+def _limits(system: dict[str, Any]) -> list[str]:
+    profile = system.get("profile") or {}
+    if not profile:
+        return [
+            'What limits it: run `make bench BENCH_ARGS="--full system"` for py-spy profiles (quick mode has none).'
+        ]
+    lines = ["What limits it (py-spy, top self time at the highest passing count):", ""]
+    for service, spots in profile.items():
+        top = ", ".join(f"`{s['frame']}` {s['percent']} %" for s in spots["top_self"][:4])
+        lines.append(f"- {service}: {top}")
+    return lines
+
+
+def section(results: dict[str, Any]) -> str:
+    system = results.get("system", {})
+    machine = results.get("machine", {})
+    lines = [
+        "## Benchmarks (latest figures)",
+        "",
+        f"`make bench` (method in [docs/benchmarks.md](docs/benchmarks.md)), one run started {results.get('started')}. "
+        f"Machine: {system.get('machine', '?')} (at the end: {system.get('machine_after', '?')}), Python "
+        f"{machine.get('python', '?')}; all services, NATS and the load generator share the cores.",
+        "",
+        "| what | measured | target |",
+        "|---|---|---|",
+        *_other_rows(results),
+        *_system_rows(system),
+        "",
+        *_limits(system),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write(results: dict[str, Any]) -> Path:
+    OUTPUT.parent.mkdir(exist_ok=True)
+    OUTPUT.write_text(section(results))
+    return OUTPUT
+
+
+if __name__ == "__main__":
+    print(section(json.loads(RESULTS.read_text())))
