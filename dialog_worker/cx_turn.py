@@ -87,6 +87,9 @@ class CxTurn:
         self.record.stage("first_audio", self._answer_at)
         self.sink.bot_audio_started(turn_id)
 
+    async def wait_while_paused(self, turn_id: int) -> float:
+        return await self.sink.wait_while_paused(turn_id)
+
     async def _ask(self, start: TurnStart) -> cx.DetectIntentResponse | None:
         match start:
             case Spoken():

@@ -12,9 +12,12 @@ LEAD_MS = 300
 
 
 class AudioSink(Protocol):
-    """Where paced audio goes: `emit` returns False once the turn may no longer speak."""
+    """Where paced audio goes: `emit` returns False once the turn may no longer speak; `wait_while_paused` returns
+    how long the turn's audio was held back (0.0: it was not)."""
 
     async def emit(self, turn_id: int, event: ServerEvent) -> bool: ...
+
+    async def wait_while_paused(self, turn_id: int) -> float: ...
 
     def bot_audio_started(self, turn_id: int) -> None: ...
 
@@ -25,12 +28,19 @@ def chunks(pcm: bytes, rate: int, chunk_ms: int = CHUNK_MS) -> list[bytes]:
 
 
 async def play(sink: AudioSink, turn_id: int, pcm: bytes, rate: int) -> bool:
-    """Send `pcm` as `audio_response` chunks; chunk i goes out at most LEAD_MS before its play time."""
+    """Send `pcm` as `audio_response` chunks; chunk i goes out at most LEAD_MS before its play time. A pause
+    (`paused{n}`) shifts the play times of the chunks not yet sent by its length: the answer goes on where it
+    stopped, with the same lead."""
     start = time.monotonic()
     for seq, chunk in enumerate(chunks(pcm, rate)):
-        delay = start + (seq * CHUNK_MS - LEAD_MS) / 1000 - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
+        while True:
+            delay = start + (seq * CHUNK_MS - LEAD_MS) / 1000 - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            paused_s = await sink.wait_while_paused(turn_id)
+            if not paused_s:
+                break
+            start += paused_s
         event = AudioResponse(turn_id=turn_id, seq=seq, data=pcm_to_b64(chunk), sample_rate=rate)
         if not await sink.emit(turn_id, event):
             return False

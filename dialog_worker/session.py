@@ -1,11 +1,17 @@
-"""Dialog session adapter: feeds the turn state machine from the bus and carries out its actions.
+"""Dialog session adapter: feeds the turn state machine (dialog_worker/turns.py) from the bus and carries out its
+actions.
 
-Holds a pre-roll ring of recent audio, so a turn's stream starts a little before the VAD noticed speech.
-Events produced by a running turn pass through `emit`, which drops them once the turn is no longer current.
+Holds a pre-roll ring of recent audio, so a turn's stream starts a little before the VAD noticed speech. Each
+running turn talks to the session through its own `TurnPort`: events go out only while the machine accepts them,
+wait while it holds them (the answer is paused), and a port whose turn was cancelled goes silent, so a dropped
+candidate turn never speaks for the turn that reuses its id. Each turn also has its `TurnLog` (its record in the
+conversation log, its stages and its trace: dialog_worker/turn_log.py).
 """
 
+import asyncio
 import time
 from collections import deque
+from dataclasses import dataclass
 
 import msgspec
 from nats.aio.client import Client as NATS
@@ -13,19 +19,27 @@ from nats.aio.msg import Msg
 from opentelemetry.context import Context
 
 from dialog_worker import turns
-from dialog_worker.turn_api import Spoken, Turn, TurnFactory, Typed
+from dialog_worker.turn_api import Spoken, Turn, TurnFactory, TurnStart, Typed
 from dialog_worker.turn_log import TurnLog
 from shared import bus, subjects, tracing
 from shared.audio import FRAME_MS, frame_time_ms
 from shared.convlog.records import Interruption
 from shared.convlog.writer import LogWriter
 from shared.logs import get_logger
-from shared.metrics import BARGE_IN_LATENCY, TURN_INPUTS_REJECTED
-from shared.protocol import ServerEvent, encoder
+from shared.metrics import ANSWER_PAUSES, ANSWER_RESUMES, BARGE_IN_LATENCY, TURN_INPUTS_REJECTED
+from shared.protocol import Paused, Resumed, ServerEvent, Transcript, encoder
 from shared.session_worker import MsgHandler
 from shared.settings import DialogSettings
 
 log = get_logger(__name__)
+
+
+def barge_in_rules(settings: DialogSettings) -> turns.BargeInRules:
+    return turns.BargeInRules(
+        echo_guard_s=settings.barge_in_guard_s,
+        min_speech_s=settings.barge_in_min_speech_ms / 1000,
+        resume_timeout_s=settings.barge_in_resume_timeout_ms / 1000,
+    )
 
 
 class DialogSession:
@@ -40,13 +54,14 @@ class DialogSession:
         self.nc = nc
         self.settings = settings
         self.session_id = claim.session_id
-        self.machine = turns.TurnMachine(claim.last_turn_id, echo_guard_s=settings.barge_in_guard_s)
+        self.machine = turns.TurnMachine(claim.last_turn_id, barge_in_rules(settings))
         self._events = subjects.events(claim.session_id)
         self._new_turn = new_turn
         self._preroll: deque[bytes] = deque(maxlen=max(1, settings.preroll_ms // FRAME_MS))
         self._offset_ms = 0
-        self._turn: Turn | None = None
-        self._log: TurnLog | None = None  # the running turn's record, stages and trace
+        self._turns: dict[int, RunningTurn] = {}  # the running turns: the current one, a candidate
+        self._decided = asyncio.Event()  # set unless the answer is paused
+        self._decided.set()
         self._retiring = False
         self._confirmed = False
         self._writer = writer
@@ -58,8 +73,8 @@ class DialogSession:
     async def on_audio(self, seq: int, pcm: bytes) -> None:
         self._offset_ms = frame_time_ms(seq + 1)
         self._preroll.append(pcm)
-        if self._turn is not None:
-            self._turn.feed(pcm)
+        for running in self._turns.values():
+            running.turn.feed(pcm)
         await self._handle(turns.Tick(time.monotonic()), "speech")
 
     async def _on_vad(self, msg: Msg) -> None:
@@ -83,7 +98,7 @@ class DialogSession:
         match message:
             case bus.ControlBargeIn():
                 started = time.perf_counter()
-                actions = self.machine.handle(turns.BargeIn())
+                actions = self._step(turns.BargeIn())
                 await self._run(actions, "barge_in")
                 if actions:
                     BARGE_IN_LATENCY.observe(time.perf_counter() - started)
@@ -99,17 +114,17 @@ class DialogSession:
         self._confirmed = True
 
     async def finish(self, grace_s: float) -> None:
-        """Handing over: open no new turn (the new owner does), let the running one complete."""
+        """Handing over: open no new turn (the new owner does), let the running ones complete."""
         self._retiring = True
-        if self._turn is not None:
-            await self._turn.wait(grace_s)
+        await asyncio.gather(*(running.turn.wait(grace_s) for running in list(self._turns.values())))
 
     async def close(self) -> None:
-        if self._turn is not None:
-            self._turn.cancel()
-            self._turn = None
+        for running in self._turns.values():
+            running.port.live = False
+            running.turn.cancel()
+        self._turns.clear()
 
-    async def emit(self, turn_id: int, event: ServerEvent) -> bool:
+    async def publish(self, turn_id: int, event: ServerEvent) -> bool:
         """Send an event of a running turn; False (and nothing sent) once that turn is over."""
         if not self.machine.accepts(turn_id):
             return False
@@ -118,32 +133,52 @@ class DialogSession:
 
     def _trace_headers(self, turn_id: int | None) -> dict[str, str] | None:
         """The trace context for the gateway: the turn's, or (before it opens) the utterance's."""
-        if self._log is not None and self._log.turn_id == turn_id:
-            return self._log.headers()
+        running = self._turns.get(turn_id) if turn_id is not None else None
+        if running is not None:
+            return running.log.headers()
         return tracing.headers(self._speech_trace)
 
-    async def stream_ended(self, turn_id: int) -> None:
-        await self._handle(turns.StreamEnd(turn_id, self._offset_ms))
+    async def until_decided(self) -> None:
+        await self._decided.wait()
 
-    def bot_audio_started(self, turn_id: int) -> None:
-        self._report_rejected(self.machine.handle(turns.BotAudio(turn_id, time.monotonic())))
+    async def handle_report(self, event: turns.Input) -> None:
+        await self._handle(event)
 
-    def turn_done(self, turn_id: int) -> None:
-        self._report_rejected(self.machine.handle(turns.TurnDone(turn_id)))
-
-    async def _handle(self, event: turns.Input, cause: Interruption | None = None) -> None:
-        await self._run(self.machine.handle(event), cause)
-
-    def _report_rejected(self, actions: list[turns.Action]) -> None:
-        """The reports of a turn change the phase only: the table gives them no other effect."""
-        for action in actions:
+    def report(self, event: turns.BotAudio | turns.TurnDone) -> None:
+        """A turn's synchronous report: the table gives these no effect but the phase (tests/unit/test_turns.py)."""
+        for action in self._step(event):
             assert isinstance(action, turns.Rejected), action
             self._rejected(action)
+
+    def forget(self, port: "TurnPort") -> None:
+        """The turn behind `port` is over."""
+        running = self._turns.get(port.turn_id)
+        if running is not None and running.port is port:
+            del self._turns[port.turn_id]
+
+    @property
+    def offset_ms(self) -> int:
+        return self._offset_ms
+
+    def _step(self, event: turns.Input) -> list[turns.Action]:
+        actions = self.machine.handle(event)
+        if self.machine.phase is turns.Phase.PAUSED:
+            self._decided.clear()
+        else:
+            self._decided.set()
+        return actions
+
+    async def _handle(self, event: turns.Input, cause: Interruption | None = None) -> None:
+        await self._run(self._step(event), cause)
 
     @staticmethod
     def _rejected(action: turns.Rejected) -> None:
         log.warning("turn_input_rejected", phase=action.phase.value, input=action.trigger.value)
         TURN_INPUTS_REJECTED.labels(action.phase.value, action.trigger.value).inc()
+
+    def _start(self, log: TurnLog, start: TurnStart) -> None:
+        port = TurnPort(self, log.turn_id)
+        self._turns[log.turn_id] = RunningTurn(port, self._new_turn(port, log, start), log)
 
     async def _run(self, actions: list[turns.Action], cause: Interruption | None = None) -> None:
         """Carry out the machine's actions; `cause` is the input that led to them (why a turn is cancelled)."""
@@ -152,20 +187,69 @@ class DialogSession:
                 case turns.Emit(event=event):
                     headers = self._trace_headers(getattr(event, "turn_id", None)) if tracing.enabled() else None
                     await self.nc.publish(self._events, encoder.encode(event), headers=headers)
+                    if isinstance(event, Paused):
+                        ANSWER_PAUSES.inc()
+                    elif isinstance(event, Resumed):
+                        ANSWER_RESUMES.inc()
                 case turns.OpenStream(turn_id=turn_id):
-                    self._log = TurnLog(self.session_id, turn_id, "speech", self._writer, self._speech_trace)
-                    self._turn = self._new_turn(self, self._log, Spoken(tuple(self._preroll)))
+                    log = TurnLog(self.session_id, turn_id, "speech", self._writer, self._speech_trace)
+                    self._start(log, Spoken(tuple(self._preroll)))
                 case turns.StartText(turn_id=turn_id, text=text):
-                    self._log = TurnLog(self.session_id, turn_id, "text", self._writer, tracing.incoming(), text)
-                    self._turn = self._new_turn(self, self._log, Typed(text))
-                case turns.EndStream():
-                    if self._turn is not None:
-                        self._turn.end_input()
-                case turns.Cancel():
-                    if self._log is not None:
-                        self._log.interrupted_by = cause
-                    if self._turn is not None:
-                        self._turn.cancel()
-                        self._turn = None
+                    self._start(
+                        TurnLog(self.session_id, turn_id, "text", self._writer, tracing.incoming(), text), Typed(text)
+                    )
+                case turns.EndStream(turn_id=turn_id):
+                    if turn_id in self._turns:
+                        self._turns[turn_id].turn.end_input()
+                case turns.Cancel(turn_id=turn_id):
+                    if turn_id in self._turns:
+                        running = self._turns.pop(turn_id)
+                        running.log.interrupted_by = cause
+                        running.port.live = False
+                        running.turn.cancel()
                 case turns.Rejected():
                     self._rejected(action)
+
+
+@dataclass(frozen=True, slots=True)
+class RunningTurn:
+    port: "TurnPort"
+    turn: Turn
+    log: TurnLog
+
+
+class TurnPort:
+    """The `TurnSink` one running turn gets: silent once the session dropped that turn."""
+
+    def __init__(self, session: DialogSession, turn_id: int) -> None:
+        self.session = session
+        self.turn_id = turn_id
+        self.live = True
+
+    async def emit(self, turn_id: int, event: ServerEvent) -> bool:
+        if self.live and isinstance(event, Transcript) and event.text:
+            await self.session.handle_report(turns.Words(turn_id))
+        await self.wait_while_paused(turn_id)
+        return self.live and await self.session.publish(turn_id, event)
+
+    async def wait_while_paused(self, turn_id: int) -> float:
+        waited = 0.0
+        while self.live and self.session.machine.holds(turn_id):
+            started = time.monotonic()
+            await self.session.until_decided()
+            waited += time.monotonic() - started
+        return waited
+
+    def bot_audio_started(self, turn_id: int) -> None:
+        if self.live:
+            self.session.report(turns.BotAudio(turn_id, time.monotonic()))
+
+    async def stream_ended(self, turn_id: int) -> None:
+        if self.live:
+            await self.session.handle_report(turns.StreamEnd(turn_id, self.session.offset_ms))
+
+    def turn_done(self, turn_id: int) -> None:
+        if self.live:
+            self.live = False
+            self.session.forget(self)
+            self.session.report(turns.TurnDone(turn_id))

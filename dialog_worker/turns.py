@@ -11,12 +11,20 @@ Inputs are speech events (from the VAD or the client), client controls, clock ti
 running turn; outputs are actions for the adapter: events to send, Dialogflow streams to open, end or cancel. A
 turn's events may be sent only while `accepts(turn_id)` holds: once `interrupted{n}` is emitted, turn n never
 speaks again (docs/protocol.md).
+
+Interruptions that can be taken back: speech over the bot's answer (once past the echo guard) first pauses it
+(`paused{n}`; the adapter holds back the answer's events while `holds(n)`) and opens a stream for the new speech as
+the candidate turn n+1, whose events are held back too. Words heard in that stream (a non-empty transcript), speech
+that lasted at least `min_speech_s` (judged at its end from the VAD's offsets) or the client's `barge_in` confirm
+it: `interrupted{n}`, then the candidate becomes the turn (`speech_started{n+1}`). Speech that ended shorter, or
+no decision within `resume_timeout_s`, takes it back: the candidate is dropped and `resumed{n}` lets the answer go
+on where it stopped; the next turn is n+1 again.
 """
 
 from dataclasses import dataclass
 from enum import Enum
 
-from shared.protocol import Interrupted, ServerEvent, SpeechEnded, SpeechStarted
+from shared.protocol import Interrupted, Paused, Resumed, ServerEvent, SpeechEnded, SpeechStarted
 
 
 class Phase(Enum):
@@ -25,6 +33,7 @@ class Phase(Enum):
     THINKING = "thinking"  # user done (or text sent), waiting for the agent (and tools)
     SPEAKING = "speaking"  # bot audio going out
     HELD = "held"  # bot audio going out; speech heard inside the echo guard is held until the guard is over
+    PAUSED = "paused"  # the answer is paused by speech over it; a candidate turn listens until it is decided
 
 
 # Inputs. Offsets are in ms of session audio; times (`now`) in seconds of a monotonic clock.
@@ -49,6 +58,13 @@ class BargeIn:
 @dataclass(frozen=True, slots=True)
 class Text:
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Words:
+    """The recogniser heard words (a non-empty transcript) in the turn's speech."""
+
+    turn_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,31 +97,39 @@ class TurnDone:
     turn_id: int
 
 
-Input = SpeechStart | SpeechEnd | BargeIn | Text | Tick | StreamEnd | BotAudio | TurnDone
+Input = SpeechStart | SpeechEnd | BargeIn | Text | Words | Tick | StreamEnd | BotAudio | TurnDone
 
 
 class Trigger(Enum):
     SPEECH_START = "speech_start"
     SPEECH_IN_GUARD = "speech_in_guard"  # speech start while the bot's audio began less than the guard ago
     SPEECH_END = "speech_end"
+    SHORT_SPEECH_END = "short_speech_end"  # while paused: the speech ended shorter than the minimum
     BARGE_IN = "barge_in"
     TEXT = "text"
     TICK = "tick"
     GUARD_OVER = "guard_over"  # a tick once the held speech outlasted the echo guard
+    RESUME_TIMEOUT = "resume_timeout"  # a tick once a pause lasted the resume timeout undecided
+    WORDS = "words"  # words heard in the newest turn's speech (the candidate's, while paused)
     STREAM_END = "stream_end"
     BOT_AUDIO = "bot_audio"
     TURN_DONE = "turn_done"
+    CANDIDATE = "candidate"  # while paused: a report of the candidate turn (its stream ended or failed)
     STALE = "stale"  # a report of an older turn: it was interrupted or replaced, nothing of it matters
 
 
 class Effect(Enum):
     INTERRUPT = "interrupt"  # cancel the open turn, emit interrupted{n}
     OPEN = "open"  # next turn id, emit speech_started, open a Dialogflow stream (at the input's offset)
-    OPEN_HELD = "open_held"  # the same at the offset of the held speech
     END = "end"  # emit speech_ended, end the stream's input
     START_TEXT = "start_text"  # next turn id, start a text turn
     HOLD = "hold"  # remember the offset of speech heard inside the echo guard
     BOT_AUDIO = "bot_audio"  # remember when the bot's audio started (the echo guard runs from there)
+    PAUSE = "pause"  # emit paused{n}; open the candidate turn's stream (at the input's offset)
+    PAUSE_HELD = "pause_held"  # the same at the offset of the held speech
+    ADOPT = "adopt"  # the candidate becomes the turn: emit its speech_started
+    DROP = "drop"  # cancel the candidate turn's stream (it never was a turn for the client)
+    RESUME = "resume"  # emit resumed{n}: the answer goes on
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +139,10 @@ class Transition:
 
 
 _STAY: dict[Phase, Transition] = {phase: Transition(phase) for phase in Phase}
-_INTERRUPT_AND_LISTEN = Transition(Phase.LISTENING, (Effect.INTERRUPT, Effect.OPEN))
 _INTERRUPT_AND_TEXT = Transition(Phase.THINKING, (Effect.INTERRUPT, Effect.START_TEXT))
+_PAUSE = Transition(Phase.PAUSED, (Effect.PAUSE,))
+_CONFIRM = Transition(Phase.LISTENING, (Effect.INTERRUPT, Effect.ADOPT))
+_TAKE_BACK = Transition(Phase.SPEAKING, (Effect.DROP, Effect.RESUME))
 
 # phase x trigger -> next phase and effects. STALE (late report of an older turn) and TICK change nothing in any
 # phase, so they are added to every row below.
@@ -126,7 +152,8 @@ TRANSITIONS: dict[Phase, dict[Trigger, Transition]] = {
         Trigger.SPEECH_END: _STAY[Phase.IDLE],  # the end of speech that interrupted, or of a dropped echo
         Trigger.BARGE_IN: _STAY[Phase.IDLE],  # nothing to interrupt
         Trigger.TEXT: Transition(Phase.THINKING, (Effect.START_TEXT,)),
-        Trigger.STREAM_END: _STAY[Phase.IDLE],  # the interrupted turn's stream, racing its cancellation
+        Trigger.WORDS: _STAY[Phase.IDLE],  # the interrupted turn's transcript, racing its cancellation
+        Trigger.STREAM_END: _STAY[Phase.IDLE],  # the same
         Trigger.BOT_AUDIO: _STAY[Phase.IDLE],  # the same
         Trigger.TURN_DONE: _STAY[Phase.IDLE],  # the interrupted turn's task finishing
     },
@@ -135,20 +162,22 @@ TRANSITIONS: dict[Phase, dict[Trigger, Transition]] = {
         Trigger.SPEECH_END: Transition(Phase.THINKING, (Effect.END,)),
         Trigger.BARGE_IN: _STAY[Phase.LISTENING],  # the bot is silent: the user is already talking
         Trigger.TEXT: _INTERRUPT_AND_TEXT,
+        Trigger.WORDS: _STAY[Phase.LISTENING],
         Trigger.STREAM_END: Transition(Phase.THINKING, (Effect.END,)),
         Trigger.TURN_DONE: _STAY[Phase.LISTENING],  # the agent failed mid-utterance; the speech end closes it
     },
     Phase.THINKING: {
-        Trigger.SPEECH_START: _INTERRUPT_AND_LISTEN,
+        Trigger.SPEECH_START: Transition(Phase.LISTENING, (Effect.INTERRUPT, Effect.OPEN)),  # nothing to pause yet
         Trigger.SPEECH_END: _STAY[Phase.THINKING],  # the VAD's end after the agent's
         Trigger.BARGE_IN: Transition(Phase.IDLE, (Effect.INTERRUPT,)),
         Trigger.TEXT: _INTERRUPT_AND_TEXT,
+        Trigger.WORDS: _STAY[Phase.THINKING],  # the final transcript, or the typed text
         Trigger.STREAM_END: _STAY[Phase.THINKING],  # the agent's end after the VAD's
         Trigger.BOT_AUDIO: Transition(Phase.SPEAKING, (Effect.BOT_AUDIO,)),
         Trigger.TURN_DONE: Transition(Phase.IDLE),
     },
     Phase.SPEAKING: {
-        Trigger.SPEECH_START: _INTERRUPT_AND_LISTEN,
+        Trigger.SPEECH_START: _PAUSE,
         Trigger.SPEECH_IN_GUARD: Transition(Phase.HELD, (Effect.HOLD,)),
         Trigger.SPEECH_END: _STAY[Phase.SPEAKING],
         Trigger.BARGE_IN: Transition(Phase.IDLE, (Effect.INTERRUPT,)),
@@ -157,14 +186,25 @@ TRANSITIONS: dict[Phase, dict[Trigger, Transition]] = {
         Trigger.TURN_DONE: Transition(Phase.IDLE),
     },
     Phase.HELD: {
-        Trigger.SPEECH_START: _INTERRUPT_AND_LISTEN,
+        Trigger.SPEECH_START: _PAUSE,
         Trigger.SPEECH_IN_GUARD: Transition(Phase.HELD, (Effect.HOLD,)),
         Trigger.SPEECH_END: _STAY[Phase.SPEAKING],  # it was the bot's own echo
         Trigger.BARGE_IN: Transition(Phase.IDLE, (Effect.INTERRUPT,)),
         Trigger.TEXT: _INTERRUPT_AND_TEXT,
-        Trigger.GUARD_OVER: Transition(Phase.LISTENING, (Effect.INTERRUPT, Effect.OPEN_HELD)),
+        Trigger.GUARD_OVER: Transition(Phase.PAUSED, (Effect.PAUSE_HELD,)),
         Trigger.STREAM_END: _STAY[Phase.HELD],
         Trigger.TURN_DONE: Transition(Phase.IDLE),  # the answer ended first: the held speech goes with it
+    },
+    Phase.PAUSED: {
+        Trigger.SPEECH_START: _STAY[Phase.PAUSED],  # the client's start_speaking while the VAD hears it too
+        Trigger.WORDS: _CONFIRM,
+        Trigger.SPEECH_END: Transition(Phase.THINKING, (Effect.INTERRUPT, Effect.ADOPT, Effect.END)),
+        Trigger.SHORT_SPEECH_END: _TAKE_BACK,
+        Trigger.RESUME_TIMEOUT: _TAKE_BACK,
+        Trigger.BARGE_IN: _CONFIRM,  # the client's barge_in is immediate: the speech is the next turn
+        Trigger.TEXT: Transition(Phase.THINKING, (Effect.INTERRUPT, Effect.DROP, Effect.START_TEXT)),
+        Trigger.STREAM_END: _STAY[Phase.PAUSED],  # the answer's stream, long over
+        Trigger.CANDIDATE: _STAY[Phase.PAUSED],  # decided by words, the VAD's end or the timeout only
     },
 }
 for _phase, _row in TRANSITIONS.items():
@@ -213,18 +253,36 @@ class TurnMachineMisuse(Exception):
     """Our own code fed the machine something impossible (a report of a turn that was never opened)."""
 
 
-class TurnMachine:
-    """Tracks the current turn; `echo_guard_s` holds speech that starts right after bot audio starts."""
+@dataclass(frozen=True, slots=True)
+class BargeInRules:
+    """`echo_guard_s`: speech starting this soon after the bot's audio is held until it outlasts the guard (echo);
+    `min_speech_s` and `resume_timeout_s`: when a pause is confirmed or taken back (module docstring)."""
 
-    def __init__(self, last_turn_id: int = 0, echo_guard_s: float = 0.3) -> None:
+    echo_guard_s: float = 0.25
+    min_speech_s: float = 0.6
+    resume_timeout_s: float = 1.5
+
+
+class TurnMachine:
+    """Tracks the current turn (and, while the answer is paused, the candidate turn)."""
+
+    def __init__(self, last_turn_id: int = 0, rules: BargeInRules = BargeInRules()) -> None:
         self.turn_id = last_turn_id
         self.phase = Phase.IDLE
-        self.echo_guard_s = echo_guard_s
+        self.rules = rules
+        self.candidate: int | None = None  # while PAUSED: the turn the new speech would be
         self._bot_audio_since: float | None = None
         self._held_offset_ms = 0
+        self._speech_offset_ms = 0  # where the candidate's speech started
+        self._paused_at = 0.0
 
     def accepts(self, turn_id: int) -> bool:
+        """Whether events of `turn_id` may be sent (once `holds` no longer says to wait)."""
         return turn_id == self.turn_id and self.phase is not Phase.IDLE
+
+    def holds(self, turn_id: int) -> bool:
+        """While paused, events of the answer and of the candidate wait for the decision."""
+        return self.phase is Phase.PAUSED and turn_id in (self.turn_id, self.candidate)
 
     def handle(self, event: Input) -> list[Action]:
         """Feed one input; returns the actions to carry out, in order."""
@@ -236,7 +294,7 @@ class TurnMachine:
         for effect in transition.effects:
             actions.extend(self._apply(effect, event))
         self.phase = transition.to
-        if self.phase not in (Phase.SPEAKING, Phase.HELD):
+        if self.phase not in (Phase.SPEAKING, Phase.HELD, Phase.PAUSED):
             self._bot_audio_since = None
         return actions
 
@@ -246,15 +304,21 @@ class TurnMachine:
             case SpeechStart(now=now):
                 guarded = self.phase in (Phase.SPEAKING, Phase.HELD) and self._in_echo_guard(now)
                 return Trigger.SPEECH_IN_GUARD if guarded else Trigger.SPEECH_START
-            case SpeechEnd():
-                return Trigger.SPEECH_END
+            case SpeechEnd(offset_ms=offset_ms):
+                short = offset_ms - self._speech_offset_ms < self.rules.min_speech_s * 1000
+                return Trigger.SHORT_SPEECH_END if self.phase is Phase.PAUSED and short else Trigger.SPEECH_END
             case BargeIn():
                 return Trigger.BARGE_IN
             case Text():
                 return Trigger.TEXT
+            case Words(turn_id=turn_id):
+                return Trigger.WORDS if turn_id == self._newest() else Trigger.STALE
             case Tick(now=now):
-                over = self.phase is Phase.HELD and not self._in_echo_guard(now)
-                return Trigger.GUARD_OVER if over else Trigger.TICK
+                if self.phase is Phase.HELD and not self._in_echo_guard(now):
+                    return Trigger.GUARD_OVER
+                if self.phase is Phase.PAUSED and now - self._paused_at >= self.rules.resume_timeout_s:
+                    return Trigger.RESUME_TIMEOUT
+                return Trigger.TICK
             case StreamEnd(turn_id=turn_id):
                 return self._report(turn_id, Trigger.STREAM_END)
             case BotAudio(turn_id=turn_id):
@@ -263,10 +327,15 @@ class TurnMachine:
                 return self._report(turn_id, Trigger.TURN_DONE)
 
     def _report(self, turn_id: int, trigger: Trigger) -> Trigger:
-        """A running turn's report: about the current turn, or STALE (an older turn's, arriving late)."""
-        if turn_id > self.turn_id:
-            raise TurnMachineMisuse(f"report of turn {turn_id}, the newest is {self.turn_id}")
+        """A running turn's report: about the current turn, the candidate, or STALE (an older turn's, late)."""
+        if turn_id > self._newest():
+            raise TurnMachineMisuse(f"report of turn {turn_id}, the newest is {self._newest()}")
+        if turn_id == self.candidate:
+            return Trigger.CANDIDATE
         return trigger if turn_id == self.turn_id else Trigger.STALE
+
+    def _newest(self) -> int:
+        return self.turn_id if self.candidate is None else self.candidate
 
     def _apply(self, effect: Effect, event: Input) -> list[Action]:
         match effect:
@@ -275,8 +344,6 @@ class TurnMachine:
             case Effect.OPEN:
                 assert isinstance(event, SpeechStart)
                 return self._open(event.offset_ms)
-            case Effect.OPEN_HELD:
-                return self._open(self._held_offset_ms)
             case Effect.END:
                 assert isinstance(event, SpeechEnd | StreamEnd)
                 return [Emit(SpeechEnded(turn_id=self.turn_id, offset_ms=event.offset_ms)), EndStream(self.turn_id)]
@@ -292,6 +359,28 @@ class TurnMachine:
                 assert isinstance(event, BotAudio)
                 self._bot_audio_since = event.now
                 return []
+            case Effect.PAUSE:
+                assert isinstance(event, SpeechStart)
+                return self._pause(event.offset_ms, event.now)
+            case Effect.PAUSE_HELD:
+                assert isinstance(event, Tick)
+                return self._pause(self._held_offset_ms, event.now)
+            case Effect.ADOPT:
+                assert self.candidate is not None
+                self.turn_id, self.candidate = self.candidate, None
+                return [Emit(SpeechStarted(turn_id=self.turn_id, offset_ms=self._speech_offset_ms))]
+            case Effect.DROP:
+                assert self.candidate is not None
+                dropped, self.candidate = self.candidate, None
+                return [Cancel(dropped)]
+            case Effect.RESUME:
+                return [Emit(Resumed(turn_id=self.turn_id))]
+
+    def _pause(self, offset_ms: int, now: float) -> list[Action]:
+        self.candidate = self.turn_id + 1
+        self._speech_offset_ms = offset_ms
+        self._paused_at = now
+        return [Emit(Paused(turn_id=self.turn_id)), OpenStream(self.candidate)]
 
     def _open(self, offset_ms: int) -> list[Action]:
         self.turn_id += 1
@@ -299,4 +388,4 @@ class TurnMachine:
 
     def _in_echo_guard(self, now: float) -> bool:
         since = self._bot_audio_since
-        return since is not None and now - since < self.echo_guard_s
+        return since is not None and now - since < self.rules.echo_guard_s

@@ -37,3 +37,16 @@ def speech_bounds_ms(samples: Samples, rate: int, threshold: int = 300) -> tuple
     """True start and end of speech: first and last sample above `threshold` (the signal is synthetic and clean)."""
     loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > threshold)
     return float(loud[0] * 1000 / rate), float(loud[-1] * 1000 / rate)
+
+
+def noise_burst(
+    rate: int = 16000, burst_ms: int = 150, lead_ms: int = 300, tail_ms: int = 1500, seed: int = 7
+) -> Samples:
+    """A cough-like burst: white noise at about -8 dBFS for `burst_ms` between silences, loud enough for webrtcvad
+    to call it speech, with no words in it for a recogniser to hear."""
+    rng = np.random.default_rng(seed)
+    burst = rng.standard_normal(rate * burst_ms // 1000)
+    burst = burst / np.abs(burst).max() * 12000
+    lead = np.zeros(rate * lead_ms // 1000)
+    tail = np.zeros(rate * tail_ms // 1000)
+    return np.concatenate([lead, burst, tail]).astype(np.int16)

@@ -20,6 +20,10 @@ TURN_LATENCY = Histogram(
 BARGE_IN_LATENCY = Histogram(
     "voicechat_barge_in_latency_seconds", "Barge-in received to interrupted sent", buckets=_LATENCY_BUCKETS
 )
+ANSWER_PAUSES = Counter("voicechat_answer_pauses_total", "Answers paused by speech heard over them (paused sent)")
+ANSWER_RESUMES = Counter(
+    "voicechat_answer_resumes_total", "Paused answers resumed: the speech was taken back as noise (resumed sent)"
+)
 TURN_INPUTS_REJECTED = Counter(
     "voicechat_turn_inputs_rejected_total",
     "Inputs the dialog worker's turn machine does not allow in its phase (dialog_worker/turns.py)",

@@ -139,6 +139,18 @@ class Interrupted(ServerEvent, tag="interrupted"):
     turn_id: TurnId
 
 
+class Paused(ServerEvent, tag="paused"):
+    """Speech over the answer: stop playing turn n, keep its queued audio (docs/protocol.md)."""
+
+    turn_id: TurnId
+
+
+class Resumed(ServerEvent, tag="resumed"):
+    """The speech was not an interruption: play turn n on from where it was paused."""
+
+    turn_id: TurnId
+
+
 class Error(ServerEvent, tag="error", omit_defaults=True):
     code: ErrorCode
     message: str
@@ -162,6 +174,8 @@ AnyServerEvent = (
     | AudioResponse
     | AudioEnd
     | Interrupted
+    | Paused
+    | Resumed
     | Error
     | Pong
 )

@@ -146,6 +146,8 @@ class DialogSettings(ConvlogSettings, frozen=True, kw_only=True):
     local_cx_host: str = LOCAL_CX_HOST
     local_cx_port: Port = LOCAL_CX_PORT
     barge_in_guard_s: Annotated[float, msgspec.Meta(ge=0)] = 0.25
+    barge_in_min_speech_ms: Annotated[int, msgspec.Meta(ge=0, le=10000)] = 600
+    barge_in_resume_timeout_ms: Annotated[int, msgspec.Meta(ge=100, le=30000)] = 1500
     preroll_ms: Annotated[int, msgspec.Meta(ge=0, le=2000)] = 300
     output_sample_rate: Literal[8000, 16000, 24000, 48000] = 16000
     max_turn_speech_s: Positive = 60.0

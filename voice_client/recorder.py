@@ -24,6 +24,7 @@ class VoiceClient:
         self._new = asyncio.Event()
         self._reader = asyncio.create_task(self._read())
         self.start: dict[str, Any] = {}
+        self.paused_turn: int | None = None  # the turn whose answer the server paused (docs/protocol.md)
         self.resume_token: str | None = None  # the latest one: from session_start, then each resume_token event
 
     async def _read(self) -> None:
@@ -39,9 +40,29 @@ class VoiceClient:
                     continue
                 event["_at"] = time.monotonic()
                 self.events.append(event)
+                self._track_pause(event)
                 self._new.set()
         finally:
             self._new.set()
+
+    def _track_pause(self, event: dict[str, Any]) -> None:
+        if event["type"] == "paused":
+            self.paused_turn = event["turn_id"]
+        elif event["type"] in ("resumed", "interrupted") and event["turn_id"] == self.paused_turn:
+            self.paused_turn = None
+
+    def answer_audio(self, turn_id: int) -> list[dict[str, Any]]:
+        """The `audio_response` events of a turn as a player keeps them: all of them unless it was interrupted,
+        then those that arrived before `interrupted` (a pause keeps the queue, docs/protocol.md)."""
+        chunks = []
+        for event in self.events:
+            if event.get("turn_id") != turn_id:
+                continue
+            if event["type"] == "interrupted":
+                break
+            if event["type"] == "audio_response":
+                chunks.append(event)
+        return chunks
 
     async def wait_for(self, predicate: Any, timeout: float = 10.0) -> dict[str, Any]:  # noqa: ASYNC109
         """The first recorded event matching `predicate` (a type name or a callable), waiting for it."""

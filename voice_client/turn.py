@@ -11,6 +11,8 @@ from shared.protocol import (
     AudioResponse,
     Error,
     Interrupted,
+    Paused,
+    Resumed,
     SpeechEnded,
     SpeechStarted,
     event_ends_turn,
@@ -25,13 +27,17 @@ class Outcome(enum.Enum):
 
 
 class TurnWatch:
-    """Feed it every server event with the current time; it says when the turn is over and when to barge in."""
+    """Feed it every server event with the current time; it says when the turn is over and when to barge in.
+
+    The barge-in is due after that much of the answer played: while the answer is paused (`paused` until `resumed`
+    or `interrupted`, docs/protocol.md) its clock stops."""
 
     def __init__(self, barge_in_after_ms: int | None) -> None:
         self.barge_in_after_s = None if barge_in_after_ms is None else barge_in_after_ms / 1000
         self.barge_in_due: float | None = None
         self.barged_in = False
         self.speaking = False
+        self.paused_since: float | None = None
 
     def feed(self, event: AnyServerEvent, now: float) -> Outcome | None:
         match event:
@@ -43,6 +49,12 @@ class TurnWatch:
                 self.speaking = False
             case AudioResponse() if self.barge_in_after_s is not None and self.barge_in_due is None:
                 self.barge_in_due = now + self.barge_in_after_s
+            case Paused():
+                self.paused_since = now
+            case Resumed() | Interrupted() if self.paused_since is not None:
+                if self.barge_in_due is not None:
+                    self.barge_in_due += now - self.paused_since
+                self.paused_since = None
         if not event_ends_turn(event):
             return None
         if isinstance(event, Interrupted):
@@ -51,13 +63,13 @@ class TurnWatch:
 
     def wake_at(self, deadline: float) -> float:
         """When the caller must look again: the barge-in time if one is pending, else `deadline`."""
-        if self.barged_in or self.barge_in_due is None:
+        if self.barged_in or self.barge_in_due is None or self.paused_since is not None:
             return deadline
         return min(deadline, self.barge_in_due)
 
     def barge_in_now(self, now: float) -> bool:
         """True once, when the barge-in is due: the caller then sends `barge_in`."""
-        if self.barged_in or self.barge_in_due is None or now < self.barge_in_due:
+        if self.barged_in or self.barge_in_due is None or self.paused_since is not None or now < self.barge_in_due:
             return False
         self.barged_in = True
         return True

@@ -33,7 +33,7 @@ function audioContext() {
   state.ctx = ctx;
   state.player = new Player(ctx, stats, (playback, queuedMs) => {
     view.showPlayback(playback, queuedMs);
-    ui.bargeIn.disabled = playback !== "playing";
+    ui.bargeIn.disabled = playback !== "playing" && playback !== "paused";
   });
   return ctx;
 }
@@ -70,6 +70,10 @@ function onEvent(event) {
       return view.showResponse(event.text);
     case "interrupted":
       return state.player.interrupt(event.turn_id);
+    case "paused":
+      return state.player.pause(event.turn_id);
+    case "resumed":
+      return state.player.resume(event.turn_id);
     case "error":
       return view.showError(view.errorWords(event));
     default:

@@ -1,5 +1,6 @@
 // Response audio playback through Web Audio: a ~100 ms jitter buffer, exact counts of played samples,
-// and an interrupt that drops every queued sample at once.
+// an interrupt that drops every queued sample at once, and a pause that keeps them (docs/protocol.md: paused,
+// resumed): what was not heard yet is kept, and played on, from the same sample, on resume.
 
 const JITTER_S = 0.1;
 const LATE_S = 0.005;
@@ -30,6 +31,7 @@ export class Player {
     this.nextAt = 0;
     this.cutTurn = 0;
     this.turnId = 0;
+    this.held = null; // while paused: { turnId, chunks: [{ samples, rate }] } not yet heard, in order
   }
 
   get active() {
@@ -44,6 +46,10 @@ export class Player {
   /** Schedule one chunk; chunks of a turn at or before the last interrupted one are dropped. */
   enqueue(turnId, samples, rate) {
     if (turnId <= this.cutTurn || samples.length === 0) return false;
+    if (this.held && this.held.turnId === turnId) {
+      this.held.chunks.push({ samples, rate });
+      return true;
+    }
     const buffer = this.ctx.createBuffer(1, samples.length, rate);
     buffer.copyToChannel(samples, 0);
     const now = this.ctx.currentTime;
@@ -51,6 +57,7 @@ export class Player {
     const source = new AudioBufferSourceNode(this.ctx, { buffer });
     source.connect(this.ctx.destination);
     const item = { source, at: this.nextAt, end: this.nextAt + buffer.duration, count: samples.length, rate };
+    item.samples = samples;
     source.onended = () => this.finished(item);
     source.start(item.at);
     this.nextAt = item.end;
@@ -69,19 +76,44 @@ export class Player {
   /** Stop now: count what already sounded, drop the rest, ignore later chunks of `turnId`. */
   interrupt(turnId = this.turnId) {
     this.cutTurn = Math.max(this.cutTurn, turnId);
+    if (this.held && this.held.turnId <= turnId) this.held = null;
+    const dropped = this.stopQueued().length;
+    this.changed("interrupted");
+    return dropped;
+  }
+
+  /** Stop playing `turnId` but keep what was not heard yet (and its later chunks) for `resume`. */
+  pause(turnId) {
+    if (turnId <= this.cutTurn || this.held) return;
+    const rest = this.stopQueued().filter((chunk) => chunk.samples.length > 0);
+    this.held = { turnId, chunks: rest };
+    this.changed("paused");
+  }
+
+  /** Play the held audio of `turnId` on, from the first sample not heard. */
+  resume(turnId) {
+    if (!this.held || this.held.turnId !== turnId) return;
+    const { chunks } = this.held;
+    this.held = null;
+    for (const chunk of chunks) this.enqueue(turnId, chunk.samples, chunk.rate);
+    if (!chunks.length) this.changed("idle");
+  }
+
+  /** Stop every scheduled chunk, count what sounded; returns what was not heard, per chunk, in order. */
+  stopQueued() {
     const now = this.ctx.currentTime;
+    const rest = [];
     for (const item of this.queue) {
       item.source.onended = null;
       item.source.stop();
       item.source.disconnect();
-      const heard = Math.round((now - item.at) * item.rate);
-      this.stats.played += Math.max(0, Math.min(item.count, heard));
+      const heard = Math.max(0, Math.min(item.count, Math.round((now - item.at) * item.rate)));
+      this.stats.played += heard;
+      rest.push({ samples: item.samples.subarray(heard), rate: item.rate });
     }
-    const dropped = this.queue.length;
     this.queue = [];
     this.nextAt = 0;
-    this.changed("interrupted");
-    return dropped;
+    return rest;
   }
 
   changed(state) {

@@ -144,3 +144,38 @@ def test_reconnect_resumes_the_session(driver: Playwright, stack: Stack, tmp_pat
         assert again["resumed"] and again["session_id"] == first["session_id"]
         assert len(urls) >= 2 and all("session_id" not in url and "token" not in url for url in urls)  # not in URLs
         assert page.problems == []
+
+
+PAUSE_AND_RESUME = """async () => {
+  const { Player } = await import("/test/static/player.js");
+  const ctx = new AudioContext();
+  await ctx.resume();
+  const stats = { played: 0 };
+  const states = [];
+  const player = new Player(ctx, stats, (state) => states.push(state));
+  const chunk = () => new Float32Array(1600).fill(0.01);
+  player.enqueue(1, chunk(), 16000);
+  player.enqueue(1, chunk(), 16000);
+  await new Promise((done) => setTimeout(done, 150));
+  player.pause(1);
+  const kept = () => player.held.chunks.reduce((n, c) => n + c.samples.length, 0);
+  const atPause = { played: stats.played, kept: kept(), scheduled: player.queue.length };
+  player.enqueue(1, chunk(), 16000);
+  const keptLater = kept();
+  player.resume(1);
+  const resumed = player.queue.reduce((n, item) => n + item.count, 0);
+  player.interrupt(1);
+  return { atPause, keptLater, resumed, states, held: player.held };
+}"""
+
+
+def test_player_pause_keeps_every_unheard_sample(driver: Playwright, stack: Stack, tmp_path: Path) -> None:
+    """`paused` stops playback but keeps what was not heard (and what arrives meanwhile); `resumed` plays exactly
+    that on: nothing lost, nothing played twice."""
+    with chromium(driver, silent_wav(tmp_path / "mic.wav")) as browser, open_page(browser, stack) as page:
+        result = page.page.evaluate(PAUSE_AND_RESUME)
+    at_pause = result["atPause"]
+    assert at_pause["scheduled"] == 0 and at_pause["played"] + at_pause["kept"] == 3200
+    assert result["keptLater"] == at_pause["kept"] + 1600
+    assert result["resumed"] == result["keptLater"]
+    assert "paused" in result["states"] and result["states"][-1] == "interrupted" and result["held"] is None

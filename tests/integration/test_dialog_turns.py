@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from harness.procs import wait_http
-from harness.speech import frames, utterance
+from harness.speech import frames, noise_burst, utterance
 from harness.stack import FULL_STACK, Stack, running_stack
 from voice_client.recorder import VoiceClient, connect
 
@@ -138,6 +138,7 @@ async def test_barge_in_by_message_stops_the_turn(full_stack: Stack, http: aioht
 
 
 async def test_barge_in_by_speech_during_bot_audio(full_stack: Stack, http: aiohttp.ClientSession) -> None:
+    """Speech over the answer pauses it, and words heard in it confirm the interruption."""
     client = await connect(http, full_stack.gateway.base_url)
     await client.send({"type": "text_input", "text": "show me running shoes"})
     await client.wait_for("audio_response", timeout=15)
@@ -145,6 +146,9 @@ async def test_barge_in_by_speech_during_bot_audio(full_stack: Stack, http: aioh
     await client.stream(frames(utterance("hello what can you do", 16000, "en+klatt", lead_ms=100), 16000))
     interrupted = await client.wait_for("interrupted")
     assert interrupted["turn_id"] == 1
+    paused = await client.wait_for("paused")
+    assert paused["turn_id"] == 1 and client.events.index(paused) < client.events.index(interrupted)
+    assert not client.of_type("resumed")
     started = await client.wait_for(lambda e: e["type"] == "speech_started" and e["turn_id"] == 2)
     assert client.events.index(started) > client.events.index(interrupted)
     intent = await client.wait_for(lambda e: e["type"] == "intent" and e["turn_id"] == 2, timeout=15)
@@ -152,6 +156,48 @@ async def test_barge_in_by_speech_during_bot_audio(full_stack: Stack, http: aioh
     await client.wait_for(lambda e: e["type"] == "audio_end" and e["turn_id"] == 2, timeout=20)
     assert_silent_after_interrupt(client, 1)
     await client.close()
+
+
+FRAME_BYTES = 16000 * 20 // 1000 * 2
+
+
+def answer_audio(client: VoiceClient, turn_id: int) -> tuple[list[int], bytes]:
+    chunks = client.answer_audio(turn_id)
+    return [e["seq"] for e in chunks], b"".join(base64.b64decode(e["data"]) for e in chunks)
+
+
+async def answer_of(http: aiohttp.ClientSession, base: str, text: str, noise: list[bytes] | None) -> VoiceClient:
+    """One typed turn played to its end; `noise` (20 ms frames) is streamed 0.6 s into the answer."""
+    client = await connect(http, base)
+    await client.send({"type": "text_input", "text": text})
+    await client.wait_for("audio_response", timeout=15)
+    if noise is not None:
+        await asyncio.sleep(0.6)  # past the echo guard, well before the answer's end
+        await client.stream(noise)
+    await client.wait_for(lambda e: e["type"] in ("audio_end", "interrupted"), timeout=30)
+    await client.close()
+    return client
+
+
+async def test_a_cough_over_the_answer_is_taken_back(full_stack: Stack, http: aiohttp.ClientSession) -> None:
+    """A 150 ms noise burst pauses the answer, then it resumes where it stopped: every chunk once, in order, and
+    as much audio as the same answer without the noise (within one 20 ms frame; espeak's output varies slightly)."""
+    base = full_stack.gateway.base_url
+    text = "show me running shoes"
+    reference = await answer_of(http, base, text, None)
+    coughed = await answer_of(http, base, text, frames(noise_burst(16000), 16000))
+    kinds = [e["type"] for e in coughed.events if e.get("turn_id") == 1]
+    assert "paused" in kinds and "interrupted" not in kinds and kinds[-1] == "audio_end", kinds
+    paused, resumed = kinds.index("paused"), kinds.index("resumed")
+    assert paused < resumed and "audio_response" not in kinds[paused:resumed]  # held back while paused
+    assert not coughed.of_type("speech_started") and coughed.paused_turn is None  # the noise never became a turn
+    seqs, pcm = answer_audio(coughed, 1)
+    assert seqs == list(range(len(seqs)))
+    assert abs(len(pcm) - len(answer_audio(reference, 1)[1])) <= FRAME_BYTES
+    dialog = next(s for s in full_stack.services if s.module == "dialog_worker")
+    async with http.get(dialog.base_url + "/metrics") as response:
+        metrics = await response.text()
+    assert float(re.findall(r"^voicechat_answer_resumes_total (\S+)$", metrics, re.M)[0]) >= 1
 
 
 async def test_client_controls_end_the_turn(full_stack: Stack, http: aiohttp.ClientSession) -> None:

@@ -18,6 +18,8 @@ _EVENTS: list[protocol.ServerEvent] = [
     protocol.AudioResponse(turn_id=1, seq=0, data="", sample_rate=16000),
     protocol.AudioEnd(turn_id=1),
     protocol.Interrupted(turn_id=1),
+    protocol.Paused(turn_id=1),  # the answer may still resume: not an end
+    protocol.Resumed(turn_id=1),
     protocol.Pong(),
 ]
 

@@ -1,4 +1,5 @@
-"""The turn and barge-in state machine: every cell of its transition table, then whole scenarios event by event."""
+"""The turn and barge-in state machine: every cell of its transition table, then whole scenarios event by event
+(interruptions that are confirmed or taken back included)."""
 
 import itertools
 
@@ -8,6 +9,7 @@ from dialog_worker.turns import (
     TRANSITIONS,
     Action,
     BargeIn,
+    BargeInRules,
     BotAudio,
     Cancel,
     Effect,
@@ -27,26 +29,31 @@ from dialog_worker.turns import (
     TurnDone,
     TurnMachine,
     TurnMachineMisuse,
+    Words,
 )
-from shared.protocol import Interrupted, SpeechEnded, SpeechStarted
+from shared.protocol import Interrupted, Paused, Resumed, SpeechEnded, SpeechStarted
 
-GUARD_S = 0.3
+RULES = BargeInRules(echo_guard_s=0.3, min_speech_s=0.6, resume_timeout_s=1.5)
 BOT_AUDIO_AT = 2.0
 HELD_OFFSET = 1500
-OFFSET = 3000
+PAUSED_AT = 3.0
+PAUSE_OFFSET = 2000
+OFFSET = 3000  # offset of the inputs under test: 1 s after the pausing speech started, so it counts as long
+TO_SPEAKING: list[Input] = [SpeechStart(100, 1.0), SpeechEnd(900), BotAudio(5, BOT_AUDIO_AT)]
+PATHS: dict[Phase, list[Input]] = {
+    Phase.IDLE: [],
+    Phase.LISTENING: TO_SPEAKING[:1],
+    Phase.THINKING: TO_SPEAKING[:2],
+    Phase.SPEAKING: TO_SPEAKING,
+    Phase.HELD: [*TO_SPEAKING, SpeechStart(HELD_OFFSET, 2.1)],
+    Phase.PAUSED: [*TO_SPEAKING, SpeechStart(PAUSE_OFFSET, PAUSED_AT)],
+}
 
 
 def machine_in(phase: Phase) -> TurnMachine:
     """A machine driven to `phase` through its ordinary path (turn 5 open unless IDLE; bot audio from 2.0 s)."""
-    machine = TurnMachine(last_turn_id=4, echo_guard_s=GUARD_S)
-    path: list[Input] = [
-        SpeechStart(100, 1.0),
-        SpeechEnd(900),
-        BotAudio(5, BOT_AUDIO_AT),
-        SpeechStart(HELD_OFFSET, 2.1),
-    ]
-    steps = {Phase.IDLE: 0, Phase.LISTENING: 1, Phase.THINKING: 2, Phase.SPEAKING: 3, Phase.HELD: 4}[phase]
-    for event in path[:steps]:
+    machine = TurnMachine(last_turn_id=4, rules=RULES)
+    for event in PATHS[phase]:
         machine.handle(event)
     assert machine.phase is phase
     return machine
@@ -59,37 +66,57 @@ def input_for(trigger: Trigger, machine: TurnMachine) -> Input:
         Trigger.SPEECH_START: SpeechStart(OFFSET, 5.0),
         Trigger.SPEECH_IN_GUARD: SpeechStart(OFFSET, BOT_AUDIO_AT + 0.2),
         Trigger.SPEECH_END: SpeechEnd(OFFSET),
+        Trigger.SHORT_SPEECH_END: SpeechEnd(PAUSE_OFFSET + 100),
         Trigger.BARGE_IN: BargeIn(),
         Trigger.TEXT: Text("hello"),
+        Trigger.WORDS: Words(current if machine.candidate is None else machine.candidate),
         Trigger.TICK: Tick(BOT_AUDIO_AT + 0.2),
-        Trigger.GUARD_OVER: Tick(BOT_AUDIO_AT + GUARD_S + 0.01),
+        Trigger.GUARD_OVER: Tick(BOT_AUDIO_AT + RULES.echo_guard_s + 0.01),
+        Trigger.RESUME_TIMEOUT: Tick(PAUSED_AT + RULES.resume_timeout_s),
         Trigger.STREAM_END: StreamEnd(current, OFFSET),
         Trigger.BOT_AUDIO: BotAudio(current, BOT_AUDIO_AT + 0.2),
         Trigger.TURN_DONE: TurnDone(current),
+        Trigger.CANDIDATE: TurnDone(current + 1),
         Trigger.STALE: TurnDone(current - 1),
     }
     return inputs[trigger]
 
 
-# Triggers that only arise in some phases: the echo guard runs only while the bot speaks.
-ONLY_IN = {Trigger.SPEECH_IN_GUARD: {Phase.SPEAKING, Phase.HELD}, Trigger.GUARD_OVER: {Phase.HELD}}
+# Triggers that only arise in some phases: the echo guard runs only while the bot speaks, a candidate turn and the
+# judgement of its speech exist only while the answer is paused.
+ONLY_IN = {
+    Trigger.SPEECH_IN_GUARD: {Phase.SPEAKING, Phase.HELD},
+    Trigger.GUARD_OVER: {Phase.HELD},
+    Trigger.RESUME_TIMEOUT: {Phase.PAUSED},
+    Trigger.SHORT_SPEECH_END: {Phase.PAUSED},
+    Trigger.CANDIDATE: {Phase.PAUSED},
+}
 CELLS = [(p, t) for p, t in itertools.product(Phase, Trigger) if p in ONLY_IN.get(t, set(Phase))]
 
 
 def expected_actions(effects: tuple[Effect, ...], turn: int, offset: int) -> list[Action]:
+    """What each effect must produce, from turn `turn` (the candidate is turn + 1)."""
     actions: list[Action] = []
     for effect in effects:
         if effect is Effect.INTERRUPT:
             actions += [Cancel(turn), Emit(Interrupted(turn_id=turn))]
-        elif effect in (Effect.OPEN, Effect.OPEN_HELD):
+        elif effect is Effect.OPEN:
             turn += 1
-            at = HELD_OFFSET if effect is Effect.OPEN_HELD else offset
-            actions += [Emit(SpeechStarted(turn_id=turn, offset_ms=at)), OpenStream(turn)]
+            actions += [Emit(SpeechStarted(turn_id=turn, offset_ms=offset)), OpenStream(turn)]
         elif effect is Effect.END:
             actions += [Emit(SpeechEnded(turn_id=turn, offset_ms=offset)), EndStream(turn)]
         elif effect is Effect.START_TEXT:
             turn += 1
             actions.append(StartText(turn, "hello"))
+        elif effect in (Effect.PAUSE, Effect.PAUSE_HELD):
+            actions += [Emit(Paused(turn_id=turn)), OpenStream(turn + 1)]
+        elif effect is Effect.ADOPT:
+            turn += 1
+            actions.append(Emit(SpeechStarted(turn_id=turn, offset_ms=PAUSE_OFFSET)))
+        elif effect is Effect.DROP:
+            actions.append(Cancel(turn + 1))
+        elif effect is Effect.RESUME:
+            actions.append(Emit(Resumed(turn_id=turn)))
     return actions
 
 
@@ -111,17 +138,16 @@ def test_every_cell_of_the_table(phase: Phase, trigger: Trigger) -> None:
 
 def test_the_table_rejects_only_reports_that_cannot_be_right() -> None:
     rejected = {(p, t) for p, t in CELLS if t not in TRANSITIONS[p]}
-    assert rejected == {
-        (Phase.LISTENING, Trigger.BOT_AUDIO),
-        (Phase.SPEAKING, Trigger.BOT_AUDIO),
-        (Phase.HELD, Trigger.BOT_AUDIO),
-    }
+    audio_twice = {(phase, Trigger.BOT_AUDIO) for phase in (Phase.LISTENING, Phase.SPEAKING, Phase.HELD, Phase.PAUSED)}
+    words_after_audio = {(Phase.SPEAKING, Trigger.WORDS), (Phase.HELD, Trigger.WORDS)}
+    assert rejected == audio_twice | words_after_audio | {(Phase.PAUSED, Trigger.TURN_DONE)}
 
 
 def test_reports_of_a_turn_have_no_effect_but_the_phase() -> None:
-    """`bot_audio_started` and `turn_done` are called synchronously: the table gives them no actions to carry out."""
+    """`bot_audio_started` and `turn_done` are called synchronously (of the answer, the candidate or an older turn):
+    the table gives them no actions to carry out."""
     for row in TRANSITIONS.values():
-        for trigger in (Trigger.BOT_AUDIO, Trigger.TURN_DONE):
+        for trigger in (Trigger.BOT_AUDIO, Trigger.TURN_DONE, Trigger.CANDIDATE, Trigger.STALE):
             if trigger in row:
                 assert set(row[trigger].effects) <= {Effect.BOT_AUDIO}
 
@@ -174,30 +200,93 @@ def test_barge_in_while_listening_or_idle_does_nothing() -> None:
     assert machine.accepts(1)
 
 
-def test_speech_during_bot_audio_interrupts_and_starts_the_next_turn() -> None:
-    machine = TurnMachine(echo_guard_s=0.3)
+def test_speech_over_the_answer_pauses_it_and_listens_to_a_candidate() -> None:
+    machine = TurnMachine(rules=RULES)
     turn = speaking(machine, now=10.0)
-    assert machine.handle(SpeechStart(5000, 10.5)) == [
+    assert machine.handle(SpeechStart(5000, 10.5)) == [Emit(Paused(turn_id=turn)), OpenStream(turn + 1)]
+    assert machine.phase is Phase.PAUSED and machine.candidate == turn + 1
+    assert machine.holds(turn) and machine.holds(turn + 1)
+    assert machine.accepts(turn) and not machine.accepts(turn + 1)
+
+
+def test_words_of_the_candidate_confirm_the_interruption() -> None:
+    machine = TurnMachine(rules=RULES)
+    turn = speaking(machine, now=10.0)
+    machine.handle(SpeechStart(5000, 10.5))
+    assert machine.handle(Words(turn + 1)) == [
         Cancel(turn),
         Emit(Interrupted(turn_id=turn)),
         Emit(SpeechStarted(turn_id=turn + 1, offset_ms=5000)),
-        OpenStream(turn + 1),
     ]
-    assert machine.accepts(turn + 1) and not machine.accepts(turn)
+    assert machine.phase is Phase.LISTENING and machine.accepts(turn + 1) and not machine.holds(turn + 1)
+    assert machine.handle(SpeechEnd(6000)) == [Emit(SpeechEnded(turn_id=turn + 1, offset_ms=6000)), EndStream(turn + 1)]
 
 
-def test_speech_inside_the_echo_guard_is_held_then_barges_in_if_it_lasts() -> None:
-    machine = TurnMachine(echo_guard_s=0.3)
+def test_speech_that_lasted_confirms_at_its_end() -> None:
+    machine = TurnMachine(rules=RULES)
+    turn = speaking(machine, now=10.0)
+    machine.handle(SpeechStart(5000, 10.5))
+    assert machine.handle(SpeechEnd(5600)) == [
+        Cancel(turn),
+        Emit(Interrupted(turn_id=turn)),
+        Emit(SpeechStarted(turn_id=turn + 1, offset_ms=5000)),
+        Emit(SpeechEnded(turn_id=turn + 1, offset_ms=5600)),
+        EndStream(turn + 1),
+    ]
+    assert machine.phase is Phase.THINKING
+
+
+def test_short_speech_is_taken_back_and_the_next_turn_reuses_the_id() -> None:
+    machine = TurnMachine(rules=RULES)
+    turn = speaking(machine, now=10.0)
+    machine.handle(SpeechStart(5000, 10.5))
+    assert machine.handle(SpeechEnd(5590)) == [Cancel(turn + 1), Emit(Resumed(turn_id=turn))]
+    assert machine.phase is Phase.SPEAKING and machine.accepts(turn) and not machine.holds(turn)
+    machine.handle(TurnDone(turn))
+    assert machine.handle(SpeechStart(9000, 20.0))[0] == Emit(SpeechStarted(turn_id=turn + 1, offset_ms=9000))
+
+
+def test_an_undecided_pause_is_taken_back_at_the_timeout() -> None:
+    machine = TurnMachine(rules=RULES)
+    turn = speaking(machine, now=10.0)
+    machine.handle(SpeechStart(5000, 10.5))
+    assert machine.handle(Tick(11.99)) == []
+    assert machine.handle(Tick(12.0)) == [Cancel(turn + 1), Emit(Resumed(turn_id=turn))]
+    assert machine.handle(SpeechEnd(9000)) == []  # the long noise ends later: the answer plays on
+    assert machine.phase is Phase.SPEAKING
+
+
+def test_client_barge_in_during_a_pause_confirms_at_once() -> None:
+    machine = TurnMachine(rules=RULES)
+    turn = speaking(machine, now=10.0)
+    machine.handle(SpeechStart(5000, 10.5))
+    assert machine.handle(BargeIn())[:2] == [Cancel(turn), Emit(Interrupted(turn_id=turn))]
+    assert machine.phase is Phase.LISTENING and machine.turn_id == turn + 1
+
+
+def test_text_during_a_pause_drops_the_candidate() -> None:
+    machine = TurnMachine(rules=RULES)
+    turn = speaking(machine, now=10.0)
+    machine.handle(SpeechStart(5000, 10.5))
+    assert machine.handle(Text("hi")) == [
+        Cancel(turn),
+        Emit(Interrupted(turn_id=turn)),
+        Cancel(turn + 1),
+        StartText(turn + 1, "hi"),
+    ]
+
+
+def test_speech_inside_the_echo_guard_is_held_then_pauses_if_it_lasts() -> None:
+    machine = TurnMachine(rules=RULES)
     turn = speaking(machine, now=10.0)
     assert machine.handle(SpeechStart(5000, 10.1)) == []
     assert machine.handle(Tick(10.2)) == []
-    actions = machine.handle(Tick(10.31))
-    assert actions[:2] == [Cancel(turn), Emit(Interrupted(turn_id=turn))]
-    assert actions[2] == Emit(SpeechStarted(turn_id=turn + 1, offset_ms=5000))
+    assert machine.handle(Tick(10.31)) == [Emit(Paused(turn_id=turn)), OpenStream(turn + 1)]
+    assert machine.handle(Words(turn + 1))[2] == Emit(SpeechStarted(turn_id=turn + 1, offset_ms=5000))
 
 
 def test_echo_that_ends_inside_the_guard_is_ignored() -> None:
-    machine = TurnMachine(echo_guard_s=0.3)
+    machine = TurnMachine(rules=RULES)
     turn = speaking(machine, now=10.0)
     assert machine.handle(SpeechStart(5000, 10.05)) == []
     assert machine.handle(SpeechEnd(5200)) == []

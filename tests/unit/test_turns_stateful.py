@@ -1,26 +1,31 @@
 """Invariants of the turn machine (dialog_worker/turns.py) under any order of inputs (hypothesis stateful testing):
-nothing of turn n is emitted after `interrupted{n}`, turn ids never go back, at most one turn is open."""
+nothing of turn n is emitted after `interrupted{n}`; turn ids never go back; at most one turn is open for the client
+(two streams only while an answer is paused and a candidate listens); a paused answer and its candidate are held
+back until the pause is decided, and `resumed{n}` only follows `paused{n}`."""
 
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from dialog_worker import turns
-from shared.protocol import Interrupted, SpeechEnded, SpeechStarted
+from shared.protocol import Interrupted, Paused, Resumed, SpeechEnded, SpeechStarted
 
 STEP_S = st.floats(min_value=0.0, max_value=0.5)
-BACK = st.integers(min_value=0, max_value=2)  # how many turns before the current one a report is about
+BACK = st.integers(min_value=0, max_value=2)  # how many turns before the newest one a report is about
+RULES = turns.BargeInRules(echo_guard_s=0.25, min_speech_s=0.6, resume_timeout_s=1.5)
 
 
 class TurnMachineRules(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.machine = turns.TurnMachine(last_turn_id=3, echo_guard_s=0.25)
+        self.machine = turns.TurnMachine(last_turn_id=3, rules=RULES)
         self.now = 0.0
         self.offset_ms = 0
         self.interrupted: set[int] = set()
-        self.opened: list[int] = []
-        self.open: set[int] = set()
+        self.started: list[int] = []  # turns started for the client (speech_started, or a typed turn)
+        self.visible: set[int] = set()  # started, neither interrupted nor done
+        self.streams: set[int] = set()  # opened and neither cancelled nor done
+        self.paused: int | None = None
         self.last_turn_id = self.machine.turn_id
 
     def feed(self, event: turns.Input) -> None:
@@ -29,24 +34,45 @@ class TurnMachineRules(RuleBasedStateMachine):
 
     def carry_out(self, action: turns.Action) -> None:
         match action:
-            case turns.Emit(event=Interrupted() | SpeechStarted() | SpeechEnded() as event):
-                self.sent(event.turn_id)
-                if isinstance(event, Interrupted):
-                    self.interrupted.add(event.turn_id)
+            case turns.Emit(event=SpeechStarted(turn_id=turn_id)):
+                self.sent(turn_id)
+                self.start(turn_id)
+            case turns.Emit(event=Interrupted(turn_id=turn_id)):
+                self.sent(turn_id)
+                self.interrupted.add(turn_id)
+                self.visible.discard(turn_id)
+                self.paused = None if self.paused == turn_id else self.paused
+            case turns.Emit(event=Paused(turn_id=turn_id)):
+                assert self.paused is None, "paused twice"
+                self.sent(turn_id)
+                self.paused = turn_id
+            case turns.Emit(event=Resumed(turn_id=turn_id)):
+                assert self.paused == turn_id, f"resumed{{{turn_id}}} without paused{{{turn_id}}}"
+                self.paused = None
+                self.sent(turn_id)
+            case turns.Emit(event=SpeechEnded(turn_id=turn_id)):
+                self.sent(turn_id)
             case turns.Emit(event=event):
                 raise AssertionError(f"the machine emitted {event}")
-            case turns.OpenStream(turn_id=turn_id) | turns.StartText(turn_id=turn_id):
-                assert not self.opened or turn_id > self.opened[-1], (turn_id, self.opened)
-                self.opened.append(turn_id)
-                self.open.add(turn_id)
+            case turns.OpenStream(turn_id=turn_id):
+                self.streams.add(turn_id)
+            case turns.StartText(turn_id=turn_id):
+                self.streams.add(turn_id)
+                self.start(turn_id)
             case turns.Cancel(turn_id=turn_id):
-                self.open.discard(turn_id)
+                self.streams.discard(turn_id)
+
+    def start(self, turn_id: int) -> None:
+        assert not self.started or turn_id > self.started[-1], (turn_id, self.started)
+        self.started.append(turn_id)
+        self.visible.add(turn_id)
 
     def sent(self, turn_id: int) -> None:
         assert turn_id not in self.interrupted, f"an event of turn {turn_id} after interrupted{{{turn_id}}}"
 
     def report_turn(self, back: int) -> int:
-        return max(0, self.machine.turn_id - back)
+        newest = self.machine.turn_id if self.machine.candidate is None else self.machine.candidate
+        return max(0, newest - back)
 
     @rule(step=STEP_S)
     def speech_starts(self, step: float) -> None:
@@ -79,18 +105,31 @@ class TurnMachineRules(RuleBasedStateMachine):
     def bot_audio_starts(self, back: int) -> None:
         self.feed(turns.BotAudio(self.report_turn(back), self.now))
 
+    @rule(step=STEP_S)
+    def user_speaks_over_the_answer(self, step: float) -> None:
+        """The path to a pause, often enough to explore what follows it: the current answer plays, speech starts."""
+        self.feed(turns.BotAudio(self.machine.turn_id, self.now))
+        self.now += step
+        self.feed(turns.SpeechStart(self.offset_ms, self.now))
+
     @rule(back=BACK)
     def turn_finishes(self, back: int) -> None:
         turn = self.report_turn(back)
         self.feed(turns.TurnDone(turn))
-        self.open.discard(turn)
+        self.streams.discard(turn)
+        self.visible.discard(turn)
+
+    @rule(back=BACK)
+    def recogniser_hears_words(self, back: int) -> None:
+        self.feed(turns.Words(self.report_turn(back)))
 
     @rule(back=BACK)
     def running_turn_speaks(self, back: int) -> None:
         """A turn's own events (transcript, audio, ...) go out only while the machine accepts them."""
         turn = self.report_turn(back)
-        if self.machine.accepts(turn):
+        if self.machine.accepts(turn) and not self.machine.holds(turn):
             self.sent(turn)
+            assert turn == self.machine.turn_id
 
     @invariant()
     def turn_ids_never_go_back(self) -> None:
@@ -99,7 +138,15 @@ class TurnMachineRules(RuleBasedStateMachine):
 
     @invariant()
     def at_most_one_open_turn(self) -> None:
-        assert len(self.open) <= 1, self.open
+        assert len(self.visible) <= 1, self.visible
+        assert len(self.streams) <= (2 if self.machine.phase is turns.Phase.PAUSED else 1), self.streams
+
+    @invariant()
+    def a_paused_answer_is_held_back(self) -> None:
+        assert (self.paused is not None) == (self.machine.phase is turns.Phase.PAUSED)
+        if self.paused is not None:
+            assert self.machine.holds(self.paused) and self.machine.candidate is not None
+            assert self.machine.holds(self.machine.candidate) and not self.machine.accepts(self.machine.candidate)
 
     @invariant()
     def an_interrupted_turn_is_not_accepted(self) -> None:

@@ -1,6 +1,6 @@
 """The terminal client's turn watch: which event ends its wait, and how."""
 
-from shared.protocol import AudioEnd, AudioResponse, Error, Interrupted, ResponseText
+from shared.protocol import AudioEnd, AudioResponse, Error, Interrupted, Paused, ResponseText, Resumed
 from voice_client.turn import Outcome, TurnWatch
 
 
@@ -29,3 +29,13 @@ def test_an_answer_that_ends_before_the_barge_in_is_reported() -> None:
     watch = TurnWatch(barge_in_after_ms=100)
     watch.feed(AudioResponse(turn_id=1, seq=0, data="", sample_rate=16000), 1.0)
     assert watch.feed(AudioEnd(turn_id=1), 1.05) is Outcome.NO_BARGE_IN
+
+
+def test_a_pause_stops_the_barge_in_clock_and_does_not_end_the_turn() -> None:
+    watch = TurnWatch(barge_in_after_ms=100)
+    watch.feed(AudioResponse(turn_id=1, seq=0, data="", sample_rate=16000), 1.0)
+    assert watch.feed(Paused(turn_id=1), 1.05) is None
+    assert not watch.barge_in_now(1.5) and watch.wake_at(9.0) == 9.0
+    assert watch.feed(Resumed(turn_id=1), 2.0) is None
+    assert not watch.barge_in_now(2.04)
+    assert watch.barge_in_now(2.05)
