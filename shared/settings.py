@@ -61,7 +61,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     output_sample_rate: Literal[8000, 16000, 24000, 48000] = 16000
     max_turn_speech_s: Positive = 60.0
     tool_timeout_s: Positive = 3.0
-    # voice activity detection
+    # voice activity detection (vad_worker): engine, its knobs, the smoother shared by both engines
+    vad_engine: Literal["webrtc", "silero"] = "webrtc"
+    vad_silero_threshold: Annotated[float, msgspec.Meta(gt=0, lt=1)] = 0.5
+    vad_batch_wait_ms: Annotated[int, msgspec.Meta(ge=0, le=30)] = 5
+    vad_batch_max: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 256
     vad_aggressiveness: Annotated[int, msgspec.Meta(ge=0, le=3)] = 3
     vad_frame_ms: Literal[10, 20, 30] = 20
     vad_start_ms: Annotated[int, msgspec.Meta(ge=10)] = 100
