@@ -13,7 +13,7 @@ from typing import Any
 
 import psutil
 
-BENCHMARKS = ("vad", "tools_search", "asr_rtf", "system")
+BENCHMARKS = ("vad", "noise", "tools_search", "asr_rtf", "system")
 OUTPUT = Path(".bench/results.json")
 
 

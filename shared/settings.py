@@ -63,7 +63,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     tool_timeout_s: Positive = 3.0
     # voice activity detection (vad_worker): engine, its knobs, the smoother shared by both engines
     vad_engine: Literal["webrtc", "silero"] = "webrtc"
-    vad_silero_threshold: Annotated[float, msgspec.Meta(gt=0, lt=1)] = 0.5
+    vad_silero_threshold: Annotated[float, msgspec.Meta(gt=0, lt=1)] = 0.7
+    vad_silero_start_ms: Annotated[int, msgspec.Meta(ge=10)] = 64
     vad_batch_wait_ms: Annotated[int, msgspec.Meta(ge=0, le=30)] = 5
     vad_batch_max: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 256
     vad_aggressiveness: Annotated[int, msgspec.Meta(ge=0, le=3)] = 3
@@ -77,6 +78,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         if self.vad_start_ms > self.vad_start_window_ms:
             raise ValueError("VOICECHAT_VAD_START_MS must not exceed VOICECHAT_VAD_START_WINDOW_MS")
+        if self.vad_silero_start_ms > self.vad_start_window_ms:
+            raise ValueError("VOICECHAT_VAD_SILERO_START_MS must not exceed VOICECHAT_VAD_START_WINDOW_MS")
 
 
 class SettingsError(ValueError):

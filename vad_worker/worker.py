@@ -22,8 +22,8 @@ from vad_worker.smoother import IllegalInput, Smoother, SmootherEvent, SpeechSta
 log = get_logger(__name__)
 
 
-def make_smoother(settings: Settings, frame_ms: int) -> Smoother:
-    return Smoother(frame_ms, settings.vad_start_ms, settings.vad_start_window_ms, settings.vad_end_ms)
+def make_smoother(settings: Settings, frame_ms: int, start_ms: int) -> Smoother:
+    return Smoother(frame_ms, start_ms, settings.vad_start_window_ms, settings.vad_end_ms)
 
 
 @cache
@@ -33,7 +33,8 @@ def shared_pool() -> SileroPool:
 
 
 def make_silero_stream(settings: Settings) -> SileroStream:
-    return SileroStream(shared_pool(), settings.vad_silero_threshold, make_smoother(settings, WINDOW_MS))
+    smoother = make_smoother(settings, WINDOW_MS, settings.vad_silero_start_ms)
+    return SileroStream(shared_pool(), settings.vad_silero_threshold, smoother)
 
 
 def make_detector(settings: Settings) -> Detector:
@@ -41,7 +42,9 @@ def make_detector(settings: Settings) -> Detector:
     if settings.vad_engine == "silero":
         return SileroDetector(make_silero_stream(settings))
     return WebrtcDetector(
-        settings.vad_aggressiveness, settings.vad_frame_ms, make_smoother(settings, settings.vad_frame_ms)
+        settings.vad_aggressiveness,
+        settings.vad_frame_ms,
+        make_smoother(settings, settings.vad_frame_ms, settings.vad_start_ms),
     )
 
 

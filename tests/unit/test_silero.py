@@ -42,7 +42,7 @@ def probabilities(pool: SileroPool, slot: int, pcm: bytes) -> list[float]:
 
 
 def stream(pool: SileroPool) -> SileroStream:
-    return SileroStream(pool, SETTINGS.vad_silero_threshold, make_smoother(SETTINGS, WINDOW_MS))
+    return SileroStream(pool, SETTINGS.vad_silero_threshold, make_smoother(SETTINGS, WINDOW_MS, 64))
 
 
 def test_a_stream_never_sees_another_streams_state(model: SileroModel) -> None:
