@@ -29,7 +29,7 @@ def run(quick: bool = True) -> dict[str, Any]:
         false = offline.false_starts(corpus.EVAL.name, noise_s, _env(engine))
         figures[engine] = {"speech_starts": starts, "false_starts": false}
         _print_offline(engine, starts, false)
-    sessions, seconds = (6, 60.0) if quick else (8, 300.0)
+    sessions, seconds = (16, 120.0) if quick else (24, 600.0)
     figures["interruptions"] = [stack.false_interruptions(engine, sessions, seconds) for engine in ENGINES]
     for run_ in figures["interruptions"]:
         _print_stack(run_)

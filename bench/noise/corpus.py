@@ -141,11 +141,11 @@ def speech_clips(split_name: str, per_condition: int) -> list[Clip]:
             for index in range(per_condition):
                 voice = split.voices[index % len(split.voices)]
                 text = split.texts[int(rng.integers(0, len(split.texts)))]
-                clips.append(_mix(rng, background, noise_name, snr, voice, text))
+                clips.append(mix(rng, background, noise_name, snr, voice, text))
     return clips
 
 
-def _mix(rng: np.random.Generator, background: Audio, name: str, snr: int, voice: str, text: str) -> Clip:
+def mix(rng: np.random.Generator, background: Audio, name: str, snr: int, voice: str, text: str) -> Clip:
     speech = synthesize(text, RATE, voice).astype(np.float32) / 32768
     loud = np.flatnonzero(np.abs(speech) > LOUD)
     lead = int(rng.uniform(1.0, 2.0) * RATE)
