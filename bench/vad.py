@@ -90,35 +90,43 @@ def trigger_frame(frames: list[bytes], engine: str) -> int:
 
 
 async def _session(
-    client: VoiceClient, frames: list[bytes], trigger: int, stagger_s: float, until: float, latencies: list[float]
+    client: VoiceClient, frames: list[bytes], trigger: int, stagger_s: float, until: float, outcome: dict[str, Any]
 ) -> None:
+    """Stream in real time; a session that falls behind skips ahead (no burst) and counts the time it lost."""
     await asyncio.sleep(stagger_s)  # sessions start at different moments, as real shoppers do
     started = time.monotonic()
     sent_at = 0.0
     index = 0
-    while time.monotonic() < until:
-        await client.ws.send_bytes(frames[index % len(frames)])
-        if index == trigger:
-            sent_at = time.monotonic()
-        index += 1
-        delay = started + index * 0.02 - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-    event = await client.wait_for("speech_started", timeout=10)
-    latencies.append((event["_at"] - sent_at) * 1000)
+    try:
+        while time.monotonic() < until:
+            await client.ws.send_bytes(frames[index % len(frames)])
+            if index == trigger:
+                sent_at = time.monotonic()
+            index += 1
+            delay = started + index * 0.02 - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif delay < -0.1:
+                outcome["lag_s"] -= delay
+                started -= delay
+        event = await client.wait_for("speech_started", timeout=10)
+    except (aiohttp.ClientError, ConnectionError, TimeoutError):
+        outcome["failed"] += 1
+        return
+    outcome["latencies"].append((event["_at"] - sent_at) * 1000)
 
 
 async def _load(base: str, sessions: int, engine: str, measure_s: float, vad: psutil.Process, metrics: str) -> Any:
     frames = _frames()
     trigger = trigger_frame(frames, engine)
-    latencies: list[float] = []
+    outcome: dict[str, Any] = {"latencies": [], "failed": 0, "lag_s": 0.0}
     async with aiohttp.ClientSession() as http:
         clients = [await connect(http, base) for _ in range(sessions)]
         staggers = np.random.default_rng(7).uniform(0, STAGGER_S, len(clients))
         begin = time.monotonic()
         until = begin + STAGGER_S + measure_s + 1.0
         load = asyncio.gather(
-            *(_session(c, frames, trigger, float(s), until, latencies) for c, s in zip(clients, staggers, strict=True))
+            *(_session(c, frames, trigger, float(s), until, outcome) for c, s in zip(clients, staggers, strict=True))
         )
         await asyncio.sleep(STAGGER_S + 0.5)
         cpu_before, frames_before, wall = sum(vad.cpu_times()[:2]), _vad_frames(metrics), time.monotonic()
@@ -129,7 +137,7 @@ async def _load(base: str, sessions: int, engine: str, measure_s: float, vad: ps
         await load
         for client in clients:
             await client.close()
-    return latencies, cpu / wall, frames_done / wall
+    return outcome, cpu / wall, frames_done / wall
 
 
 def _vad_frames(metrics: str) -> float:
@@ -142,7 +150,7 @@ def realtime(engine: str, sessions: int, measure_s: float) -> dict[str, Any]:
         wait_http(stack.gateway.base_url + "/readyz")
         worker = next(s for s in stack.services if s.module == "vad_worker")
         assert worker.proc is not None
-        latencies, cores, frames_per_s = asyncio.run(
+        outcome, cores, frames_per_s = asyncio.run(
             _load(
                 stack.gateway.base_url,
                 sessions,
@@ -152,12 +160,14 @@ def realtime(engine: str, sessions: int, measure_s: float) -> dict[str, Any]:
                 worker.base_url + "/metrics",
             )
         )
-    values = np.array(latencies)
+    values = np.array(outcome["latencies"] or [np.nan])
     return {
         "engine": engine,
         "sessions": sessions,
         "frame_to_speech_started_ms_p50": round(float(np.percentile(values, 50)), 2),
         "frame_to_speech_started_ms_p99": round(float(np.percentile(values, 99)), 2),
+        "sessions_failed": outcome["failed"],
+        "loadgen_lag_s_per_session": round(outcome["lag_s"] / sessions, 2),
         "vad_worker_frames_per_s": round(frames_per_s),
         "frames_per_s_offered": sessions * 50,
         "vad_worker_cpu_percent_of_core": round(100 * cores, 1),
@@ -182,7 +192,8 @@ def run(quick: bool = True) -> dict[str, Any]:
             f"{rt['frame_to_speech_started_ms_p50']} ms, p99 {rt['frame_to_speech_started_ms_p99']} ms; VAD worker "
             f"{rt['vad_worker_frames_per_s']} of {rt['frames_per_s_offered']} frames/s, "
             f"{rt['vad_worker_cpu_percent_of_core']} % of a core, "
-            f"{rt['vad_worker_cpu_percent_per_session']} % per session"
+            f"{rt['vad_worker_cpu_percent_per_session']} % per session; {rt['sessions_failed']} sessions failed, "
+            f"load generator behind by {rt['loadgen_lag_s_per_session']} s per session"
         )
     figures["cpu_per_session_silero_over_webrtc"] = {
         n: _ratio(runs, n) for n in SESSIONS if _ratio(runs, n) is not None
