@@ -24,7 +24,7 @@ from harness.procs import wait_http
 from harness.speech import utterance
 from harness.stack import FULL_STACK, running_stack
 from shared.audio import FRAME_BYTES, array_to_pcm
-from shared.settings import load_settings
+from shared.settings import VadSettings, load_settings
 from vad_worker.batcher import BatchedStream, Batcher
 from vad_worker.smoother import SmootherEvent, SpeechStart
 from vad_worker.worker import make_detector, make_silero_stream, shared_pool
@@ -36,8 +36,8 @@ STAGGER_S = 2.0
 TEXT = "hello, show me some sunglasses"
 
 
-def _settings(engine: str) -> Any:
-    return load_settings({"VOICECHAT_VAD_ENGINE": engine})
+def _settings(engine: str) -> VadSettings:
+    return load_settings(VadSettings, {"VOICECHAT_VAD_ENGINE": engine})
 
 
 def _frames() -> list[bytes]:

@@ -7,26 +7,24 @@ from typing import Any
 
 import aiohttp
 
+from shared.protocol import TURN_FAILING_ERRORS, ends_turn
 from voice_client.recorder import VoiceClient, connect
 
 REQUESTS = ("hello what can you do", "show me some sunglasses", "tell me about product five")
-
-
-FAILED_TURN = ("turn_failed", "dialog_unavailable")
 
 
 def _starts_turn(event: dict[str, Any], previous_turn: int) -> bool:
     """Our typed request's turn shows itself by its transcript, or by an error that fails it at once."""
     if event.get("turn_id", 0) <= previous_turn:
         return event["type"] == "error" and event.get("fatal") is True
-    return event["type"] == "transcript" or (event["type"] == "error" and event.get("code") in FAILED_TURN)
+    return event["type"] == "transcript" or (event["type"] == "error" and event.get("code") in TURN_FAILING_ERRORS)
 
 
 def _ends_turn(event: dict[str, Any], turn: int) -> bool:
-    """The end of `turn`: its audio_end, its interruption, or an error that ends it (or the session)."""
-    if event["type"] == "error":
-        return event.get("fatal") is True or (event.get("turn_id") == turn and event.get("code") in FAILED_TURN)
-    return event.get("turn_id") == turn and event["type"] in ("audio_end", "interrupted")
+    """The end of `turn`: an event of it that ends it (`ends_turn`), or a fatal error (the session ends)."""
+    if event["type"] == "error" and event.get("fatal") is True:
+        return True
+    return event.get("turn_id") == turn and ends_turn(event["type"], event.get("code"))
 
 
 @dataclass
@@ -48,12 +46,10 @@ class Shopper:
     resumes: int = 0
     dropped: int = 0
     _client: VoiceClient | None = None
-    _start: dict[str, Any] = field(default_factory=dict)
 
     async def run(self, http: aiohttp.ClientSession, stop: asyncio.Event) -> None:
         gateway = self.index % len(self.gateways)
         self._client = await connect(http, self.gateways[gateway])
-        self._start = self._client.start
         turn_id = 0
         while not stop.is_set() and self.lost is None:
             if self._client.ws.closed:
@@ -85,12 +81,13 @@ class Shopper:
         return int(end.get("turn_id") or last_turn)
 
     async def _resume(self, http: aiohttp.ClientSession, gateway: int) -> int:
-        query = f"?session_id={self._start['session_id']}&resume_token={self._start['resume_token']}"
+        assert self._client is not None
+        token = self._client.resume_token  # the latest: session_start's or a re-issued one
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             index = gateway % len(self.gateways)
             try:
-                client = await connect(http, self.gateways[index], query, wait_start=False)
+                client = await connect(http, self.gateways[index], wait_start=False, resume=token)
                 first = await client.wait_for(lambda e: e["type"] in ("session_start", "error"), timeout=5)
             except (aiohttp.ClientError, TimeoutError):
                 gateway += 1

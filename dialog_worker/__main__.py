@@ -1,28 +1,25 @@
 """`python -m dialog_worker`: run one dialog worker process until SIGTERM."""
 
+from dialog_worker.cx_calls import CxDeps
 from dialog_worker.cx_client import make_client, session_path
-from dialog_worker.cx_turn import CxDeps, CxTurn
+from dialog_worker.cx_turn import CxTurn
 from dialog_worker.session import DialogSession
 from shared import bus
 from shared.metrics import start_ops_server
 from shared.runtime import ServiceContext, run_service
 from shared.session_worker import SessionWorker
+from shared.settings import DialogSettings
 
 METRICS_PORT = 9102
 
 
-async def main(ctx: ServiceContext) -> None:
+async def main(ctx: ServiceContext[DialogSettings]) -> None:
     settings = ctx.settings
     client = make_client(settings)
 
     def new_session(claim: bus.Claim) -> DialogSession:
-        deps = CxDeps(client, ctx.nc, settings, session_path(settings, claim.session_id))
-        return DialogSession(
-            ctx.nc,
-            settings,
-            claim,
-            lambda session, turn_id, preroll, text: CxTurn(deps, session, turn_id, preroll, text),
-        )
+        deps = CxDeps(client, ctx.nc, settings, session_path(settings, claim.session_id), claim.language)
+        return DialogSession(ctx.nc, settings, claim, lambda sink, turn_id, start: CxTurn(deps, sink, turn_id, start))
 
     worker = SessionWorker(ctx, "dialog", new_session)
     ops = await start_ops_server(settings.metrics_port or METRICS_PORT, worker.ready)
@@ -35,4 +32,4 @@ async def main(ctx: ServiceContext) -> None:
 
 
 if __name__ == "__main__":
-    run_service("dialog_worker", main)
+    run_service("dialog_worker", DialogSettings, main)

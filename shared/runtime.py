@@ -1,16 +1,21 @@
-"""NATS runtime for every service: connect with reconnect, run until SIGTERM/SIGINT, drain, exit cleanly."""
+"""NATS runtime for every service: connect with reconnect, run until SIGTERM/SIGINT, drain, exit cleanly.
+
+The NATS URL may carry a user and password: it is logged and raised only through shared/redact.py.
+"""
 
 import asyncio
 import signal
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import nats
 from nats.aio.client import Client as NATS
 
 from shared.logs import configure_logging, get_logger
-from shared.settings import Settings, SettingsError, load_settings
+from shared.redact import redact_urls
+from shared.settings import CommonSettings, SettingsError, load_settings
 
 log = get_logger(__name__)
 
@@ -18,23 +23,31 @@ log = get_logger(__name__)
 ReconnectHook = Callable[[], Awaitable[None]]
 
 
-@dataclass
-class ServiceContext:
+S_co = TypeVar("S_co", bound=CommonSettings, covariant=True)
+S = TypeVar("S", bound=CommonSettings)
+
+
+@dataclass(frozen=True)
+class ServiceContext(Generic[S_co]):
+    """What a service's body gets: its own settings group, the connection, the stop event, reconnect hooks."""
+
     name: str
-    settings: Settings
+    settings: S_co
     nc: NATS
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     reconnect_hooks: list[ReconnectHook] = field(default_factory=list)
 
 
-async def connect(settings: Settings, name: str, attempts: int = 60, hooks: list[ReconnectHook] | None = None) -> NATS:
+async def connect(
+    settings: CommonSettings, name: str, attempts: int = 60, hooks: list[ReconnectHook] | None = None
+) -> NATS:
     """Connect, retrying the first connection; once connected, reconnect forever.
 
     `VOICECHAT_NATS_URL` may list several servers of a cluster, separated by commas.
     """
 
     async def on_error(exc: Exception) -> None:
-        log.warning("nats_error", error=str(exc))
+        log.warning("nats_error", error=redact_urls(str(exc)))
 
     async def on_disconnect() -> None:
         log.warning("nats_disconnected")
@@ -63,9 +76,9 @@ async def connect(settings: Settings, name: str, attempts: int = 60, hooks: list
             )
         except (TimeoutError, OSError, nats.errors.Error) as exc:
             last = exc
-            log.info("nats_connect_retry", error=str(exc))
+            log.info("nats_connect_retry", error=redact_urls(str(exc)))
             await asyncio.sleep(0.5)
-    raise ConnectionError(f"cannot reach NATS at {settings.nats_url}: {last}")
+    raise ConnectionError(redact_urls(f"cannot reach NATS at {settings.nats_url}: {last}"))
 
 
 def install_stop_signals(stop: asyncio.Event) -> None:
@@ -74,13 +87,13 @@ def install_stop_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
-async def _serve(name: str, settings: Settings, body: Callable[[ServiceContext], Awaitable[None]]) -> None:
+async def _serve(name: str, settings: S, body: Callable[[ServiceContext[S]], Awaitable[None]]) -> None:
     stop = asyncio.Event()
     install_stop_signals(stop)
     hooks: list[ReconnectHook] = []
     nc = await connect(settings, name, hooks=hooks)
     ctx = ServiceContext(name=name, settings=settings, nc=nc, stop=stop, reconnect_hooks=hooks)
-    log.info("service_started", nats_url=settings.nats_url)
+    log.info("service_started", nats_url=redact_urls(settings.nats_url))
     try:
         await body(ctx)
     finally:
@@ -100,15 +113,27 @@ async def _disconnect(nc: NATS, drain_s: float = 3.0) -> None:
         try:
             await nc.close()
         except OSError as exc:
-            log.warning("nats_close_failed", error=str(exc))
+            log.warning("nats_close_failed", error=redact_urls(str(exc)))
 
 
-def run_service(name: str, body: Callable[[ServiceContext], Awaitable[None]]) -> None:
-    """Entry point of `python -m <service>`: settings, logging, NATS, signals; `body` returns when ctx.stop is set."""
+def run_service(
+    name: str,
+    kind: type[S],
+    body: Callable[[ServiceContext[S]], Awaitable[None]],
+    refuse_start: Callable[[S], list[str]] | None = None,
+) -> None:
+    """Entry point of `python -m <service>`: settings, logging, NATS, signals; `body` returns when ctx.stop is set.
+
+    `refuse_start` names what stops this service from starting (e.g. production without auth): exit 2 with it.
+    """
     try:
-        settings = load_settings()
+        settings = load_settings(kind)
     except SettingsError as exc:
-        print(str(exc), file=sys.stderr)
+        print(redact_urls(str(exc)), file=sys.stderr)
         raise SystemExit(2) from exc
+    problems = refuse_start(settings) if refuse_start is not None else []
+    if problems:
+        print(f"{name}: refusing to start:", *problems, sep="\n  ", file=sys.stderr)
+        raise SystemExit(2)
     configure_logging(name, settings.log_level)
     asyncio.run(_serve(name, settings, body))

@@ -11,7 +11,7 @@ from typing import Protocol
 import numpy as np
 import webrtcvad
 
-from shared.audio import FRAME_MS, INTERNAL_RATE, FrameCutter
+from shared.audio import INTERNAL_RATE, FrameCutter, frame_time_ms
 from vad_worker.silero import WINDOW_MS, SileroPool, to_window
 from vad_worker.smoother import Smoother, SmootherEvent
 
@@ -22,7 +22,7 @@ class Detector(Protocol):
     smoother: Smoother
 
     def feed(self, seq: int, pcm: bytes) -> list[SmootherEvent]:
-        """Classify one bus frame (sequence `seq`, so audio time `seq * 20 ms`); the events it completes."""
+        """Classify one bus frame (sequence `seq`, audio time `frame_time_ms(seq)`); the events it completes."""
         ...
 
 
@@ -36,7 +36,7 @@ class TimedCutter:
         self._cutter = FrameCutter(frame_ms * _BYTES_PER_MS)
 
     def cut(self, seq: int, pcm: bytes) -> list[tuple[int, bytes]]:
-        offset = seq * FRAME_MS - self._cutter.pending_bytes // _BYTES_PER_MS
+        offset = frame_time_ms(seq) - self._cutter.pending_bytes // _BYTES_PER_MS
         step = self.frame_ms
         return [(offset + index * step, frame) for index, frame in enumerate(self._cutter.push(pcm))]
 

@@ -13,7 +13,7 @@ from shared import bus, subjects
 from shared.logs import get_logger
 from shared.metrics import VAD_FRAMES, VAD_ILLEGAL_INPUTS
 from shared.session_worker import MsgHandler, SessionHandler
-from shared.settings import Settings
+from shared.settings import VadSettings
 from vad_worker.batcher import BatchedStream, Batcher
 from vad_worker.detector import Detector, SileroDetector, SileroStream, WebrtcDetector
 from vad_worker.silero import WINDOW_MS, SileroModel, SileroPool
@@ -22,7 +22,7 @@ from vad_worker.smoother import IllegalInput, Smoother, SmootherEvent, SpeechSta
 log = get_logger(__name__)
 
 
-def make_smoother(settings: Settings, frame_ms: int, start_ms: int) -> Smoother:
+def make_smoother(settings: VadSettings, frame_ms: int, start_ms: int) -> Smoother:
     return Smoother(frame_ms, start_ms, settings.vad_start_window_ms, settings.vad_end_ms)
 
 
@@ -32,12 +32,12 @@ def shared_pool() -> SileroPool:
     return SileroPool(SileroModel())
 
 
-def make_silero_stream(settings: Settings) -> SileroStream:
+def make_silero_stream(settings: VadSettings) -> SileroStream:
     smoother = make_smoother(settings, WINDOW_MS, settings.vad_silero_start_ms)
     return SileroStream(shared_pool(), settings.vad_silero_threshold, smoother)
 
 
-def make_detector(settings: Settings) -> Detector:
+def make_detector(settings: VadSettings) -> Detector:
     """A standalone detector of the configured engine (Silero unbatched): what the worker decides, frame by frame."""
     if settings.vad_engine == "silero":
         return SileroDetector(make_silero_stream(settings))
@@ -89,7 +89,7 @@ class _Session:
 class WebrtcSession(_Session):
     __slots__ = ("_detector", "_publisher")
 
-    def __init__(self, nc: NATS, settings: Settings, claim: bus.Claim) -> None:
+    def __init__(self, nc: NATS, settings: VadSettings, claim: bus.Claim) -> None:
         self._publisher = _Publisher(nc, claim.session_id)
         self._detector = make_detector(settings)
 
@@ -105,7 +105,7 @@ class WebrtcSession(_Session):
 class SileroSession(_Session):
     __slots__ = ("_batcher", "_stream")
 
-    def __init__(self, nc: NATS, settings: Settings, claim: bus.Claim, batcher: Batcher) -> None:
+    def __init__(self, nc: NATS, settings: VadSettings, claim: bus.Claim, batcher: Batcher) -> None:
         self._batcher = batcher
         self._stream = BatchedStream(make_silero_stream(settings), _Publisher(nc, claim.session_id).publish)
 
@@ -117,7 +117,7 @@ class SileroSession(_Session):
         self._stream.close()
 
 
-def session_factory(nc: NATS, settings: Settings) -> Callable[[bus.Claim], SessionHandler]:
+def session_factory(nc: NATS, settings: VadSettings) -> Callable[[bus.Claim], SessionHandler]:
     """The handler factory of the configured engine (one batcher per worker process for Silero)."""
     if settings.vad_engine == "webrtc":
         return lambda claim: WebrtcSession(nc, settings, claim)

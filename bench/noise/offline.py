@@ -14,7 +14,7 @@ import numpy as np
 
 from bench.noise.corpus import BACKGROUNDS, NOISE_ONLY, SNRS_DB, Clip, noise, to_pcm
 from shared.audio import FRAME_BYTES, FRAME_MS
-from shared.settings import load_settings
+from shared.settings import VadSettings, load_settings
 from vad_worker.smoother import SmootherEvent, SpeechEnd, SpeechStart
 from vad_worker.worker import make_detector
 
@@ -23,7 +23,7 @@ DEADLINE_MS = 200.0
 
 def detect(pcm: bytes, env: Mapping[str, str]) -> list[tuple[float, SmootherEvent]]:
     """Each event with the audio time (ms) at which it is decided: the end of the bus frame that completes it."""
-    detector = make_detector(load_settings(env))
+    detector = make_detector(load_settings(VadSettings, env))
     decided: list[tuple[float, SmootherEvent]] = []
     for seq in range(len(pcm) // FRAME_BYTES):
         at = float((seq + 1) * FRAME_MS)

@@ -8,14 +8,14 @@ import pytest
 
 from harness.speech import speech_bounds_ms, utterance
 from shared.audio import FRAME_BYTES, StreamResampler, array_to_pcm
-from shared.settings import load_settings
+from shared.settings import VadSettings, load_settings
 from vad_worker.batcher import BatchedStream, Batcher
 from vad_worker.detector import SileroDetector, SileroStream, TimedCutter
 from vad_worker.silero import WINDOW_MS, SileroModel, SileroPool, to_window
 from vad_worker.smoother import SmootherEvent, SpeechEnd, SpeechStart
 from vad_worker.worker import make_silero_stream, make_smoother
 
-SETTINGS = load_settings({"VOICECHAT_VAD_ENGINE": "silero"})
+SETTINGS = load_settings(VadSettings, {"VOICECHAT_VAD_ENGINE": "silero"})
 
 
 @pytest.fixture(scope="module")
