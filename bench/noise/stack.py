@@ -21,13 +21,13 @@ from harness.procs import wait_http
 from harness.speech import frames, utterance
 from harness.stack import FULL_STACK, running_stack
 from shared.audio import FRAME_BYTES
+from shared.protocol import ends_turn
 from voice_client.recorder import VoiceClient, connect
 
 SILENCE = bytes(FRAME_BYTES)
 GAP_S = 0.8
 ANSWER_TIMEOUT_S = 10.0
 COUNTED = ("interrupted", "paused", "resumed")
-TURN_OVER = ("audio_end", "interrupted", "error")
 
 
 @dataclass
@@ -71,12 +71,11 @@ class Shopper:
         turn = event.get("turn_id")
         if turn is None:
             return
-        if event["type"] in TURN_OVER:
+        if ends_turn(event["type"], event.get("code")):
             self.open_turns.discard(turn)
+            self.closed.add(turn)
         elif turn not in self.closed:
             self.open_turns.add(turn)
-        if event["type"] in TURN_OVER:
-            self.closed.add(turn)
 
     async def _settle(self, send: Any) -> None:
         """Silence until no turn is under way (a turn a false start opened gets its answer first)."""
@@ -139,7 +138,7 @@ class Shopper:
                     continue
                 if event["type"] in COUNTED:
                     self.tally.events[f"{kind}:{event['type']}"] += 1
-                if event["type"] in ("audio_end", "interrupted"):
+                if ends_turn(event["type"], event.get("code")):
                     self.tally.exposure_s[kind] += event["_at"] - started
                     return
             if time.monotonic() - started > ANSWER_TIMEOUT_S:
