@@ -15,7 +15,7 @@ import psutil
 
 from bench import readme
 
-BENCHMARKS = ("vad", "tools_search", "asr_rtf", "system", "phone")
+BENCHMARKS = ("vad", "noise", "tools_search", "asr_rtf", "system", "phone")
 OUTPUT = Path(".bench/results.json")
 
 

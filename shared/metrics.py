@@ -12,6 +12,14 @@ WORKER_SESSIONS = Gauge("voicechat_worker_sessions", "Sessions owned by this wor
 WS_MESSAGES = Counter("voicechat_ws_messages_total", "WebSocket messages", ["direction", "type"])
 ERRORS = Counter("voicechat_errors_total", "Errors by service and code", ["service", "code"])
 VAD_FRAMES = Counter("voicechat_vad_frames_total", "Audio frames classified by the VAD")
+VAD_ILLEGAL_INPUTS = Counter(
+    "voicechat_vad_illegal_inputs_total", "Frames the VAD smoother refused (audio time going back)", ["phase", "input"]
+)
+VAD_BATCH_STREAMS = Histogram(
+    "voicechat_vad_batch_streams",
+    "Sessions' windows per batched Silero model call",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+)
 CLAIMS = Counter("voicechat_claims_total", "Session claims answered by workers", ["kind", "outcome"])
 TURNS = Counter("voicechat_turns_total", "Turns by outcome", ["outcome"])
 TURN_LATENCY = Histogram(

@@ -124,8 +124,13 @@ def production_problems(settings: GatewaySettings) -> list[str]:
 
 
 class VadSettings(SessionPlaneSettings, frozen=True, kw_only=True):
-    """`python -m vad_worker`: voice activity detection and its smoothing."""
+    """`python -m vad_worker`: voice activity detection (webrtcvad or Silero, docs/benchmarks.md) and its smoothing."""
 
+    vad_engine: Literal["webrtc", "silero"] = "webrtc"
+    vad_silero_threshold: Annotated[float, msgspec.Meta(gt=0, lt=1)] = 0.7
+    vad_silero_start_ms: Annotated[int, msgspec.Meta(ge=10)] = 64
+    vad_batch_wait_ms: Annotated[int, msgspec.Meta(ge=0, le=30)] = 5
+    vad_batch_max: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 256
     vad_aggressiveness: Annotated[int, msgspec.Meta(ge=0, le=3)] = 3
     vad_frame_ms: Literal[10, 20, 30] = 20
     vad_start_ms: Annotated[int, msgspec.Meta(ge=10)] = 100
@@ -135,6 +140,8 @@ class VadSettings(SessionPlaneSettings, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         if self.vad_start_ms > self.vad_start_window_ms:
             raise ValueError("VOICECHAT_VAD_START_MS must not exceed VOICECHAT_VAD_START_WINDOW_MS")
+        if self.vad_silero_start_ms > self.vad_start_window_ms:
+            raise ValueError("VOICECHAT_VAD_SILERO_START_MS must not exceed VOICECHAT_VAD_START_WINDOW_MS")
 
 
 class DialogSettings(ConvlogSettings, frozen=True, kw_only=True):

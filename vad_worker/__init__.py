@@ -1,1 +1,1 @@
-"""VAD worker: claims sessions, runs webrtcvad with a hysteresis smoother per session, emits speech events."""
+"""VAD worker: claims sessions; webrtcvad or batched Silero, a hysteresis smoother per session; speech events."""

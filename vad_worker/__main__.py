@@ -4,13 +4,13 @@ from shared.metrics import start_ops_server
 from shared.runtime import ServiceContext, run_service
 from shared.session_worker import SessionWorker
 from shared.settings import VadSettings
-from vad_worker.worker import VadSession
+from vad_worker.worker import session_factory
 
 METRICS_PORT = 9101
 
 
 async def main(ctx: ServiceContext[VadSettings]) -> None:
-    worker = SessionWorker(ctx, "vad", lambda claim: VadSession(ctx.nc, ctx.settings, claim))
+    worker = SessionWorker(ctx, "vad", session_factory(ctx.nc, ctx.settings))
     ops = await start_ops_server(ctx.settings.metrics_port or METRICS_PORT, worker.ready)
     await worker.start()
     try:

@@ -16,7 +16,7 @@ from enum import Enum
 
 from bench.system.hist import Histograms
 from bench.system.script import SILENCE, Script
-from vad_worker.detector import SpeechDetector
+from vad_worker.detector import Detector
 from vad_worker.smoother import SpeechEnd, SpeechStart
 
 BARGE_DELAY_S = 0.4  # after the first answer audio: well past the dialog worker's 0.25 s echo guard
@@ -67,7 +67,7 @@ class SessionDriver:
     def __init__(
         self,
         script: Script,
-        detector: SpeechDetector,
+        detector: Detector,
         recorder: Recorder,
         rotation: tuple[Mode, ...],
         first_at: float,
