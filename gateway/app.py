@@ -251,8 +251,9 @@ def build_app(
     app[SOCKETS_KEY] = sockets
     app[DRAINING_KEY] = asyncio.Event()
     app.router.add_get("/ws/voice-chat", voice_chat)
-    app.router.add_get(STREAM_PATH, twilio_stream)
-    app.router.add_post(VOICE_PATH, voice_webhook(settings, resume_key))
+    if settings.phone_enabled:
+        app.router.add_get(STREAM_PATH, twilio_stream)
+        app.router.add_post(VOICE_PATH, voice_webhook(settings, resume_key))
     cors = aiohttp_cors.setup(app, defaults=_cors_defaults(settings))
     for path, handler in (("/", info), ("/healthz", healthz), ("/readyz", readyz), ("/metrics", metrics_handler)):
         cors.add(app.router.add_get(path, handler))

@@ -90,6 +90,7 @@ class GatewaySettings(ConvlogSettings, frozen=True, kw_only=True):
     socket_send_buffer: Annotated[int, msgspec.Meta(ge=16384)] = 128 * 1024
     ws_compression: bool = False
     # phone calls (Twilio Media Streams, docs/telephony.md)
+    phone_enabled: bool = True
     twilio_auth_token: str | None = None
     public_url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^/?#]+(/[^?#]*)?$")] | None = None
     phone_language: Annotated[str, msgspec.Meta(pattern=LANGUAGE_TAG)] = "en-US"
@@ -120,6 +121,11 @@ def production_problems(settings: GatewaySettings) -> list[str]:
         problems.append("VOICECHAT_ENV=production needs VOICECHAT_ALLOWED_ORIGINS (the origins of your web apps)")
     if settings.allow_query_credentials:
         problems.append("VOICECHAT_ENV=production refuses VOICECHAT_ALLOW_QUERY_CREDENTIALS (URLs reach access logs)")
+    if settings.phone_enabled and settings.twilio_auth_token is None:
+        problems.append(
+            "VOICECHAT_ENV=production needs VOICECHAT_TWILIO_AUTH_TOKEN for the phone edge (unsigned streams would be "
+            "accepted), or VOICECHAT_PHONE_ENABLED=false"
+        )
     return problems
 
 

@@ -39,10 +39,16 @@ def test_production_gateway_refuses_to_start_and_says_why(env: dict[str, str], n
 
 
 def test_production_refuses_credentials_in_urls() -> None:
-    settings = GatewaySettings(env="production", auth_secret=STRONG, allowed_origins=("https://a.example",))
+    settings = GatewaySettings(
+        env="production", auth_secret=STRONG, allowed_origins=("https://a.example",), phone_enabled=False
+    )
     assert production_problems(settings) == []
     legacy = GatewaySettings(
-        env="production", auth_secret=STRONG, allowed_origins=("https://a.example",), allow_query_credentials=True
+        env="production",
+        auth_secret=STRONG,
+        allowed_origins=("https://a.example",),
+        allow_query_credentials=True,
+        phone_enabled=False,
     )
     assert ["VOICECHAT_ALLOW_QUERY_CREDENTIALS" in problem for problem in production_problems(legacy)] == [True]
 
@@ -58,3 +64,15 @@ def test_development_starts_without_auth_and_says_auth_is_off() -> None:
     output = gateway.output()
     assert '"event": "auth_off"' in output and "nats://***@127.0.0.1" in output
     assert "hunter2" not in output
+
+
+def test_production_phone_edge_needs_a_twilio_signature_key() -> None:
+    base = {"env": "production", "auth_secret": STRONG, "allowed_origins": ("https://a.example",)}
+    unsigned = GatewaySettings(**base)  # type: ignore[arg-type]
+    assert ["VOICECHAT_TWILIO_AUTH_TOKEN" in problem for problem in production_problems(unsigned)] == [True]
+    signed = GatewaySettings(
+        **base,  # type: ignore[arg-type]
+        twilio_auth_token="twilio-token",
+        public_url="https://voice.example.com",
+    )
+    assert production_problems(signed) == []
