@@ -76,8 +76,10 @@ class Pacer:
         self._play_at = now
 
     def drop(self, now: float) -> bool:
-        """Forget the answer; True when any of it was still to play (Twilio must then be sent `clear`)."""
+        """Forget the answer (a paused one too: the next answer plays); True when any of it was still to play
+        (Twilio must then be sent `clear`)."""
         unplayed = self.playing(now)
+        self.paused = False
         self._queue.clear()
         self._sent.clear()
         self._play_at = now

@@ -57,6 +57,16 @@ def test_drop_forgets_and_says_whether_anything_was_unplayed() -> None:
     assert pacer.due(5.0) == frames(10, 1)
 
 
+def test_an_interrupted_paused_answer_lets_the_next_answer_play() -> None:
+    pacer = Pacer(LEAD)
+    pacer.add(frames(0, 10))
+    pacer.due(0.0)
+    pacer.pause(0.03)  # speech over the answer: paused, then confirmed
+    assert pacer.drop(0.5)
+    pacer.add(frames(10, 2))  # the next turn's answer
+    assert pacer.due(0.6) == frames(10, 2)
+
+
 class PacerMachine(RuleBasedStateMachine):
     """Whatever the caller does: nothing is released while paused or early, nothing dropped comes back, and the
     audio that plays is the answer in order (a pause repeats at most the one frame that was playing)."""
