@@ -1,5 +1,8 @@
 """Real speech for tests: espeak-ng audio (the local agent's TTS engine, other voices) with silence around it."""
 
+import concurrent.futures
+import multiprocessing
+
 import numpy as np
 
 from local_agent.tts import synthesize
@@ -50,3 +53,11 @@ def noise_burst(
     lead = np.zeros(rate * lead_ms // 1000)
     tail = np.zeros(rate * tail_ms // 1000)
     return np.concatenate([lead, burst, tail]).astype(np.int16)
+
+
+def fresh_speech_pcm(text: str, voice: str, rate: int = 16000) -> bytes:
+    """Like `speech_pcm`, from an espeak-ng engine that has spoken nothing before: the engine keeps state across
+    utterances (a voice sounds slightly different after others have spoken), so accuracy floors that must not
+    depend on what a test process synthesized earlier use this (one short-lived process per call)."""
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(speech_pcm, text, rate, voice).result()

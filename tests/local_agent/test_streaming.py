@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from harness.speech import speech_pcm
+from harness.speech import fresh_speech_pcm, speech_pcm
 from shared.agent_contract import AGENT_TIME_KEY
 from tests.local_agent.cx import intent_of, stream_turn, texts, tool_calls
 
@@ -72,6 +72,6 @@ async def test_spoken_numbers_become_numbers(client: Any, session: str) -> None:
     """Two of the three right, with either engine (each engine misreads one of these voices now and then)."""
     heard: list[tuple[bool, list[str]]] = []
     for index, (text, voice, params) in enumerate(SPOKEN_NUMBERS):
-        turn = await stream_turn(client, f"{session}-{index}", speech_pcm(text, voice=voice))
+        turn = await stream_turn(client, f"{session}-{index}", fresh_speech_pcm(text, voice))
         heard.append((dict(turn.final.query_result.parameters) == params, turn.finals))
     assert sum(ok for ok, _ in heard) >= len(SPOKEN_NUMBERS) - 1, heard

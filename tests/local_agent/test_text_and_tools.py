@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from harness.speech import speech_pcm
+from harness.speech import fresh_speech_pcm
 from tests.local_agent.cx import AGENT, intent_of, stream_turn, text_query, texts, tool_calls, tool_result
 
 SHOES = {
@@ -48,7 +48,7 @@ async def test_fallback_gives_a_spoken_hint(client: Any, session: str) -> None:
 
 
 async def test_search_round_trip_by_speech(client: Any, session: str) -> None:
-    turn = await stream_turn(client, session, speech_pcm("show me running shoes under fifty dollars", voice="en+klatt"))
+    turn = await stream_turn(client, session, fresh_speech_pcm("show me running shoes under fifty dollars", "en+klatt"))
     (call,) = tool_calls(turn.final)
     assert call.tool == f"{AGENT}/tools/search_products"
     assert call.action == "search_products"
