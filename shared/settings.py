@@ -53,6 +53,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     session_idle_timeout_s: Positive = 60.0
     announce_interval_s: Positive = 5.0
     drain_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 20.0
+    kv_replicas: Literal[1, 3, 5] = 1
     # dialog worker and local agent
     local_cx_host: str = "127.0.0.1"
     local_cx_port: Port = 6565

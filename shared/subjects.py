@@ -17,6 +17,10 @@ _SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
 TOOLS_SERVICE = "tools"
 TOOLS_GROUP = f"{PREFIX}.tools"
 HEARTBEAT_ALL = f"{PREFIX}.heartbeat.*"
+# JetStream KV buckets (their keys are subjects `$KV.<bucket>.<key>`): session records, and one key per live
+# worker that the server expires when the worker stops refreshing it.
+SESSIONS_BUCKET = "voicechat_sessions"
+WORKERS_BUCKET = "voicechat_workers"
 
 
 def is_session_id(value: str) -> bool:
