@@ -4,6 +4,7 @@ from dialog_worker.cx_client import make_client, session_path
 from dialog_worker.cx_turn import CxDeps, CxTurn
 from dialog_worker.session import DialogSession
 from shared import bus
+from shared.epochs import EpochFilter
 from shared.metrics import start_ops_server
 from shared.runtime import ServiceContext, run_service
 from shared.session_worker import SessionWorker
@@ -15,7 +16,7 @@ async def main(ctx: ServiceContext) -> None:
     settings = ctx.settings
     client = make_client(settings)
 
-    def new_session(claim: bus.Claim) -> DialogSession:
+    def new_session(claim: bus.Claim, fence: EpochFilter) -> DialogSession:
         deps = CxDeps(client, ctx.nc, settings, session_path(settings, claim.session_id))
         return DialogSession(
             ctx.nc,

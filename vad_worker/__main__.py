@@ -9,7 +9,7 @@ METRICS_PORT = 9101
 
 
 async def main(ctx: ServiceContext) -> None:
-    worker = SessionWorker(ctx, "vad", lambda claim: VadSession(ctx.nc, ctx.settings, claim))
+    worker = SessionWorker(ctx, "vad", lambda claim, fence: VadSession(ctx.nc, ctx.settings, claim, fence))
     ops = await start_ops_server(ctx.settings.metrics_port or METRICS_PORT, worker.ready)
     await worker.start()
     try:

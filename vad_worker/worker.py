@@ -3,6 +3,7 @@
 from nats.aio.client import Client as NATS
 
 from shared import bus, subjects
+from shared.epochs import EpochFilter
 from shared.metrics import VAD_FRAMES
 from shared.session_worker import MsgHandler
 from shared.settings import Settings
@@ -21,12 +22,13 @@ def make_detector(settings: Settings) -> SpeechDetector:
 
 
 class VadSession:
-    """One owned session: its detector and where its events go."""
+    """One owned session: its detector and where its events go (stamped with the session's VAD epoch)."""
 
-    __slots__ = ("_detector", "_nc", "_subject")
+    __slots__ = ("_detector", "_fence", "_nc", "_subject")
 
-    def __init__(self, nc: NATS, settings: Settings, claim: bus.Claim) -> None:
+    def __init__(self, nc: NATS, settings: Settings, claim: bus.Claim, fence: EpochFilter) -> None:
         self._nc = nc
+        self._fence = fence
         self._subject = subjects.vad(claim.session_id)
         self._detector = make_detector(settings)
 
@@ -36,10 +38,11 @@ class VadSession:
     async def on_audio(self, seq: int, pcm: bytes) -> None:
         VAD_FRAMES.inc()
         for event in self._detector.feed(seq, pcm):
+            epoch = self._fence.epoch
             message: bus.VadEvent = (
-                bus.VadSpeechStarted(offset_ms=event.offset_ms)
+                bus.VadSpeechStarted(offset_ms=event.offset_ms, epoch=epoch)
                 if isinstance(event, SpeechStart)
-                else bus.VadSpeechEnded(offset_ms=event.offset_ms)
+                else bus.VadSpeechEnded(offset_ms=event.offset_ms, epoch=epoch)
             )
             await self._nc.publish(self._subject, bus.encoder.encode(message))
 
