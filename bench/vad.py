@@ -17,7 +17,7 @@ from harness.procs import wait_http
 from harness.speech import utterance
 from harness.stack import FULL_STACK, Stack, running_stack
 from shared.audio import FRAME_BYTES, array_to_pcm
-from shared.settings import load_settings
+from shared.settings import VadSettings, load_settings
 from vad_worker.smoother import SpeechStart
 from vad_worker.worker import make_detector
 from voice_client.recorder import VoiceClient, connect
@@ -25,7 +25,7 @@ from voice_client.recorder import VoiceClient, connect
 
 def detector_throughput(seconds: float = 2.0) -> float:
     """30 ms frames per second through webrtcvad and the smoother (the per-frame work of the worker)."""
-    settings = load_settings({"VOICECHAT_VAD_FRAME_MS": "30"})
+    settings = load_settings(VadSettings, {"VOICECHAT_VAD_FRAME_MS": "30"})
     detector = make_detector(settings)._vad
     smoother = make_detector(settings).smoother
     speech = array_to_pcm(utterance("show me running shoes under fifty dollars"))
@@ -40,7 +40,7 @@ def detector_throughput(seconds: float = 2.0) -> float:
 
 def trigger_frame(pcm: bytes) -> int:
     """Index of the 20 ms frame after which the worker's detector reports speech."""
-    detector = make_detector(load_settings({}))
+    detector = make_detector(load_settings(VadSettings, {}))
     for index in range(len(pcm) // FRAME_BYTES):
         if any(
             isinstance(e, SpeechStart)

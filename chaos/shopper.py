@@ -7,26 +7,24 @@ from typing import Any
 
 import aiohttp
 
+from shared.protocol import TURN_FAILING_ERRORS, ends_turn
 from voice_client.recorder import VoiceClient, connect
 
 REQUESTS = ("hello what can you do", "show me some sunglasses", "tell me about product five")
-
-
-FAILED_TURN = ("turn_failed", "dialog_unavailable")
 
 
 def _starts_turn(event: dict[str, Any], previous_turn: int) -> bool:
     """Our typed request's turn shows itself by its transcript, or by an error that fails it at once."""
     if event.get("turn_id", 0) <= previous_turn:
         return event["type"] == "error" and event.get("fatal") is True
-    return event["type"] == "transcript" or (event["type"] == "error" and event.get("code") in FAILED_TURN)
+    return event["type"] == "transcript" or (event["type"] == "error" and event.get("code") in TURN_FAILING_ERRORS)
 
 
 def _ends_turn(event: dict[str, Any], turn: int) -> bool:
-    """The end of `turn`: its audio_end, its interruption, or an error that ends it (or the session)."""
-    if event["type"] == "error":
-        return event.get("fatal") is True or (event.get("turn_id") == turn and event.get("code") in FAILED_TURN)
-    return event.get("turn_id") == turn and event["type"] in ("audio_end", "interrupted")
+    """The end of `turn`: an event of it that ends it (`ends_turn`), or a fatal error (the session ends)."""
+    if event["type"] == "error" and event.get("fatal") is True:
+        return True
+    return event.get("turn_id") == turn and ends_turn(event["type"], event.get("code"))
 
 
 @dataclass

@@ -8,11 +8,12 @@ from shared.epochs import EpochFilter
 from shared.metrics import start_ops_server
 from shared.runtime import ServiceContext, run_service
 from shared.session_worker import SessionWorker
+from shared.settings import DialogSettings
 
 METRICS_PORT = 9102
 
 
-async def main(ctx: ServiceContext) -> None:
+async def main(ctx: ServiceContext[DialogSettings]) -> None:
     settings = ctx.settings
     client = make_client(settings)
 
@@ -36,4 +37,4 @@ async def main(ctx: ServiceContext) -> None:
 
 
 if __name__ == "__main__":
-    run_service("dialog_worker", main)
+    run_service("dialog_worker", DialogSettings, main)

@@ -7,7 +7,7 @@ from google.api_core.client_options import ClientOptions
 from google.cloud.dialogflowcx_v3 import SessionsAsyncClient
 from google.cloud.dialogflowcx_v3.services.sessions.transports import SessionsGrpcAsyncIOTransport
 
-from shared.settings import Settings
+from shared.settings import DialogSettings
 
 LOCAL_AGENT = "projects/local/locations/global/agents/marketplace"
 # Reconnect fast when the local agent restarts (gRPC's default backoff grows to two minutes).
@@ -19,7 +19,7 @@ _LOCAL_CHANNEL_OPTIONS = [
 _AGENT = re.compile(r"^projects/[^/]+/locations/(?P<location>[^/]+)/agents/[^/]+$")
 
 
-def agent_path(settings: Settings) -> str:
+def agent_path(settings: DialogSettings) -> str:
     agent = settings.dialogflow_agent or LOCAL_AGENT
     if not _AGENT.match(agent):
         raise ValueError("VOICECHAT_DIALOGFLOW_AGENT must look like projects/P/locations/L/agents/A")
@@ -32,7 +32,7 @@ def regional_endpoint(agent: str) -> str:
     return "dialogflow.googleapis.com" if location == "global" else f"{location}-dialogflow.googleapis.com"
 
 
-def make_client(settings: Settings) -> SessionsAsyncClient:
+def make_client(settings: DialogSettings) -> SessionsAsyncClient:
     """Google (Application Default Credentials) when an agent is configured, else the local agent."""
     if settings.dialogflow_agent:
         endpoint = settings.dialogflow_endpoint or regional_endpoint(settings.dialogflow_agent)
@@ -42,7 +42,7 @@ def make_client(settings: Settings) -> SessionsAsyncClient:
     return SessionsAsyncClient(transport=SessionsGrpcAsyncIOTransport(channel=channel))
 
 
-def session_path(settings: Settings, session_id: str) -> str:
+def session_path(settings: DialogSettings, session_id: str) -> str:
     agent = agent_path(settings)
     if settings.dialogflow_environment:
         return f"{agent}/environments/{settings.dialogflow_environment}/sessions/{session_id}"

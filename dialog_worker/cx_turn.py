@@ -17,7 +17,7 @@ from shared.audio import FRAME_MS, INTERNAL_RATE, wav_payload
 from shared.logs import get_logger
 from shared.metrics import AGENT_PROCESSING, DIALOGFLOW_REQUESTS, TOOL_LATENCY, TOOL_REQUESTS, TURN_LATENCY, TURNS
 from shared.protocol import AudioEnd, Error, ErrorCode, Intent, ResponseText, ToolResult, Transcript
-from shared.settings import Settings
+from shared.settings import DialogSettings
 from shared.structs import dict_to_struct, struct_to_dict
 from shared.tools.client import call_tool
 from shared.tools.errors import ToolError
@@ -35,7 +35,7 @@ _MessageType = cx.StreamingRecognitionResult.MessageType
 class CxDeps:
     client: cx.SessionsAsyncClient
     nc: NATS
-    settings: Settings
+    settings: DialogSettings
     session_path: str
 
     def output_config(self) -> cx.OutputAudioConfig:

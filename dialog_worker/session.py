@@ -15,12 +15,12 @@ from nats.aio.msg import Msg
 
 from dialog_worker.turns import Action, Cancel, Emit, EndStream, OpenStream, StartText, TurnMachine
 from shared import bus, subjects
-from shared.audio import FRAME_MS
+from shared.audio import FRAME_MS, frame_time_ms
 from shared.logs import get_logger
 from shared.metrics import BARGE_IN_LATENCY
 from shared.protocol import ServerEvent, encoder
 from shared.session_worker import MsgHandler
-from shared.settings import Settings
+from shared.settings import DialogSettings
 
 log = get_logger(__name__)
 
@@ -41,7 +41,7 @@ TurnFactory = Callable[["DialogSession", int, list[bytes] | None, str | None], T
 
 
 class DialogSession:
-    def __init__(self, nc: NATS, settings: Settings, claim: bus.Claim, new_turn: TurnFactory) -> None:
+    def __init__(self, nc: NATS, settings: DialogSettings, claim: bus.Claim, new_turn: TurnFactory) -> None:
         self.nc = nc
         self.settings = settings
         self.session_id = claim.session_id
@@ -59,7 +59,7 @@ class DialogSession:
         return {subjects.vad(self.session_id): self._on_vad}
 
     async def on_audio(self, seq: int, pcm: bytes) -> None:
-        self._offset_ms = (seq + 1) * FRAME_MS
+        self._offset_ms = frame_time_ms(seq + 1)
         self._preroll.append(pcm)
         if self._turn is not None:
             self._turn.feed(pcm)

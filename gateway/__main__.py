@@ -6,11 +6,12 @@ from gateway.app import build_app
 from gateway.owners import OwnerTracker
 from shared.logs import get_logger
 from shared.runtime import ServiceContext, run_service
+from shared.settings import GatewaySettings
 
 log = get_logger(__name__)
 
 
-async def main(ctx: ServiceContext) -> None:
+async def main(ctx: ServiceContext[GatewaySettings]) -> None:
     if ctx.settings.auth_secret is None:
         log.warning("resume_tokens_use_development_secret", hint="set VOICECHAT_AUTH_SECRET in production")
     tracker = OwnerTracker(ctx.nc, ctx.settings)
@@ -28,4 +29,4 @@ async def main(ctx: ServiceContext) -> None:
 
 
 if __name__ == "__main__":
-    run_service("gateway", main)
+    run_service("gateway", GatewaySettings, main)

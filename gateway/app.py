@@ -13,17 +13,17 @@ from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
 
 from gateway.auth import authenticate, check_origin
-from gateway.connection import Connection
+from gateway.connection import Connection, Opening
 from gateway.owners import OwnerTracker
 from gateway.page import add_page_routes
 from gateway.tokens import resume_secret, verify_resume
 from shared import subjects
 from shared.metrics import ERRORS, SESSIONS_ACTIVE, metrics_handler
 from shared.protocol import PROTOCOL_VERSION, Error, encoder
-from shared.settings import SAMPLE_RATES, Settings
+from shared.settings import SAMPLE_RATES, GatewaySettings
 
 NATS_KEY = web.AppKey("nats", NATS)
-SETTINGS_KEY = web.AppKey("settings", Settings)
+SETTINGS_KEY = web.AppKey("settings", GatewaySettings)
 TRACKER_KEY = web.AppKey("tracker", OwnerTracker)
 SOCKETS_KEY = web.AppKey("sockets", set[web.WebSocketResponse])
 DRAINING_KEY = web.AppKey("draining", asyncio.Event)
@@ -67,8 +67,8 @@ async def voice_chat(request: web.Request) -> web.WebSocketResponse:
     SESSIONS_ACTIVE.inc()
     try:
         with structlog.contextvars.bound_contextvars(sub=subject):
-            connection = Connection(ws, request, app[NATS_KEY], app[TRACKER_KEY], settings, secret)
-            await connection.run(session_id or uuid.uuid4().hex, sample_rate, language, session_id is not None)
+            opening = Opening(session_id or uuid.uuid4().hex, sample_rate, language, resumed=session_id is not None)
+            await Connection(ws, request, app[NATS_KEY], app[TRACKER_KEY], settings, secret, opening).run()
     finally:
         sockets.discard(ws)
         SESSIONS_ACTIVE.dec()
@@ -127,20 +127,20 @@ async def _close_sockets(app: web.Application) -> None:
     app[DRAINING_KEY].set()
     tracker, grace = app[TRACKER_KEY], app[SETTINGS_KEY].drain_grace_s
     deadline = time.monotonic() + grace
-    while any(owners.busy for owners in tracker.sessions.values()) and time.monotonic() < deadline:  # noqa: ASYNC110
+    while any(owners.turns.busy for owners in tracker.sessions.values()) and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     sockets = app[SOCKETS_KEY]
     for ws in [*sockets]:
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown: resume elsewhere")
 
 
-def _cors_defaults(settings: Settings) -> dict[str, aiohttp_cors.ResourceOptions]:
+def _cors_defaults(settings: GatewaySettings) -> dict[str, aiohttp_cors.ResourceOptions]:
     """CORS for the plain HTTP endpoints: the allowed origins, or any origin when no allow-list is set."""
     options = aiohttp_cors.ResourceOptions(allow_methods=["GET"], allow_headers=("Authorization",))  # type: ignore[no-untyped-call]
     return {origin: options for origin in settings.allowed_origins or ("*",)}
 
 
-def build_app(nc: NATS, settings: Settings, tracker: OwnerTracker) -> web.Application:
+def build_app(nc: NATS, settings: GatewaySettings, tracker: OwnerTracker) -> web.Application:
     app = web.Application()
     app[NATS_KEY] = nc
     app[SETTINGS_KEY] = settings

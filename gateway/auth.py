@@ -3,10 +3,10 @@
 import jwt
 from aiohttp import web
 
-from shared.settings import Settings
+from shared.settings import GatewaySettings
 
 
-def check_origin(request: web.Request, settings: Settings) -> None:
+def check_origin(request: web.Request, settings: GatewaySettings) -> None:
     """With an allow-list set, a browser `Origin` not on it is refused; clients that send none are native apps."""
     origin = request.headers.get("Origin")
     if settings.allowed_origins and origin is not None and origin not in settings.allowed_origins:
@@ -20,7 +20,7 @@ def bearer_token(request: web.Request) -> str | None:
     return request.query.get("token")
 
 
-def authenticate(request: web.Request, settings: Settings) -> str | None:
+def authenticate(request: web.Request, settings: GatewaySettings) -> str | None:
     """The token's `sub` when auth is on (None when off); HTTP 401 for a missing, expired or forged token."""
     if settings.auth_secret is None:
         return None

@@ -1,9 +1,11 @@
-"""One client WebSocket: validates what it reads, enforces limits, drives the session state machine, relays events."""
+"""One client WebSocket: the socket loop. It reads and validates (gateway/inbound.py), enforces limits
+(gateway/limits.py), feeds the session machine (gateway/session.py) and the turn tracker (gateway/turns.py), and
+carries out their actions; worker events are relayed through the outbox (gateway/outbox.py)."""
 
 import asyncio
-import contextlib
 import functools
 import time
+from dataclasses import dataclass
 
 import msgspec
 import structlog
@@ -17,7 +19,7 @@ from gateway.inbound import ClientError, audio_of, binary_audio, parse_text
 from gateway.limits import ClientLimits
 from gateway.outbox import Outbox
 from gateway.owners import ClaimFailed, OwnerTracker, SessionOwners
-from gateway.session import Action, GatewaySession, PublishAudio, PublishControl, Reply
+from gateway.session import Action, GatewaySession, PublishAudio, PublishControl, Rejected, Reply
 from gateway.tokens import resume_token
 from shared import bus, subjects
 from shared.audio import StreamResampler, duration_ms
@@ -37,8 +39,10 @@ from shared.protocol import (
     StopSpeaking,
     TextInput,
     encoder,
+    ends_turn,
+    event_type,
 )
-from shared.settings import Settings
+from shared.settings import GatewaySettings
 
 log = get_logger(__name__)
 
@@ -55,6 +59,16 @@ def _counted(direction: str, kind: str) -> Counter:
     return WS_MESSAGES.labels(direction, kind)
 
 
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """What a connection is opened for (from the WebSocket's query)."""
+
+    session_id: str
+    sample_rate: int
+    language: str
+    resumed: bool
+
+
 class Connection:
     def __init__(
         self,
@@ -62,65 +76,80 @@ class Connection:
         request: web.Request,
         nc: NATS,
         tracker: OwnerTracker,
-        settings: Settings,
+        settings: GatewaySettings,
         secret: bytes,
+        opening: Opening,
     ) -> None:
         self.ws = ws
         self.nc = nc
         self.tracker = tracker
         self.settings = settings
         self.secret = secret
-        self.session = GatewaySession(max_held_frames=settings.pre_ready_audio_ms // 20)
+        self.opening = opening
+        self.owners = SessionOwners(session_id=opening.session_id, language=opening.language)
+        self.turns = self.owners.turns
+        self.session = GatewaySession.holding(settings.pre_ready_audio_ms)
+        self.resampler = StreamResampler(opening.sample_rate)
         self.limits = ClientLimits(settings.message_rate, settings.audio_rate_factor, time.monotonic())
         self.outbox = Outbox(ws, request, settings.send_queue_size, settings.send_timeout_s)
-        self.owners: SessionOwners | None = None
         self.ended = False
-        self.sample_rate = 16000
         self._last_in = time.monotonic()
-        self._audio_subject = self._control_subject = ""
+        self._audio_subject = subjects.audio(opening.session_id)
+        self._control_subject = subjects.control(opening.session_id)
 
-    async def run(self, session_id: str, sample_rate: int, language: str, resumed: bool) -> None:
-        owners = SessionOwners(session_id=session_id, language=language, on_turn_lost=self._turn_lost)
-        self.owners = owners
-        self.sample_rate = sample_rate
-        self._audio_subject, self._control_subject = subjects.audio(session_id), subjects.control(session_id)
-        self.tracker.sessions[session_id] = owners
+    async def run(self) -> None:
+        session_id = self.opening.session_id
+        self.tracker.sessions[session_id] = self.owners
         relay = await self.nc.subscribe(subjects.events(session_id), cb=self._relay)
-        claim = asyncio.create_task(self._claim(owners, sample_rate, resumed))
+        helpers = [asyncio.create_task(self._claim()), asyncio.create_task(self._report_lost_turns())]
         try:
             with structlog.contextvars.bound_contextvars(session_id=session_id):
-                log.info("session_open", sample_rate=sample_rate, resumed=resumed)
-                await asyncio.wait_for(self._read(StreamResampler(sample_rate)), self.settings.max_session_s)
+                log.info("session_open", sample_rate=self.opening.sample_rate, resumed=self.opening.resumed)
+                await asyncio.wait_for(self._read(), self.settings.max_session_s)
         except TimeoutError:
             await self._fail(Error(code="rate_limited", message="maximum session length reached", fatal=True), 1008)
         finally:
-            claim.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await claim
-            await self._close(relay, session_id)
+            for task in helpers:
+                task.cancel()
+            outcomes = await asyncio.gather(*helpers, return_exceptions=True)
+            await self._close(relay)
+        for outcome in outcomes:
+            if isinstance(outcome, Exception):
+                raise outcome  # a helper's failure is not swallowed (cancellation is not an Exception)
 
-    async def _claim(self, owners: SessionOwners, sample_rate: int, resumed: bool) -> None:
+    async def _claim(self) -> None:
         try:
-            await self.tracker.claim_all(owners, resumed)
+            await self.tracker.claim_all(self.owners, self.opening.resumed)
         except ClaimFailed as exc:
             code: ErrorCode = "dialog_unavailable" if exc.kind == "dialog" else "overloaded"
             await self._fail(Error(code=code, message=str(exc), fatal=True), WSCloseCode.TRY_AGAIN_LATER)
             return
         await self._apply(self.session.claimed())
-        token = resume_token(self.secret, owners.session_id)
+        opening = self.opening
         start = SessionStart(
-            session_id=owners.session_id,
-            resume_token=token,
-            sample_rate=sample_rate,
-            language=owners.language,
-            resumed=resumed,
+            session_id=opening.session_id,
+            resume_token=resume_token(self.secret, opening.session_id),
+            sample_rate=opening.sample_rate,
+            language=opening.language,
+            resumed=opening.resumed,
         )
         self._send(start)
 
-    async def _read(self, resampler: StreamResampler) -> None:
+    async def _report_lost_turns(self) -> None:
+        """The turn under way lost its worker or its events (NATS outage): tell the client to repeat it, drop
+        whatever that turn might still say, and stop it if it still runs somewhere."""
+        lost = self.owners.turn_lost
+        while True:
+            await lost.wait()
+            lost.clear()
+            turn = self.turns.lose()
+            if turn is not None:
+                await self._apply(self.session.turn_lost(turn))
+
+    async def _read(self) -> None:
         watchdog = asyncio.create_task(self._close_when_idle())
         try:
-            await self._read_messages(resampler)
+            await self._read_messages()
         finally:
             watchdog.cancel()
 
@@ -133,53 +162,52 @@ class Connection:
                 await self.ws.close(code=WSCloseCode.OK, message=b"idle timeout")
                 return
 
-    async def _read_messages(self, resampler: StreamResampler) -> None:
+    async def _read_messages(self) -> None:
         while True:
             msg = await self.ws.receive()
             self._last_in = time.monotonic()
             if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
                 return
             try:
-                await self._on_message(msg.type, msg.data, resampler)
+                await self._on_message(msg.type, msg.data)
             except ClientError as exc:
                 ERRORS.labels("gateway", exc.code).inc()
                 self._send(Error(code=exc.code, message=exc.message, fatal=False))
             if self.ended or self.outbox.cut_off:
                 return
 
-    async def _on_message(self, kind: WSMsgType, data: str | bytes, resampler: StreamResampler) -> None:
+    async def _on_message(self, kind: WSMsgType, data: str | bytes) -> None:
         now = self._last_in
         if not self.limits.allow_message(now):
             self._rate_limited(now, "more than VOICECHAT_MESSAGE_RATE messages a second; message dropped")
             return
         if kind is WSMsgType.BINARY and isinstance(data, bytes):
             _counted("in", "binary").inc()
-            await self._audio(binary_audio(data), resampler, now)
+            await self._audio(binary_audio(data), now)
         elif kind is WSMsgType.TEXT and isinstance(data, str):
-            await self._on_text(data, resampler, now)
+            await self._on_text(data, now)
 
-    async def _audio(self, pcm: bytes, resampler: StreamResampler, now: float) -> None:
-        if not self.limits.allow_audio(duration_ms(pcm, self.sample_rate), now):
+    async def _audio(self, pcm: bytes, now: float) -> None:
+        if not self.limits.allow_audio(duration_ms(pcm, self.opening.sample_rate), now):
             self._rate_limited(now, "audio faster than 4x real time; audio dropped")
             return
-        await self._apply(self.session.audio(resampler.push(pcm)))
+        await self._apply(self.session.audio(self.resampler.push(pcm)))
 
     def _rate_limited(self, now: float, message: str) -> None:
         ERRORS.labels("gateway", "rate_limited").inc()
         if self.limits.should_warn(now):
             self._send(Error(code="rate_limited", message=message, fatal=False))
 
-    async def _on_text(self, data: str, resampler: StreamResampler, now: float) -> None:
+    async def _on_text(self, data: str, now: float) -> None:
         message = parse_text(data)
         _counted("in", type(message).__struct_config__.tag or "unknown").inc()
         match message:
             case AudioChunk():
-                await self._audio(audio_of(message), resampler, now)
+                await self._audio(audio_of(message), now)
             case Ping():
                 self._send(Pong())
             case TextInput(text=text):
-                if self.owners is not None:
-                    self.owners.awaiting_turn = True
+                self.turns.request()
                 await self._apply(self.session.control(bus.ControlText(text=text)))
             case EndSession():
                 self.ended = True
@@ -195,6 +223,9 @@ class Connection:
                     await self.nc.publish(self._control_subject, bus.encoder.encode(message))
                 case Reply(event=event):
                     self._send(event)
+                case Rejected(phase=phase, input=given):
+                    ERRORS.labels("gateway", "illegal_input").inc()
+                    log.warning("session_input_rejected", phase=phase.value, input=given.value)
 
     async def _relay(self, msg: Msg) -> None:
         """Worker events are already protocol v1 JSON: read their type and turn, then pass them through."""
@@ -203,24 +234,13 @@ class Connection:
         except msgspec.DecodeError:
             log.warning("event_invalid")
             return
-        if self.owners is not None and not self.owners.saw(peek):
+        if not self.turns.event(peek.turn_id, ends_turn(peek.type, peek.code)):
             return
         _counted("out", peek.type).inc()
         self.outbox.put(msg.data)
 
-    async def _turn_lost(self) -> None:
-        """The turn under way lost its worker or its events (NATS outage): tell the client to repeat it, drop
-        whatever that turn might still say, and stop it if it still runs somewhere."""
-        owners = self.owners
-        assert owners is not None
-        turn = owners.open_turn or owners.last_turn_id + 1
-        owners.open_turn, owners.awaiting_turn, owners.dead_turn = None, False, turn
-        message = "this turn was lost (a worker or the message bus failed); please repeat the request"
-        self._send(Error(code="turn_failed", message=message, fatal=False, turn_id=turn))
-        await self.nc.publish(subjects.control(owners.session_id), bus.encoder.encode(bus.ControlBargeIn()))
-
     def _send(self, event: ServerEvent) -> None:
-        _counted("out", type(event).__struct_config__.tag or "unknown").inc()
+        _counted("out", event_type(event)).inc()
         self.outbox.put(encoder.encode(event))
 
     async def _fail(self, error: Error, close_code: int) -> None:
@@ -229,12 +249,11 @@ class Connection:
         await self.outbox.close()
         await self.ws.close(code=close_code, message=error.message.encode()[:120])
 
-    async def _close(self, relay: Subscription, session_id: str) -> None:
-        self.session.close()
+    async def _close(self, relay: Subscription) -> None:
+        session_id = self.opening.session_id
         self.tracker.sessions.pop(session_id, None)
         await relay.unsubscribe()
-        if self.ended:
-            await self.nc.publish(subjects.control(session_id), bus.encoder.encode(bus.ControlEnd()))
+        await self._apply(self.session.close(self.ended))
         await self.outbox.close()
         if self.ended:
             await self.ws.close(code=WSCloseCode.OK, message=b"session ended")

@@ -7,7 +7,6 @@ announces the owner on the session's control subject, so a previous owner lets g
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import msgspec
@@ -16,9 +15,10 @@ from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
+from gateway.turns import TurnTracker
 from shared import bus, subjects
 from shared.logs import get_logger
-from shared.settings import Settings
+from shared.settings import GatewaySettings
 from shared.subjects import WORKER_KINDS, WorkerKind
 
 log = get_logger(__name__)
@@ -30,48 +30,24 @@ class ClaimFailed(Exception):
         self.kind = kind
 
 
-# Events after which a turn says nothing more.
-_TURN_ENDS = {"audio_end", "interrupted"}
-_FAILED_TURN_CODES = {"turn_failed", "dialog_unavailable"}
-
-
 @dataclass
 class SessionOwners:
-    """What the gateway knows of one of its sessions: its owners and whether a turn is under way."""
+    """What the gateway knows of one of its sessions: its owners, and its turns (fed by its connection).
+
+    When the turn under way dies with its worker, or its events with the bus, `turn_lost` is set: the connection
+    awaits it and reports the turn (gateway/connection.py).
+    """
 
     session_id: str
     language: str
     owners: dict[str, str] = field(default_factory=dict)
-    last_turn_id: int = 0
     reclaiming: set[str] = field(default_factory=set)
-    open_turn: int | None = None  # a turn that has spoken and not ended
-    awaiting_turn: bool = False  # a typed request not yet answered by any event
-    dead_turn: int | None = None  # a turn reported failed to the client: its late events are dropped
-    on_turn_lost: Callable[[], Awaitable[None]] | None = None
-
-    def saw(self, event: bus.EventPeek) -> bool:
-        """Track the turn an event belongs to; False when the event must not reach the client."""
-        turn = event.turn_id
-        if turn is None:
-            return True
-        if turn == self.dead_turn:
-            return False
-        self.last_turn_id = max(self.last_turn_id, turn)
-        self.awaiting_turn = False
-        ended = event.type in _TURN_ENDS or (event.type == "error" and event.code in _FAILED_TURN_CODES)
-        if not ended:
-            self.open_turn = turn
-        elif self.open_turn is not None and self.open_turn <= turn:
-            self.open_turn = None
-        return True
-
-    @property
-    def busy(self) -> bool:
-        return self.open_turn is not None or self.awaiting_turn
+    turns: TurnTracker = field(default_factory=TurnTracker)
+    turn_lost: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class OwnerTracker:
-    def __init__(self, nc: NATS, settings: Settings) -> None:
+    def __init__(self, nc: NATS, settings: GatewaySettings) -> None:
         self.nc = nc
         self.settings = settings
         self.sessions: dict[str, SessionOwners] = {}
@@ -113,7 +89,10 @@ class OwnerTracker:
 
     async def claim(self, owners: SessionOwners, kind: WorkerKind, resumed: bool, direct: bool) -> None:
         claim = bus.Claim(
-            session_id=owners.session_id, language=owners.language, resumed=resumed, last_turn_id=owners.last_turn_id
+            session_id=owners.session_id,
+            language=owners.language,
+            resumed=resumed,
+            last_turn_id=owners.turns.last_turn_id,
         )
         payload = bus.encoder.encode(claim)
         wait = self.settings.claim_timeout_s
@@ -162,8 +141,8 @@ class OwnerTracker:
 
     async def _reclaim(self, owners: SessionOwners, kind: WorkerKind) -> None:
         crashed = owners.owners.get(kind) not in self._draining
-        if crashed and kind == "dialog" and owners.busy and owners.on_turn_lost is not None:
-            await owners.on_turn_lost()  # the turn under way died with its worker: say so rather than go quiet
+        if crashed and kind == "dialog" and owners.turns.busy:
+            owners.turn_lost.set()  # the turn under way died with its worker: say so rather than go quiet
         try:
             await self.claim(owners, kind, resumed=True, direct=False)
             log.info("session_reclaimed", kind=kind)
@@ -175,8 +154,8 @@ class OwnerTracker:
     async def nats_reconnected(self) -> None:
         """Events published while this gateway was cut off from NATS are gone: fail the turns under way."""
         for owners in list(self.sessions.values()):
-            if owners.busy and owners.on_turn_lost is not None:
-                await owners.on_turn_lost()
+            if owners.turns.busy:
+                owners.turn_lost.set()
 
     async def _announce_all(self) -> None:
         for owners in list(self.sessions.values()):

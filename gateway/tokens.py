@@ -3,13 +3,13 @@
 import hashlib
 import hmac
 
-from shared.settings import Settings
+from shared.settings import GatewaySettings
 
 # Used only when no VOICECHAT_AUTH_SECRET is configured (development); logged as a warning at start-up.
 DEV_SECRET = "voicechat-development-resume-secret"
 
 
-def resume_secret(settings: Settings) -> bytes:
+def resume_secret(settings: GatewaySettings) -> bytes:
     return (settings.auth_secret or DEV_SECRET).encode()
 
 

@@ -8,13 +8,13 @@ from local_agent.server import start_server
 from shared.logs import configure_logging, get_logger
 from shared.metrics import start_ops_server
 from shared.runtime import install_stop_signals
-from shared.settings import Settings, SettingsError, load_settings
+from shared.settings import AgentSettings, SettingsError, load_settings
 
 log = get_logger(__name__)
 DEFAULT_METRICS_PORT = 9104
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: AgentSettings) -> None:
     stop = asyncio.Event()
     install_stop_signals(stop)
     server = await start_server(
@@ -36,7 +36,7 @@ async def serve(settings: Settings) -> None:
 
 def main() -> None:
     try:
-        settings = load_settings()
+        settings = load_settings(AgentSettings)
     except SettingsError as exc:
         print(str(exc), file=sys.stderr)
         raise SystemExit(2) from exc

@@ -65,6 +65,11 @@ def normalize(samples: Samples, peak: float = 0.9) -> Samples:
     return result
 
 
+def frame_time_ms(seq: int) -> int:
+    """Audio time at the start of the bus frame with sequence number `seq` (frames are FRAME_MS long, from 0)."""
+    return seq * FRAME_MS
+
+
 def duration_ms(pcm: bytes, rate: int) -> float:
     return len(pcm) / 2 / rate * 1000.0
 

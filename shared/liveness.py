@@ -17,7 +17,7 @@ from shared import subjects
 from shared.kv import bucket_config, open_bucket
 from shared.logs import get_logger
 from shared.loops import ErrorBurst, forever
-from shared.settings import Settings
+from shared.settings import SessionPlaneSettings
 
 log = get_logger(__name__)
 
@@ -31,7 +31,7 @@ _beat_decoder = msgspec.json.Decoder(WorkerBeat)
 _beat_encoder = msgspec.json.Encoder()
 
 
-async def open_workers_bucket(js: JetStreamContext, settings: Settings) -> KeyValue:
+async def open_workers_bucket(js: JetStreamContext, settings: SessionPlaneSettings) -> KeyValue:
     config = bucket_config(subjects.WORKERS_BUCKET, settings.kv_replicas, settings.owner_stale_s, expiry_markers=True)
     return await open_bucket(js, config)
 

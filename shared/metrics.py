@@ -1,4 +1,4 @@
-"""Prometheus metrics of every service (names fixed in DESIGN.md) and the ops HTTP endpoint for workers."""
+"""Prometheus metrics of every service (names and meanings in docs/metrics.md) and the ops HTTP endpoint."""
 
 from collections.abc import Callable
 

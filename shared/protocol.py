@@ -1,4 +1,4 @@
-"""Client protocol v1 (DESIGN.md): one tagged msgspec union per direction, strict at the client boundary.
+"""Client protocol v1 (docs/protocol.md): one tagged msgspec union per direction, strict at the client boundary.
 
 Decoders and the encoder are built once, here; services import them instead of building their own.
 """
@@ -148,6 +148,29 @@ AnyServerEvent = (
     | Error
     | Pong
 )
+
+# The one rule of when a turn is over: its answer's audio ended, it was interrupted, or an error failed it.
+# Any other event (including ones added later) does not end a turn.
+TURN_END_EVENTS = frozenset({"audio_end", "interrupted"})
+TURN_FAILING_ERRORS = frozenset({"turn_failed", "dialog_unavailable"})
+
+
+def ends_turn(kind: str, code: str | None = None) -> bool:
+    """Whether a server event of type `kind` (with error `code`, for an `error`) is the last event of its turn."""
+    return kind in TURN_END_EVENTS or (kind == "error" and code in TURN_FAILING_ERRORS)
+
+
+def event_type(event: ServerEvent) -> str:
+    """The `type` tag of a server event."""
+    tag = type(event).__struct_config__.tag
+    assert isinstance(tag, str), "every server event class has a string tag"
+    return tag
+
+
+def event_ends_turn(event: ServerEvent) -> bool:
+    """`ends_turn` for a decoded server event."""
+    return ends_turn(event_type(event), event.code if isinstance(event, Error) else None)
+
 
 client_decoder = msgspec.json.Decoder(AnyClientMessage)
 server_decoder = msgspec.json.Decoder(AnyServerEvent)

@@ -5,12 +5,13 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import nats
 from nats.aio.client import Client as NATS
 
 from shared.logs import configure_logging, get_logger
-from shared.settings import Settings, SettingsError, load_settings
+from shared.settings import CommonSettings, SettingsError, load_settings
 
 log = get_logger(__name__)
 
@@ -18,16 +19,24 @@ log = get_logger(__name__)
 ReconnectHook = Callable[[], Awaitable[None]]
 
 
-@dataclass
-class ServiceContext:
+S_co = TypeVar("S_co", bound=CommonSettings, covariant=True)
+S = TypeVar("S", bound=CommonSettings)
+
+
+@dataclass(frozen=True)
+class ServiceContext(Generic[S_co]):
+    """What a service's body gets: its own settings group, the connection, the stop event, reconnect hooks."""
+
     name: str
-    settings: Settings
+    settings: S_co
     nc: NATS
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     reconnect_hooks: list[ReconnectHook] = field(default_factory=list)
 
 
-async def connect(settings: Settings, name: str, attempts: int = 60, hooks: list[ReconnectHook] | None = None) -> NATS:
+async def connect(
+    settings: CommonSettings, name: str, attempts: int = 60, hooks: list[ReconnectHook] | None = None
+) -> NATS:
     """Connect, retrying the first connection; once connected, reconnect forever.
 
     `VOICECHAT_NATS_URL` may list several servers of a cluster, separated by commas.
@@ -74,7 +83,7 @@ def install_stop_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
-async def _serve(name: str, settings: Settings, body: Callable[[ServiceContext], Awaitable[None]]) -> None:
+async def _serve(name: str, settings: S, body: Callable[[ServiceContext[S]], Awaitable[None]]) -> None:
     stop = asyncio.Event()
     install_stop_signals(stop)
     hooks: list[ReconnectHook] = []
@@ -103,10 +112,10 @@ async def _disconnect(nc: NATS, drain_s: float = 3.0) -> None:
             log.warning("nats_close_failed", error=str(exc))
 
 
-def run_service(name: str, body: Callable[[ServiceContext], Awaitable[None]]) -> None:
+def run_service(name: str, kind: type[S], body: Callable[[ServiceContext[S]], Awaitable[None]]) -> None:
     """Entry point of `python -m <service>`: settings, logging, NATS, signals; `body` returns when ctx.stop is set."""
     try:
-        settings = load_settings()
+        settings = load_settings(kind)
     except SettingsError as exc:
         print(str(exc), file=sys.stderr)
         raise SystemExit(2) from exc

@@ -13,7 +13,7 @@ from shared import subjects
 from shared.kv import bucket_config, open_bucket
 from shared.logs import get_logger
 from shared.session_record import SessionRecord, record_decoder, record_encoder
-from shared.settings import Settings
+from shared.settings import GatewaySettings
 
 log = get_logger(__name__)
 
@@ -23,7 +23,7 @@ class SessionStore:
         self.kv = kv
 
     @classmethod
-    async def open(cls, js: JetStreamContext, settings: Settings) -> "SessionStore":
+    async def open(cls, js: JetStreamContext, settings: GatewaySettings) -> "SessionStore":
         ttl = settings.max_session_s + settings.session_idle_timeout_s
         return cls(await open_bucket(js, bucket_config(subjects.SESSIONS_BUCKET, settings.kv_replicas, ttl)))
 

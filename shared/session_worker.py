@@ -29,6 +29,7 @@ from shared.logs import get_logger
 from shared.loops import ErrorBurst, forever, guarded
 from shared.metrics import CLAIMS, STALE_EPOCH, WORKER_SESSIONS
 from shared.runtime import ServiceContext
+from shared.settings import SessionPlaneSettings
 from shared.subjects import WORKER_KINDS, WorkerKind
 
 log = get_logger(__name__)
@@ -74,7 +75,7 @@ class _Owned:
 class SessionWorker:
     """Runs the claim protocol for one worker process of `kind`, delegating each session to a handler."""
 
-    def __init__(self, ctx: ServiceContext, kind: WorkerKind, factory: HandlerFactory) -> None:
+    def __init__(self, ctx: ServiceContext[SessionPlaneSettings], kind: WorkerKind, factory: HandlerFactory) -> None:
         self.ctx = ctx
         self.kind = kind
         self.factory = factory

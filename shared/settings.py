@@ -1,10 +1,14 @@
-"""Typed, validated settings read from `VOICECHAT_*` environment variables (one struct for every service)."""
+"""Typed, validated settings read from `VOICECHAT_*` environment variables, one struct per service.
+
+One namespace: a variable means the same in every service that reads it (README.md lists them all). Each service
+loads only its own group (`load_settings(GatewaySettings)`), so it validates exactly what it uses.
+"""
 
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 import msgspec
 
@@ -13,31 +17,40 @@ SAMPLE_RATES = (8000, 16000, 32000, 44100, 48000)
 
 DEFAULT_CATALOG = str(Path(__file__).resolve().parents[1] / "data" / "dummyjson-products.json")
 
+LOCAL_CX_HOST = "127.0.0.1"
+LOCAL_CX_PORT = 6565
+
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 
 
-class Settings(msgspec.Struct, frozen=True, kw_only=True):
-    """Every knob of the system. Public names are in DESIGN.md; the rest are documented in the README."""
+class CommonSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """What every process reads."""
 
     nats_url: str = "nats://127.0.0.1:4222"
-    http_port: Port = 8080
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     metrics_port: Port | None = None
+    drain_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 20.0
+
+
+class SessionPlaneSettings(CommonSettings, frozen=True, kw_only=True):
+    """Session ownership (shared/session_worker.py, gateway/owners.py): the gateway and the per-session workers."""
+
+    claim_timeout_s: Positive = 2.0
+    heartbeat_interval_s: Positive = 0.5
+    owner_stale_s: Positive = 1.5
+    session_idle_timeout_s: Positive = 60.0
+    announce_interval_s: Positive = 5.0
+    kv_replicas: Literal[1, 3, 5] = 1
+
+
+class GatewaySettings(SessionPlaneSettings, frozen=True, kw_only=True):
+    """`python -m gateway`: the WebSocket edge and its limits."""
+
+    http_port: Port = 8080
     auth_secret: str | None = None
     allowed_origins: tuple[str, ...] = ()
-    dialogflow_agent: str | None = None
-    dialogflow_endpoint: str | None = None
-    dialogflow_environment: str | None = None
-    products_api: str | None = None
-    catalog: str = DEFAULT_CATALOG
-    # tools worker: REST products backend
-    products_api_timeout_s: Positive = 2.0
-    products_api_retries: Annotated[int, msgspec.Meta(ge=0, le=5)] = 2
-    products_cache_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    # gateway
     max_message_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 64 * 1024
-    claim_timeout_s: Positive = 2.0
     pre_ready_audio_ms: Annotated[int, msgspec.Meta(ge=0)] = 2000
     max_sessions: Annotated[int, msgspec.Meta(ge=1)] = 500
     message_rate: Positive = 200.0
@@ -47,42 +60,73 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     send_queue_size: Annotated[int, msgspec.Meta(ge=8)] = 512
     send_timeout_s: Positive = 5.0
     socket_send_buffer: Annotated[int, msgspec.Meta(ge=16384)] = 128 * 1024
-    # per-session workers
-    heartbeat_interval_s: Positive = 0.5
-    owner_stale_s: Positive = 1.5
-    session_idle_timeout_s: Positive = 60.0
-    announce_interval_s: Positive = 5.0
-    drain_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 20.0
-    kv_replicas: Literal[1, 3, 5] = 1
-    # dialog worker and local agent
-    local_cx_host: str = "127.0.0.1"
-    local_cx_port: Port = 6565
-    barge_in_guard_s: Annotated[float, msgspec.Meta(ge=0)] = 0.25
-    preroll_ms: Annotated[int, msgspec.Meta(ge=0, le=2000)] = 300
-    output_sample_rate: Literal[8000, 16000, 24000, 48000] = 16000
-    max_turn_speech_s: Positive = 60.0
-    tool_timeout_s: Positive = 3.0
-    # voice activity detection
+
+
+class VadSettings(SessionPlaneSettings, frozen=True, kw_only=True):
+    """`python -m vad_worker`: voice activity detection and its smoothing."""
+
     vad_aggressiveness: Annotated[int, msgspec.Meta(ge=0, le=3)] = 3
     vad_frame_ms: Literal[10, 20, 30] = 20
     vad_start_ms: Annotated[int, msgspec.Meta(ge=10)] = 100
     vad_start_window_ms: Annotated[int, msgspec.Meta(ge=10)] = 160
     vad_end_ms: Annotated[int, msgspec.Meta(ge=20)] = 500
-    # local Dialogflow CX agent (local_agent): fixed fast answers for benchmarks
-    local_cx_scripted: bool = False
 
     def __post_init__(self) -> None:
         if self.vad_start_ms > self.vad_start_window_ms:
             raise ValueError("VOICECHAT_VAD_START_MS must not exceed VOICECHAT_VAD_START_WINDOW_MS")
 
 
+class DialogSettings(SessionPlaneSettings, frozen=True, kw_only=True):
+    """`python -m dialog_worker`: Dialogflow CX (Google's or the local agent), turns, barge-in, tool calls."""
+
+    dialogflow_agent: str | None = None
+    dialogflow_endpoint: str | None = None
+    dialogflow_environment: str | None = None
+    local_cx_host: str = LOCAL_CX_HOST
+    local_cx_port: Port = LOCAL_CX_PORT
+    barge_in_guard_s: Annotated[float, msgspec.Meta(ge=0)] = 0.25
+    preroll_ms: Annotated[int, msgspec.Meta(ge=0, le=2000)] = 300
+    output_sample_rate: Literal[8000, 16000, 24000, 48000] = 16000
+    max_turn_speech_s: Positive = 60.0
+    tool_timeout_s: Positive = 3.0
+
+
+class ToolsSettings(CommonSettings, frozen=True, kw_only=True):
+    """`python -m tools_worker`: the product catalog or a REST products API."""
+
+    catalog: str = DEFAULT_CATALOG
+    products_api: str | None = None
+    products_api_timeout_s: Positive = 2.0
+    products_api_retries: Annotated[int, msgspec.Meta(ge=0, le=5)] = 2
+    products_cache_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
+
+
+class AgentSettings(CommonSettings, frozen=True, kw_only=True):
+    """`python -m local_agent`: the offline CX-compatible agent (docs/local_agent.md)."""
+
+    catalog: str = DEFAULT_CATALOG
+    local_cx_host: str = LOCAL_CX_HOST
+    local_cx_port: Port = LOCAL_CX_PORT
+    local_cx_scripted: bool = False
+
+
+ALL_SETTINGS: tuple[type[CommonSettings], ...] = (
+    GatewaySettings,
+    VadSettings,
+    DialogSettings,
+    ToolsSettings,
+    AgentSettings,
+)
+S = TypeVar("S", bound=CommonSettings)
+
+
 class SettingsError(ValueError):
     """Raised with a readable message naming the offending variable."""
 
 
-def _parse(environ: Mapping[str, str]) -> dict[str, object]:
+def _parse(environ: Mapping[str, str], kind: type[CommonSettings]) -> dict[str, object]:
     raw: dict[str, object] = {}
-    fields = set(Settings.__struct_fields__)
+    fields = set(kind.__struct_fields__)
     for key, value in environ.items():
         if not key.startswith(ENV_PREFIX):
             continue
@@ -98,11 +142,11 @@ def _parse(environ: Mapping[str, str]) -> dict[str, object]:
     return raw
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read settings from the environment; raise SettingsError naming the bad variable."""
-    raw = _parse(os.environ if environ is None else environ)
+def load_settings(kind: type[S], environ: Mapping[str, str] | None = None) -> S:
+    """Read `kind`'s settings from the environment; raise SettingsError naming the bad variable."""
+    raw = _parse(os.environ if environ is None else environ, kind)
     try:
-        return msgspec.convert(raw, Settings, strict=False)
+        return msgspec.convert(raw, kind, strict=False)
     except (msgspec.ValidationError, ValueError) as exc:
         message = re.sub(r"\$\.(\w+)", lambda m: ENV_PREFIX + m.group(1).upper(), str(exc))
         raise SettingsError(f"invalid configuration: {message}") from exc

@@ -3,6 +3,7 @@
 from shared.logs import get_logger
 from shared.metrics import start_ops_server
 from shared.runtime import ServiceContext, run_service
+from shared.settings import ToolsSettings
 from tools_worker.backend import create_backend
 from tools_worker.service import ToolsService
 
@@ -10,7 +11,7 @@ log = get_logger(__name__)
 DEFAULT_METRICS_PORT = 9103
 
 
-async def body(ctx: ServiceContext) -> None:
+async def body(ctx: ServiceContext[ToolsSettings]) -> None:
     backend = await create_backend(ctx.settings)
     service = ToolsService(ctx.nc, backend)
     await service.start()
@@ -26,4 +27,4 @@ async def body(ctx: ServiceContext) -> None:
 
 
 if __name__ == "__main__":
-    run_service("tools_worker", body)
+    run_service("tools_worker", ToolsSettings, body)

@@ -2,7 +2,7 @@
 
 from typing import Protocol
 
-from shared.settings import Settings
+from shared.settings import ToolsSettings
 from shared.tools.schemas import ProductResult, SearchProducts, SearchResult
 from tools_worker.catalog import load_catalog
 from tools_worker.embedded import EmbeddedBackend
@@ -19,7 +19,7 @@ class Backend(Protocol):
     async def close(self) -> None: ...
 
 
-async def create_backend(settings: Settings) -> Backend:
+async def create_backend(settings: ToolsSettings) -> Backend:
     """REST when VOICECHAT_PRODUCTS_API is set, else the embedded index of VOICECHAT_CATALOG (or DummyJSON data)."""
     if settings.products_api:
         return RestBackend(

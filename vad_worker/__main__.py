@@ -3,12 +3,13 @@
 from shared.metrics import start_ops_server
 from shared.runtime import ServiceContext, run_service
 from shared.session_worker import SessionWorker
+from shared.settings import VadSettings
 from vad_worker.worker import VadSession
 
 METRICS_PORT = 9101
 
 
-async def main(ctx: ServiceContext) -> None:
+async def main(ctx: ServiceContext[VadSettings]) -> None:
     worker = SessionWorker(ctx, "vad", lambda claim, fence: VadSession(ctx.nc, ctx.settings, claim, fence))
     ops = await start_ops_server(ctx.settings.metrics_port or METRICS_PORT, worker.ready)
     await worker.start()
@@ -20,4 +21,4 @@ async def main(ctx: ServiceContext) -> None:
 
 
 if __name__ == "__main__":
-    run_service("vad_worker", main)
+    run_service("vad_worker", VadSettings, main)

@@ -2,7 +2,7 @@
 
 import webrtcvad
 
-from shared.audio import FRAME_MS, INTERNAL_RATE, FrameCutter
+from shared.audio import INTERNAL_RATE, FrameCutter, frame_time_ms
 from vad_worker.smoother import Smoother, SmootherEvent
 
 _BYTES_PER_MS = INTERNAL_RATE // 1000 * 2
@@ -22,8 +22,8 @@ class SpeechDetector:
         self.smoother = Smoother(frame_ms, start_ms, start_window_ms, end_ms)
 
     def feed(self, seq: int, pcm: bytes) -> list[SmootherEvent]:
-        """Classify one bus frame (sequence `seq`, so audio time `seq * 20 ms`)."""
-        offset = seq * FRAME_MS - self._cutter.pending_bytes // _BYTES_PER_MS
+        """Classify one bus frame (sequence `seq`, so audio time `frame_time_ms(seq)`)."""
+        offset = frame_time_ms(seq) - self._cutter.pending_bytes // _BYTES_PER_MS
         events: list[SmootherEvent] = []
         for frame in self._cutter.push(pcm):
             event = self.smoother.push(self._vad.is_speech(frame, INTERNAL_RATE), offset)

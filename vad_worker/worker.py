@@ -6,12 +6,12 @@ from shared import bus, subjects
 from shared.epochs import EpochFilter
 from shared.metrics import VAD_FRAMES
 from shared.session_worker import MsgHandler
-from shared.settings import Settings
+from shared.settings import VadSettings
 from vad_worker.detector import SpeechDetector
 from vad_worker.smoother import SpeechStart
 
 
-def make_detector(settings: Settings) -> SpeechDetector:
+def make_detector(settings: VadSettings) -> SpeechDetector:
     return SpeechDetector(
         aggressiveness=settings.vad_aggressiveness,
         frame_ms=settings.vad_frame_ms,
@@ -26,7 +26,7 @@ class VadSession:
 
     __slots__ = ("_detector", "_fence", "_nc", "_subject")
 
-    def __init__(self, nc: NATS, settings: Settings, claim: bus.Claim, fence: EpochFilter) -> None:
+    def __init__(self, nc: NATS, settings: VadSettings, claim: bus.Claim, fence: EpochFilter) -> None:
         self._nc = nc
         self._fence = fence
         self._subject = subjects.vad(claim.session_id)

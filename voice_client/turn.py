@@ -8,12 +8,12 @@ import msgspec
 
 from shared.protocol import (
     AnyServerEvent,
-    AudioEnd,
     AudioResponse,
     Error,
     Interrupted,
     SpeechEnded,
     SpeechStarted,
+    event_ends_turn,
 )
 
 
@@ -36,22 +36,18 @@ class TurnWatch:
     def feed(self, event: AnyServerEvent, now: float) -> Outcome | None:
         match event:
             case Error():
-                return Outcome.ERROR
+                return Outcome.ERROR  # any error answers our one request, whether or not it ends the turn
             case SpeechStarted():
                 self.speaking = True
             case SpeechEnded():
                 self.speaking = False
             case AudioResponse() if self.barge_in_after_s is not None and self.barge_in_due is None:
                 self.barge_in_due = now + self.barge_in_after_s
-            case AudioEnd():
-                return (
-                    Outcome.NO_BARGE_IN
-                    if self.barge_in_after_s is not None and not self.barged_in
-                    else Outcome.COMPLETED
-                )
-            case Interrupted() if self.barged_in:
-                return Outcome.INTERRUPTED
-        return None
+        if not event_ends_turn(event):
+            return None
+        if isinstance(event, Interrupted):
+            return Outcome.INTERRUPTED if self.barged_in else None
+        return Outcome.NO_BARGE_IN if self.barge_in_after_s is not None and not self.barged_in else Outcome.COMPLETED
 
     def wake_at(self, deadline: float) -> float:
         """When the caller must look again: the barge-in time if one is pending, else `deadline`."""

@@ -17,7 +17,7 @@ import psutil
 from bench.system.driver import Mode, Recorder, SessionDriver, Window
 from bench.system.order import OrderChecker
 from bench.system.script import Script
-from shared.settings import load_settings
+from shared.settings import VadSettings, load_settings
 from vad_worker.worker import make_detector
 
 SLOTS = 4
@@ -34,7 +34,7 @@ class Peek(msgspec.Struct):
 
 
 _peek = msgspec.json.Decoder(Peek)
-SETTINGS = load_settings({})  # the VAD worker's defaults, for each session's replica of its detector
+SETTINGS = load_settings(VadSettings, {})  # the VAD worker's defaults, for each session's replica of its detector
 
 
 @dataclass(frozen=True)

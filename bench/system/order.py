@@ -1,11 +1,14 @@
 """Protocol order checker of one session's server events (pure): counts lost and out-of-order events.
 
-Rules (DESIGN.md, client protocol v1): turn ids never go back; `speech_ended{n}` only after `speech_started{n}`;
+Rules (docs/protocol.md, client protocol v1): turn ids never go back; `speech_ended{n}` only after `speech_started{n}`;
 `audio_response` seq of a turn starts at 0 and grows by one (a gap is a lost chunk, a repeat or step back is out
-of order); `audio_end{n}` comes after turn n's audio; nothing of turn n after `audio_end{n}` or `interrupted{n}`.
+of order); `audio_end{n}` comes after turn n's audio; nothing of turn n after an event that ends it
+(`shared.protocol.ends_turn`).
 """
 
 from dataclasses import dataclass, field
+
+from shared.protocol import ends_turn
 
 
 @dataclass
@@ -35,12 +38,10 @@ class OrderChecker:
                     self.violations += 1
             case "audio_response":
                 self._audio(turn_id, seq if seq is not None else -1)
-            case "audio_end":
-                if turn_id not in self._next_seq:
-                    self.violations += 1
-                self._closed.add(turn_id)
-            case "interrupted":
-                self._closed.add(turn_id)
+            case "audio_end" if turn_id not in self._next_seq:
+                self.violations += 1
+        if ends_turn(kind):
+            self._closed.add(turn_id)
 
     def _audio(self, turn_id: int, seq: int) -> None:
         expected = self._next_seq.get(turn_id, 0)

@@ -11,7 +11,7 @@ import numpy as np
 
 from harness.speech import utterance
 from shared.audio import FRAME_BYTES, array_to_pcm
-from shared.settings import load_settings
+from shared.settings import VadSettings, load_settings
 from vad_worker.smoother import SpeechEnd, SpeechStart
 from vad_worker.worker import make_detector
 
@@ -34,7 +34,7 @@ class Script:
 
 def vad_marks(frames: tuple[bytes, ...]) -> tuple[int, int]:
     """Indices of the frames at which the worker's detector emits SpeechStart and SpeechEnd."""
-    detector = make_detector(load_settings({}))
+    detector = make_detector(load_settings(VadSettings, {}))
     start = end = -1
     for index, frame in enumerate(frames):
         for event in detector.feed(index, frame):

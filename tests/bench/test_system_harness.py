@@ -6,7 +6,7 @@ from bench.system.driver import BARGE_IN, Mode, Recorder, SessionDriver, Window
 from bench.system.hist import Histograms
 from bench.system.order import OrderChecker
 from bench.system.script import SILENCE, Script, build
-from shared.settings import load_settings
+from shared.settings import VadSettings, load_settings
 from vad_worker.worker import make_detector
 
 
@@ -63,7 +63,9 @@ def script() -> Script:
 
 def _session(script: Script, rotation: tuple[Mode, ...]) -> tuple[SessionDriver, Recorder]:
     recorder = Recorder(Window(0.0, 1e9))
-    return SessionDriver(script, make_detector(load_settings({})), recorder, rotation, first_at=0.0), recorder
+    return SessionDriver(
+        script, make_detector(load_settings(VadSettings, {})), recorder, rotation, first_at=0.0
+    ), recorder
 
 
 def test_driver_measures_a_turn_and_a_message_barge_in(script: Script) -> None:

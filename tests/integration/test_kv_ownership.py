@@ -14,10 +14,10 @@ from shared.kv import bucket_config, open_bucket
 from shared.liveness import Beacon, LivenessWatch, WorkerBeat, open_workers_bucket
 from shared.session_record import KindOwner, SessionRecord
 from shared.session_store import SessionStore
-from shared.settings import Settings
+from shared.settings import GatewaySettings
 
 SID = "c" * 32
-SETTINGS = Settings(owner_stale_s=1.0, heartbeat_interval_s=0.25)
+SETTINGS = GatewaySettings(owner_stale_s=1.0, heartbeat_interval_s=0.25)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from shared.epochs import EpochFilter
 from shared.metrics import STALE_EPOCH
 from shared.runtime import ServiceContext
 from shared.session_worker import MsgHandler, SessionWorker
-from shared.settings import Settings
+from shared.settings import DialogSettings
 
 SID = "d" * 32
 
@@ -53,7 +53,7 @@ async def worker(nc: NATS) -> AsyncIterator[tuple[SessionWorker, list[Recorder]]
         made.append(Recorder(fence))
         return made[-1]
 
-    ctx = ServiceContext(name="dialog_worker", settings=Settings(), nc=nc)
+    ctx = ServiceContext(name="dialog_worker", settings=DialogSettings(), nc=nc)
     running = SessionWorker(ctx, "dialog", factory)
     await running.start()
     yield running, made

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from nats.aio.client import Client as NATS
 
-from shared.settings import load_settings
+from shared.settings import ToolsSettings, load_settings
 from shared.tools.client import call_tool
 from tests.tools.harness import serving
 from tools_worker.backend import create_backend
@@ -26,7 +26,7 @@ async def test_own_catalog_through_the_setting(tmp_path: Path, nats_url: str, nc
         path.write_text("\n".join(json.dumps(item) for item in ITEMS) + "\n")
     else:
         path.write_text(json.dumps({"products": ITEMS}))
-    backend = await create_backend(load_settings({"VOICECHAT_CATALOG": str(path)}))
+    backend = await create_backend(load_settings(ToolsSettings, {"VOICECHAT_CATALOG": str(path)}))
     async with serving(nats_url, backend):
         result = await call_tool(nc, "search_products", {"query": "running shoes under fifty", "max_price": 50})
         assert [p["id"] for p in result["products"]] == [1]

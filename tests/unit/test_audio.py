@@ -9,6 +9,7 @@ from shared.audio import (
     FrameCutter,
     StreamResampler,
     b64_to_pcm,
+    frame_time_ms,
     normalize,
     pcm_to_b64,
     wav_payload,
@@ -68,3 +69,7 @@ def test_wav_header_is_stripped() -> None:
         wav.writeframes(b"\x01\x00\x02\x00")
     assert wav_payload(buffer.getvalue(), 16000) == (b"\x01\x00\x02\x00", 24000)
     assert wav_payload(b"\x05\x00", 16000) == (b"\x05\x00", 16000)
+
+
+def test_audio_time_of_a_frame_is_its_start_in_20ms_steps() -> None:
+    assert [frame_time_ms(seq) for seq in (0, 1, 50)] == [0, 20, 1000]

@@ -4,7 +4,7 @@ import msgspec
 import pytest
 
 from shared import bus, protocol
-from shared.settings import SettingsError, load_settings
+from shared.settings import GatewaySettings, SettingsError, VadSettings, load_settings
 
 
 @pytest.mark.parametrize(
@@ -74,10 +74,12 @@ def test_messages_from_before_fencing_decode_with_epoch_zero() -> None:
 
 
 def test_settings_are_typed_and_validated() -> None:
-    settings = load_settings({"VOICECHAT_HTTP_PORT": "9000", "VOICECHAT_ALLOWED_ORIGINS": "https://a, https://b"})
+    settings = load_settings(
+        GatewaySettings, {"VOICECHAT_HTTP_PORT": "9000", "VOICECHAT_ALLOWED_ORIGINS": "https://a, https://b"}
+    )
     assert settings.http_port == 9000
     assert settings.allowed_origins == ("https://a", "https://b")
     with pytest.raises(SettingsError, match="VOICECHAT_HTTP_PORT"):
-        load_settings({"VOICECHAT_HTTP_PORT": "eighty"})
+        load_settings(GatewaySettings, {"VOICECHAT_HTTP_PORT": "eighty"})
     with pytest.raises(SettingsError, match="VOICECHAT_VAD_FRAME_MS"):
-        load_settings({"VOICECHAT_VAD_FRAME_MS": "25"})
+        load_settings(VadSettings, {"VOICECHAT_VAD_FRAME_MS": "25"})

@@ -1,0 +1,94 @@
+"""Pure tracker of one session's turns as the gateway sees them (no asyncio, no I/O): is a turn under way, which
+one, and which turn was reported lost so that its late events are dropped.
+
+It reads only what the gateway relays: each event's turn and whether it ends the turn (`shared.protocol.ends_turn`,
+docs/protocol.md). The transition table `TRANSITIONS` is its documentation; every phase takes every input.
+
+Guarantees (tests/unit/test_gateway_turns.py walks the table and checks them with hypothesis):
+- `last_turn_id` never goes back; an open turn is never older than the newest turn seen;
+- at most one turn is open, and `busy` is exactly "a typed request is unanswered or a turn is open";
+- once `lose()` has returned turn n, no later event of turn n is relayed (until another turn is lost).
+"""
+
+from enum import Enum
+
+
+class Phase(Enum):
+    IDLE = "idle"  # no turn under way
+    AWAITING = "awaiting"  # a typed request was sent and no event of a turn has answered it yet
+    OPEN = "open"  # a turn has spoken and not ended
+
+
+class Input(Enum):
+    REQUEST = "request"  # the client typed a request (`text_input`)
+    SPEAKS = "speaks"  # an event of the newest turn (or a newer one) that does not end it
+    ENDS = "ends"  # an event of the newest turn (or a newer one) that ends it
+    STALE = "stale"  # an event of a turn older than the newest seen: relayed, changes nothing
+    LOST = "lost"  # the turn under way lost its worker or its events
+
+
+TRANSITIONS: dict[Phase, dict[Input, Phase]] = {
+    Phase.IDLE: {
+        Input.REQUEST: Phase.AWAITING,
+        Input.SPEAKS: Phase.OPEN,
+        Input.ENDS: Phase.IDLE,
+        Input.STALE: Phase.IDLE,
+        Input.LOST: Phase.IDLE,  # nothing was under way: nothing to report
+    },
+    Phase.AWAITING: {
+        Input.REQUEST: Phase.AWAITING,
+        Input.SPEAKS: Phase.OPEN,
+        Input.ENDS: Phase.IDLE,  # e.g. the request failed at once (`error` turn_failed)
+        Input.STALE: Phase.AWAITING,
+        Input.LOST: Phase.IDLE,  # reported as turn last_turn_id + 1
+    },
+    Phase.OPEN: {
+        Input.REQUEST: Phase.OPEN,
+        Input.SPEAKS: Phase.OPEN,  # the open turn goes on (or a newer turn took its place)
+        Input.ENDS: Phase.IDLE,
+        Input.STALE: Phase.OPEN,
+        Input.LOST: Phase.IDLE,  # reported as the open turn
+    },
+}
+
+
+class TurnTracker:
+    def __init__(self, last_turn_id: int = 0) -> None:
+        self.phase = Phase.IDLE
+        self.last_turn_id = last_turn_id
+        self.open_turn: int | None = None
+        self.dead_turn: int | None = None  # a turn reported lost to the client: its late events are dropped
+
+    @property
+    def busy(self) -> bool:
+        return self.phase is not Phase.IDLE
+
+    def request(self) -> None:
+        self._step(Input.REQUEST)
+
+    def event(self, turn_id: int | None, ends: bool) -> bool:
+        """Track a relayed event (`ends`: `ends_turn` of it); False when the event must not reach the client."""
+        if turn_id is None:
+            return True
+        if turn_id == self.dead_turn:
+            return False
+        if turn_id < self.last_turn_id:
+            self._step(Input.STALE)
+            return True
+        self.last_turn_id = turn_id
+        self._step(Input.ENDS if ends else Input.SPEAKS)
+        self.open_turn = turn_id if self.phase is Phase.OPEN else None
+        return True
+
+    def lose(self) -> int | None:
+        """The turn under way lost its worker or its events: the turn to report failed, None when none was."""
+        turn = None
+        if self.busy:
+            turn = self.open_turn if self.open_turn is not None else self.last_turn_id + 1
+            self.dead_turn = turn
+        self._step(Input.LOST)
+        self.open_turn = None
+        return turn
+
+    def _step(self, given: Input) -> None:
+        self.phase = TRANSITIONS[self.phase][given]

@@ -1,0 +1,149 @@
+"""The gateway's turn tracker, event by event: its transition table, walked, and its guarantees, checked by a
+hypothesis state machine."""
+
+import pytest
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from gateway.turns import TRANSITIONS, Input, Phase, TurnTracker
+
+
+def test_a_spoken_turn_opens_on_its_first_event_and_closes_on_its_end() -> None:
+    turns = TurnTracker()
+    assert turns.event(1, ends=False)
+    assert (turns.phase, turns.open_turn, turns.last_turn_id, turns.busy) == (Phase.OPEN, 1, 1, True)
+    assert turns.event(1, ends=False)
+    assert turns.event(1, ends=True)
+    assert (turns.phase, turns.open_turn, turns.last_turn_id, turns.busy) == (Phase.IDLE, None, 1, False)
+
+
+def test_a_typed_request_is_busy_until_its_turn_answers() -> None:
+    turns = TurnTracker()
+    turns.request()
+    assert (turns.phase, turns.busy) == (Phase.AWAITING, True)
+    assert turns.event(None, ends=False)  # session-level events (pong) say nothing of turns
+    assert turns.phase is Phase.AWAITING
+    turns.event(1, ends=False)
+    assert (turns.phase, turns.open_turn) == (Phase.OPEN, 1)
+
+
+def test_a_request_failed_at_once_ends_the_wait() -> None:
+    turns = TurnTracker()
+    turns.request()
+    turns.event(1, ends=True)
+    assert (turns.phase, turns.last_turn_id) == (Phase.IDLE, 1)
+
+
+def test_a_newer_turn_takes_the_place_of_the_open_one() -> None:
+    turns = TurnTracker()
+    turns.event(1, ends=False)
+    turns.event(2, ends=False)  # spoken barge-in: turn 2 starts before interrupted{1} arrives
+    assert turns.open_turn == 2
+    assert turns.event(1, ends=True)  # stale: relayed, changes nothing
+    assert (turns.phase, turns.open_turn) == (Phase.OPEN, 2)
+
+
+def test_a_stale_event_does_not_answer_a_typed_request() -> None:
+    turns = TurnTracker(last_turn_id=3)
+    turns.request()
+    assert turns.event(2, ends=False)
+    assert turns.phase is Phase.AWAITING
+
+
+def test_losing_an_open_turn_reports_it_and_drops_its_late_events() -> None:
+    turns = TurnTracker()
+    turns.event(1, ends=False)
+    assert turns.lose() == 1
+    assert not turns.busy
+    assert not turns.event(1, ends=False)
+    assert not turns.event(1, ends=True)
+    assert turns.event(2, ends=False)
+
+
+def test_losing_an_unanswered_request_reports_the_next_turn() -> None:
+    turns = TurnTracker(last_turn_id=4)
+    turns.request()
+    assert turns.lose() == 5
+    assert not turns.event(5, ends=False)
+    assert turns.phase is Phase.IDLE
+
+
+def test_nothing_is_lost_when_no_turn_is_under_way() -> None:
+    turns = TurnTracker()
+    turns.event(1, ends=True)
+    assert turns.lose() is None
+    assert turns.event(1, ends=False)
+
+
+def _in_phase(phase: Phase) -> TurnTracker:
+    turns = TurnTracker(last_turn_id=2)
+    if phase is Phase.AWAITING:
+        turns.request()
+    elif phase is Phase.OPEN:
+        turns.event(3, ends=False)
+    return turns
+
+
+_FEED = {
+    Input.REQUEST: lambda t: t.request(),
+    Input.SPEAKS: lambda t: t.event(4, ends=False),
+    Input.ENDS: lambda t: t.event(4, ends=True),
+    Input.STALE: lambda t: t.event(1, ends=False),
+    Input.LOST: lambda t: t.lose(),
+}
+
+
+@pytest.mark.parametrize("phase", list(Phase))
+@pytest.mark.parametrize("given", list(Input))
+def test_every_cell_of_the_table_is_what_the_tracker_does(phase: Phase, given: Input) -> None:
+    turns = _in_phase(phase)
+    _FEED[given](turns)
+    assert turns.phase is TRANSITIONS[phase][given]
+
+
+class TrackerMachine(RuleBasedStateMachine):
+    """Guarantees: last_turn_id never goes back and no open turn is older than it; at most one open turn, and
+    busy is exactly "awaiting or open"; after lose() returned n, no event of turn n is relayed (until another turn
+    is lost: the tracker remembers the last one)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.turns = TurnTracker()
+        self.last = 0
+        self.lost: set[int] = set()
+
+    @rule()
+    def request(self) -> None:
+        self.turns.request()
+
+    @rule(turn=st.none() | st.integers(0, 6), ends=st.booleans())
+    def event(self, turn: int | None, ends: bool) -> None:
+        relayed = self.turns.event(turn, ends)
+        if turn in self.lost:
+            assert not relayed
+        if turn is None:
+            assert relayed
+
+    @rule()
+    def lose(self) -> None:
+        busy = self.turns.busy
+        turn = self.turns.lose()
+        assert (turn is not None) is busy
+        if turn is not None:
+            assert turn >= self.turns.last_turn_id
+            self.lost = {turn}  # the tracker remembers the last lost turn, as the gateway reports one at a time
+
+    @invariant()
+    def turn_ids_never_go_back(self) -> None:
+        assert self.turns.last_turn_id >= self.last
+        self.last = self.turns.last_turn_id
+
+    @invariant()
+    def one_open_turn_at_most(self) -> None:
+        assert (self.turns.open_turn is not None) is (self.turns.phase is Phase.OPEN)
+        if self.turns.open_turn is not None:
+            assert self.turns.open_turn == self.turns.last_turn_id
+        assert self.turns.busy is (self.turns.phase in (Phase.AWAITING, Phase.OPEN))
+
+
+TestTrackerMachine = TrackerMachine.TestCase
