@@ -23,6 +23,7 @@ async def main(ctx: ServiceContext[DialogSettings]) -> None:
             ctx.nc,
             settings,
             claim,
+            fence,
             lambda session, turn_id, preroll, text: CxTurn(deps, session, turn_id, preroll, text),
         )
 

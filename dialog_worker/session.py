@@ -16,6 +16,7 @@ from nats.aio.msg import Msg
 from dialog_worker.turns import Action, Cancel, Emit, EndStream, OpenStream, StartText, TurnMachine
 from shared import bus, subjects
 from shared.audio import FRAME_MS, frame_time_ms
+from shared.epochs import EpochFilter
 from shared.logs import get_logger
 from shared.metrics import BARGE_IN_LATENCY
 from shared.protocol import ServerEvent, encoder
@@ -41,13 +42,16 @@ TurnFactory = Callable[["DialogSession", int, list[bytes] | None, str | None], T
 
 
 class DialogSession:
-    def __init__(self, nc: NATS, settings: DialogSettings, claim: bus.Claim, new_turn: TurnFactory) -> None:
+    def __init__(
+        self, nc: NATS, settings: DialogSettings, claim: bus.Claim, fence: EpochFilter, new_turn: TurnFactory
+    ) -> None:
         self.nc = nc
         self.settings = settings
         self.session_id = claim.session_id
         self.language = claim.language
         self.machine = TurnMachine(claim.last_turn_id, echo_guard_s=settings.barge_in_guard_s)
-        self._events = subjects.events(claim.session_id)
+        self._fence = fence  # its epoch stamps every event (shared/epochs.py)
+        self._events_at = (fence.epoch, subjects.events(claim.session_id, fence.epoch))
         self._new_turn = new_turn
         self._preroll: deque[bytes] = deque(maxlen=max(1, settings.preroll_ms // FRAME_MS))
         self._offset_ms = 0
@@ -57,6 +61,14 @@ class DialogSession:
 
     def extra_subscriptions(self) -> dict[str, MsgHandler]:
         return {subjects.vad(self.session_id): self._on_vad}
+
+    @property
+    def _events(self) -> str:
+        """The events subject under the session's current epoch (built again only when the epoch changes)."""
+        epoch = self._fence.epoch
+        if self._events_at[0] != epoch:
+            self._events_at = (epoch, subjects.events(self.session_id, epoch))
+        return self._events_at[1]
 
     async def on_audio(self, seq: int, pcm: bytes) -> None:
         self._offset_ms = frame_time_ms(seq + 1)

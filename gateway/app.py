@@ -67,7 +67,9 @@ async def voice_chat(request: web.Request) -> web.WebSocketResponse:
     SESSIONS_ACTIVE.inc()
     try:
         with structlog.contextvars.bound_contextvars(sub=subject):
-            opening = Opening(session_id or uuid.uuid4().hex, sample_rate, language, resumed=session_id is not None)
+            opening = Opening(
+                session_id or uuid.uuid4().hex, sample_rate, language, resumed=session_id is not None, subject=subject
+            )
             await Connection(ws, request, app[NATS_KEY], app[TRACKER_KEY], settings, secret, opening).run()
     finally:
         sockets.discard(ws)

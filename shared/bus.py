@@ -35,12 +35,6 @@ class Claimed(msgspec.Struct):
     worker_id: str
 
 
-class Heartbeat(msgspec.Struct):
-    kind: str
-    worker_id: str
-    draining: bool = False
-
-
 class Control(msgspec.Struct, tag_field="op", kw_only=True):
     """Base of the messages on a session's control subject; `epoch`: the dialog epoch it was sent under."""
 
@@ -125,7 +119,6 @@ def unpack_frame(payload: bytes) -> tuple[int, tuple[int, int], bytes]:
 
 claim_decoder = msgspec.json.Decoder(Claim)
 claimed_decoder = msgspec.json.Decoder(Claimed)
-heartbeat_decoder = msgspec.json.Decoder(Heartbeat)
 control_decoder = msgspec.json.Decoder(AnyControl)
 vad_decoder = msgspec.json.Decoder(AnyVadEvent)
 peek_decoder = msgspec.json.Decoder(EventPeek)

@@ -47,7 +47,7 @@ async def forever(loop: str, step: Callable[[], Awaitable[None]], interval_s: fl
         await asyncio.sleep(interval_s)
 
 
-async def guarded(burst: ErrorBurst, call: Awaitable[None]) -> bool:
+async def guarded(burst: ErrorBurst, call: Awaitable[object]) -> bool:
     """Await `call`; an error is counted in `burst` instead of raised. False when it failed."""
     try:
         await call

@@ -107,7 +107,6 @@ class SessionWorker:
         idle_every = min(1.0, settings.session_idle_timeout_s / 4)
         self._tasks = [
             asyncio.create_task(self._beacon.run()),
-            asyncio.create_task(forever(f"{self.kind}_heartbeat", self._heartbeat, settings.heartbeat_interval_s)),
             asyncio.create_task(forever(f"{self.kind}_idle", self._release_idle, idle_every)),
         ]
         await nc.flush()
@@ -127,7 +126,6 @@ class SessionWorker:
             await guarded(burst, self._claim_sub.unsubscribe())
         if self._beacon is not None:
             await guarded(burst, self._beacon.draining())
-        await guarded(burst, self._publish_heartbeat())
         if self.sessions:
             self._emptied.clear()
             handover_s = min(grace_s, self.ctx.settings.owner_stale_s + self.ctx.settings.claim_timeout_s)
@@ -266,14 +264,6 @@ class SessionWorker:
             self._emptied.set()
         with structlog.contextvars.bound_contextvars(session_id=session_id):
             log.info("session_released", reason=reason)
-
-    async def _publish_heartbeat(self) -> None:
-        beat = bus.Heartbeat(kind=self.kind, worker_id=self.worker_id, draining=self.draining)
-        await self.ctx.nc.publish(subjects.heartbeat(self.kind), bus.encoder.encode(beat))
-
-    async def _heartbeat(self) -> None:
-        if self.ctx.nc.is_connected:
-            await self._publish_heartbeat()
 
     async def _release_idle(self) -> None:
         timeout = self.ctx.settings.session_idle_timeout_s
