@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from gateway.app import build_app
+from gateway.app import SHUTDOWN_TIMEOUT_S, build_app
 from gateway.owners import OwnerTracker
 from shared.logs import get_logger
 from shared.runtime import ServiceContext, run_service
@@ -17,7 +17,9 @@ async def main(ctx: ServiceContext[GatewaySettings]) -> None:
     tracker = OwnerTracker(ctx.nc, ctx.settings)
     await tracker.start()
     ctx.reconnect_hooks.append(tracker.nats_reconnected)
-    runner = web.AppRunner(build_app(ctx.nc, ctx.settings, tracker), access_log=None, shutdown_timeout=5.0)
+    runner = web.AppRunner(
+        build_app(ctx.nc, ctx.settings, tracker), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S
+    )
     await runner.setup()
     await web.TCPSite(runner, "0.0.0.0", ctx.settings.http_port).start()
     log.info("gateway_listening", port=ctx.settings.http_port)

@@ -25,8 +25,11 @@ from shared.settings import SAMPLE_RATES, GatewaySettings
 NATS_KEY = web.AppKey("nats", NATS)
 SETTINGS_KEY = web.AppKey("settings", GatewaySettings)
 TRACKER_KEY = web.AppKey("tracker", OwnerTracker)
-SOCKETS_KEY = web.AppKey("sockets", set[web.WebSocketResponse])
+SOCKETS_KEY = web.AppKey("sockets", dict[web.WebSocketResponse, asyncio.Transport | None])
 DRAINING_KEY = web.AppKey("draining", asyncio.Event)
+
+# After the drain, how long aiohttp waits for request handlers to finish (python -m gateway).
+SHUTDOWN_TIMEOUT_S = 5.0
 
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$")
 
@@ -51,7 +54,9 @@ async def voice_chat(request: web.Request) -> web.WebSocketResponse:
     sample_rate, language = _query(request)
     secret = resume_secret(settings)
     session_id = request.query.get("session_id")
-    ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=settings.max_message_bytes)
+    ws = web.WebSocketResponse(
+        heartbeat=20.0, max_msg_size=settings.max_message_bytes, timeout=settings.socket_close_timeout_s
+    )
     _bound_send_buffer(request, settings.socket_send_buffer)
     await ws.prepare(request)
     if session_id is not None and not (
@@ -63,7 +68,7 @@ async def voice_chat(request: web.Request) -> web.WebSocketResponse:
     if len(sockets) >= settings.max_sessions:
         await _refuse(ws, Error(code="overloaded", message="gateway full, try again later", fatal=True), 1013)
         return ws
-    sockets.add(ws)
+    sockets[ws] = request.transport
     SESSIONS_ACTIVE.inc()
     try:
         with structlog.contextvars.bound_contextvars(sub=subject):
@@ -72,7 +77,7 @@ async def voice_chat(request: web.Request) -> web.WebSocketResponse:
             )
             await Connection(ws, request, app[NATS_KEY], app[TRACKER_KEY], settings, secret, opening).run()
     finally:
-        sockets.discard(ws)
+        sockets.pop(ws, None)
         SESSIONS_ACTIVE.dec()
     return ws
 
@@ -125,15 +130,29 @@ async def _worker_answers(nc: NATS, kind: str) -> bool:
 
 
 async def _close_sockets(app: web.Application) -> None:
-    """Drain: refuse new sessions, let turns under way finish (bounded), then close with 1001 so clients resume."""
+    """Drain within VOICECHAT_DRAIN_GRACE_S: refuse new sessions, let turns under way finish while the grace
+    leaves time to close, then close every socket with 1001 (clients resume elsewhere) at once, each bounded by
+    VOICECHAT_SOCKET_CLOSE_TIMEOUT_S: a client that does not answer is cut off."""
     app[DRAINING_KEY].set()
-    tracker, grace = app[TRACKER_KEY], app[SETTINGS_KEY].drain_grace_s
-    deadline = time.monotonic() + grace
+    tracker, settings = app[TRACKER_KEY], app[SETTINGS_KEY]
+    close_s = settings.socket_close_timeout_s
+    deadline = time.monotonic() + max(0.0, settings.drain_grace_s - close_s)
     while any(owners.turns.busy for owners in tracker.sessions.values()) and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     sockets = app[SOCKETS_KEY]
-    for ws in [*sockets]:
-        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown: resume elsewhere")
+    await asyncio.gather(*(_close_within(ws, transport, close_s) for ws, transport in list(sockets.items())))
+
+
+async def _close_within(ws: web.WebSocketResponse, transport: asyncio.Transport | None, close_s: float) -> None:
+    """Close with 1001; a client that does not read (the close frame waits behind a full send buffer) or does not
+    answer within `close_s` is cut off (its own close wait is bounded by the same timeout: WebSocketResponse)."""
+    try:
+        await asyncio.wait_for(
+            ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown: resume elsewhere"), close_s
+        )
+    except TimeoutError:
+        if transport is not None:
+            transport.abort()
 
 
 def _cors_defaults(settings: GatewaySettings) -> dict[str, aiohttp_cors.ResourceOptions]:
@@ -147,7 +166,7 @@ def build_app(nc: NATS, settings: GatewaySettings, tracker: OwnerTracker) -> web
     app[NATS_KEY] = nc
     app[SETTINGS_KEY] = settings
     app[TRACKER_KEY] = tracker
-    sockets: set[web.WebSocketResponse] = set()
+    sockets: dict[web.WebSocketResponse, asyncio.Transport | None] = {}
     app[SOCKETS_KEY] = sockets
     app[DRAINING_KEY] = asyncio.Event()
     app.router.add_get("/ws/voice-chat", voice_chat)

@@ -132,6 +132,7 @@ class Connection:
             asyncio.create_task(self._claim()),
             asyncio.create_task(self._report_lost_turns()),
             asyncio.create_task(self._close_when_replaced()),
+            asyncio.create_task(self._hold_while_moving()),
         ]
         try:
             with structlog.contextvars.bound_contextvars(session_id=session_id):
@@ -176,6 +177,16 @@ class Connection:
         owners = self._owners()
         if msg.data != owners.machine.record.connection.encode():
             owners.replaced.set()
+
+    async def _hold_while_moving(self) -> None:
+        """While an owner moves, what the client sends is held, then released to the new owner."""
+        owners = self._owners()
+        while True:
+            await owners.moving.wait()
+            await self._apply(self.session.moving())
+            await owners.settled.wait()
+            owners.settled.clear()
+            await self._apply(self.session.claimed())
 
     async def _close_when_replaced(self) -> None:
         await self._owners().replaced.wait()
@@ -258,6 +269,8 @@ class Connection:
                 await self._apply(self.session.control(bus.ControlText(text=text)))
             case EndSession():
                 self.ended = True
+            case BargeIn() if self._interrupt_handover():
+                pass
             case _:
                 await self._apply(self.session.control(_CONTROLS[type(message)]))
 
@@ -316,6 +329,16 @@ class Connection:
             return True
         _stale_events.inc()
         return False
+
+    def _interrupt_handover(self) -> bool:
+        """A barge-in while a draining owner finishes its turn: that turn is interrupted here at once."""
+        owners = self._owners()
+        if owners.handover is None or self.turns.open_turn != owners.handover[1]:
+            return False
+        handed, owners.handover = owners.handover[1], None
+        if self.turns.lose() == handed:
+            self._send(Interrupted(turn_id=handed))
+        return True
 
     def _hand_over(self, turn_id: int | None, ends: bool) -> None:
         """The draining owner's turn ends, or the new owner's next turn starts first: then the handed-over turn is

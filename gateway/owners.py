@@ -53,7 +53,8 @@ class SessionOwners:
     """What the gateway knows of one of its sessions: its ownership machine, and its turns (fed by its connection).
 
     The connection awaits `ready` (or `gave_up`), `turn_lost` (the turn under way died with its worker, or its
-    events with the bus) and `replaced` (another socket took the session over) (gateway/connection.py)."""
+    events with the bus), `moving` then `settled` (an owner moves) and `replaced` (another socket took the session
+    over) (gateway/connection.py)."""
 
     session_id: str
     machine: OwnershipMachine
@@ -64,6 +65,8 @@ class SessionOwners:
     gave_up: WorkerKind | None = None
     turn_lost: asyncio.Event = field(default_factory=asyncio.Event)
     replaced: asyncio.Event = field(default_factory=asyncio.Event)
+    moving: asyncio.Event = field(default_factory=asyncio.Event)  # an owner moves: hold what the client sends
+    settled: asyncio.Event = field(default_factory=asyncio.Event)  # every kind is owned again: release it
     handover: tuple[int, int] | None = None  # (dialog epoch, turn): the turn a draining owner still finishes
 
     def epoch(self, kind: WorkerKind) -> int:
@@ -195,6 +198,9 @@ class OwnerTracker:
                     self._spawn(self._announce(owners.session_id, kind, worker_id, epoch))
                 case OwnerLost(kind=kind, crashed=crashed):
                     self._owner_lost(owners, kind, crashed)
+                case Ready() if owners.ready.is_set():
+                    owners.moving.clear()
+                    owners.settled.set()
                 case Ready():
                     owners.ready.set()
                 case GiveUp(kind=kind):
@@ -205,6 +211,8 @@ class OwnerTracker:
 
     def _owner_lost(self, owners: SessionOwners, kind: WorkerKind, crashed: bool) -> None:
         log.info("session_owner_lost", kind=kind, crashed=crashed)
+        if owners.ready.is_set():
+            owners.moving.set()
         if kind != "dialog" or not owners.turns.busy:
             return
         if crashed:

@@ -117,7 +117,7 @@ class OwnerLost:
 
 @dataclass(frozen=True, slots=True)
 class Ready:
-    """Every kind is owned for the first time: the session can start."""
+    """Every kind is owned: for the first time (the session can start), or again after an owner moved."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +162,8 @@ class OwnershipMachine:
     phase: Phase = Phase.OPENING
     kinds: dict[WorkerKind, _KindState] = field(default_factory=dict)
     progress: Progress = field(default_factory=Progress)
-    ready: bool = False
+    ready: bool = False  # every kind was owned once
+    _settled: bool = False  # every kind is owned now (False while one moves)
     _writing: SessionRecord | None = None
     _conflicts: int = 0
 
@@ -194,8 +195,8 @@ class OwnershipMachine:
                 if state.gone is not None:
                     self._step(state, Input.WORKER_GONE)
                     state.since, state.gone = state.gone, None
-        if not self.ready and all(state.slot is Slot.OWNED for state in self.kinds.values()):
-            self.ready = True
+        if not self._settled and all(state.slot is Slot.OWNED for state in self.kinds.values()):
+            self.ready = self._settled = True
             actions.append(Ready())
         return actions + self._flush()
 
@@ -261,7 +262,7 @@ class OwnershipMachine:
         actions: list[Action] = []
         for kind, state in self.kinds.items():
             if state.worker_id == worker_id and self._step(state, Input.WORKER_DRAINING):
-                state.direct = None
+                state.direct, self._settled = None, False
                 actions.append(OwnerLost(kind, crashed=False))
         return actions + self._flush()
 
@@ -270,7 +271,7 @@ class OwnershipMachine:
         for kind, state in self.kinds.items():
             if state.slot is Slot.SUSPECT and now - state.since >= self.confirm_s:
                 self._step(state, Input.CONFIRMED_GONE)
-                state.direct = None
+                state.direct, self._settled = None, False
                 actions.append(OwnerLost(kind, crashed=True))
             elif state.slot is Slot.BACKOFF and now >= state.since:
                 self._step(state, Input.RETRY_DUE)

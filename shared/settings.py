@@ -60,6 +60,11 @@ class GatewaySettings(SessionPlaneSettings, frozen=True, kw_only=True):
     send_queue_size: Annotated[int, msgspec.Meta(ge=8)] = 512
     send_timeout_s: Positive = 5.0
     socket_send_buffer: Annotated[int, msgspec.Meta(ge=16384)] = 128 * 1024
+    socket_close_timeout_s: Positive = 2.0
+
+    def __post_init__(self) -> None:
+        if self.socket_close_timeout_s > self.drain_grace_s > 0:
+            raise ValueError("VOICECHAT_SOCKET_CLOSE_TIMEOUT_S must not exceed VOICECHAT_DRAIN_GRACE_S")
 
 
 class VadSettings(SessionPlaneSettings, frozen=True, kw_only=True):
