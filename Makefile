@@ -28,6 +28,7 @@ run: $(STAMP)
 	@mkdir -p $(RUN_DIR)/nats
 	@echo "voicechat: test page  http://127.0.0.1:$(HTTP_PORT)/test"
 	@echo "voicechat: NATS       $(VOICECHAT_NATS_URL)"
+	@echo "voicechat: auth       $(if $(VOICECHAT_AUTH_SECRET),on (JWTs required),off: development defaults, any client may connect (set VOICECHAT_AUTH_SECRET))"
 	@echo "voicechat: Ctrl-C stops everything"
 	exec $(BIN)/honcho start -f Procfile $(EMBEDDED_NATS)
 

@@ -21,7 +21,8 @@ STACK = (
 SHOPPERS = 12
 SETTLE_S = 8.0
 # The scripted agent answers every turn in about two seconds, so each fault sees several turns of every shopper.
-ENV = {"VOICECHAT_DRAIN_GRACE_S": "15", "VOICECHAT_LOCAL_CX_SCRIPTED": "1"}
+# Shoppers type a request every couple of seconds, faster than a person talks: the per-session turn budget is raised.
+ENV = {"VOICECHAT_DRAIN_GRACE_S": "15", "VOICECHAT_LOCAL_CX_SCRIPTED": "1", "VOICECHAT_TURNS_PER_MINUTE_SESSION": "600"}
 
 
 AFTER_S = 20.0  # a session is alive after a fault when it completes a turn within this time

@@ -46,12 +46,10 @@ class Shopper:
     resumes: int = 0
     dropped: int = 0
     _client: VoiceClient | None = None
-    _start: dict[str, Any] = field(default_factory=dict)
 
     async def run(self, http: aiohttp.ClientSession, stop: asyncio.Event) -> None:
         gateway = self.index % len(self.gateways)
         self._client = await connect(http, self.gateways[gateway])
-        self._start = self._client.start
         turn_id = 0
         while not stop.is_set() and self.lost is None:
             if self._client.ws.closed:
@@ -83,12 +81,13 @@ class Shopper:
         return int(end.get("turn_id") or last_turn)
 
     async def _resume(self, http: aiohttp.ClientSession, gateway: int) -> int:
-        query = f"?session_id={self._start['session_id']}&resume_token={self._start['resume_token']}"
+        assert self._client is not None
+        token = self._client.resume_token  # the latest: session_start's or a re-issued one
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             index = gateway % len(self.gateways)
             try:
-                client = await connect(http, self.gateways[index], query, wait_start=False)
+                client = await connect(http, self.gateways[index], wait_start=False, resume=token)
                 first = await client.wait_for(lambda e: e["type"] in ("session_start", "error"), timeout=5)
             except (aiohttp.ClientError, TimeoutError):
                 gateway += 1

@@ -1,7 +1,8 @@
 """`python -m dialog_worker`: run one dialog worker process until SIGTERM."""
 
+from dialog_worker.cx_calls import CxDeps
 from dialog_worker.cx_client import make_client, session_path
-from dialog_worker.cx_turn import CxDeps, CxTurn
+from dialog_worker.cx_turn import CxTurn
 from dialog_worker.session import DialogSession
 from shared import bus
 from shared.epochs import EpochFilter
@@ -18,13 +19,9 @@ async def main(ctx: ServiceContext[DialogSettings]) -> None:
     client = make_client(settings)
 
     def new_session(claim: bus.Claim, fence: EpochFilter) -> DialogSession:
-        deps = CxDeps(client, ctx.nc, settings, session_path(settings, claim.session_id))
+        deps = CxDeps(client, ctx.nc, settings, session_path(settings, claim.session_id), claim.language)
         return DialogSession(
-            ctx.nc,
-            settings,
-            claim,
-            fence,
-            lambda session, turn_id, preroll, text: CxTurn(deps, session, turn_id, preroll, text),
+            ctx.nc, settings, claim, fence, lambda sink, turn_id, start: CxTurn(deps, sink, turn_id, start)
         )
 
     worker = SessionWorker(ctx, "dialog", new_session)

@@ -6,39 +6,23 @@ Events produced by a running turn pass through `emit`, which drops them once the
 
 import time
 from collections import deque
-from collections.abc import Callable
-from typing import Protocol
 
 import msgspec
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
-from dialog_worker.turns import Action, Cancel, Emit, EndStream, OpenStream, StartText, TurnMachine
+from dialog_worker import turns
+from dialog_worker.turn_api import Spoken, Turn, TurnFactory, Typed
 from shared import bus, subjects
 from shared.audio import FRAME_MS, frame_time_ms
 from shared.epochs import EpochFilter
 from shared.logs import get_logger
-from shared.metrics import BARGE_IN_LATENCY
+from shared.metrics import BARGE_IN_LATENCY, TURN_INPUTS_REJECTED
 from shared.protocol import ServerEvent, encoder
 from shared.session_worker import MsgHandler
 from shared.settings import DialogSettings
 
 log = get_logger(__name__)
-
-
-class Turn(Protocol):
-    """What the session needs of a running turn (a Dialogflow exchange)."""
-
-    def feed(self, pcm: bytes) -> None: ...
-
-    def end_input(self) -> None: ...
-
-    def cancel(self) -> None: ...
-
-    async def wait(self, grace_s: float) -> None: ...
-
-
-TurnFactory = Callable[["DialogSession", int, list[bytes] | None, str | None], Turn]
 
 
 class DialogSession:
@@ -48,8 +32,7 @@ class DialogSession:
         self.nc = nc
         self.settings = settings
         self.session_id = claim.session_id
-        self.language = claim.language
-        self.machine = TurnMachine(claim.last_turn_id, echo_guard_s=settings.barge_in_guard_s)
+        self.machine = turns.TurnMachine(claim.last_turn_id, echo_guard_s=settings.barge_in_guard_s)
         self._fence = fence  # its epoch stamps every event (shared/epochs.py)
         self._events_at = (fence.epoch, subjects.events(claim.session_id, fence.epoch))
         self._new_turn = new_turn
@@ -75,9 +58,7 @@ class DialogSession:
         self._preroll.append(pcm)
         if self._turn is not None:
             self._turn.feed(pcm)
-        actions = self.machine.tick(time.monotonic())
-        if actions:
-            await self._run(actions)
+        await self._handle(turns.Tick(time.monotonic()))
 
     async def _on_vad(self, msg: Msg) -> None:
         try:
@@ -89,9 +70,9 @@ class DialogSession:
             return
         if isinstance(event, bus.VadSpeechStarted):
             if not self._retiring:
-                await self._run(self.machine.speech_started(event.offset_ms, time.monotonic()))
+                await self._handle(turns.SpeechStart(event.offset_ms, time.monotonic()))
         else:
-            await self._run(self.machine.speech_ended(event.offset_ms))
+            await self._handle(turns.SpeechEnd(event.offset_ms))
 
     async def on_control(self, message: bus.Control) -> None:
         if not self._confirmed:
@@ -99,16 +80,16 @@ class DialogSession:
         match message:
             case bus.ControlBargeIn():
                 started = time.perf_counter()
-                actions = self.machine.barge_in()
+                actions = self.machine.handle(turns.BargeIn())
                 await self._run(actions)
                 if actions:
                     BARGE_IN_LATENCY.observe(time.perf_counter() - started)
             case bus.ControlStartSpeaking() if not self._retiring:
-                await self._run(self.machine.speech_started(self._offset_ms, time.monotonic()))
+                await self._handle(turns.SpeechStart(self._offset_ms, time.monotonic()))
             case bus.ControlStopSpeaking():
-                await self._run(self.machine.speech_ended(self._offset_ms))
+                await self._handle(turns.SpeechEnd(self._offset_ms))
             case bus.ControlText(text=text) if not self._retiring:
-                await self._run(self.machine.text_input(text))
+                await self._handle(turns.Text(text))
 
     def confirm(self) -> None:
         self._confirmed = True
@@ -132,27 +113,43 @@ class DialogSession:
         return True
 
     async def stream_ended(self, turn_id: int) -> None:
-        await self._run(self.machine.stream_ended(turn_id, self._offset_ms))
+        await self._handle(turns.StreamEnd(turn_id, self._offset_ms))
 
     def bot_audio_started(self, turn_id: int) -> None:
-        self.machine.bot_audio_started(turn_id, time.monotonic())
+        self._report_rejected(self.machine.handle(turns.BotAudio(turn_id, time.monotonic())))
 
     def turn_done(self, turn_id: int) -> None:
-        self.machine.turn_done(turn_id)
+        self._report_rejected(self.machine.handle(turns.TurnDone(turn_id)))
 
-    async def _run(self, actions: list[Action]) -> None:
+    async def _handle(self, event: turns.Input) -> None:
+        await self._run(self.machine.handle(event))
+
+    def _report_rejected(self, actions: list[turns.Action]) -> None:
+        """The reports of a turn change the phase only: the table gives them no other effect."""
+        for action in actions:
+            assert isinstance(action, turns.Rejected), action
+            self._rejected(action)
+
+    @staticmethod
+    def _rejected(action: turns.Rejected) -> None:
+        log.warning("turn_input_rejected", phase=action.phase.value, input=action.trigger.value)
+        TURN_INPUTS_REJECTED.labels(action.phase.value, action.trigger.value).inc()
+
+    async def _run(self, actions: list[turns.Action]) -> None:
         for action in actions:
             match action:
-                case Emit(event=event):
+                case turns.Emit(event=event):
                     await self.nc.publish(self._events, encoder.encode(event))
-                case OpenStream(turn_id=turn_id):
-                    self._turn = self._new_turn(self, turn_id, list(self._preroll), None)
-                case StartText(turn_id=turn_id, text=text):
-                    self._turn = self._new_turn(self, turn_id, None, text)
-                case EndStream():
+                case turns.OpenStream(turn_id=turn_id):
+                    self._turn = self._new_turn(self, turn_id, Spoken(tuple(self._preroll)))
+                case turns.StartText(turn_id=turn_id, text=text):
+                    self._turn = self._new_turn(self, turn_id, Typed(text))
+                case turns.EndStream():
                     if self._turn is not None:
                         self._turn.end_input()
-                case Cancel():
+                case turns.Cancel():
                     if self._turn is not None:
                         self._turn.cancel()
                         self._turn = None
+                case turns.Rejected():
+                    self._rejected(action)

@@ -1,8 +1,16 @@
 """Pure turn and barge-in state machine of one session (no asyncio, no I/O; time passed in, in seconds).
 
-Inputs are speech events (from the VAD or the client), client controls, and progress reports of the running turn;
-outputs are actions for the adapter: events to send, Dialogflow streams to open, end or cancel. A turn's events may
-be sent only while `accepts(turn_id)` holds: once `interrupted{n}` is emitted, turn n never speaks again.
+Written as a transition table in the style of h11's `_state.py`: `TRANSITIONS[phase][trigger]` gives the next
+phase and the effects, in order. The table is the documentation and `tests/unit/test_turns.py` walks it. An input
+is first classified into a trigger (the echo guard and late reports of an older turn are decided there), then looked
+up; a trigger the table has no entry for in the current phase is rejected: the phase stays and a `Rejected` action
+tells the adapter to log and count it. Inputs only our own code could get wrong (a report of a turn that was never
+opened) raise `TurnMachineMisuse`.
+
+Inputs are speech events (from the VAD or the client), client controls, clock ticks and progress reports of the
+running turn; outputs are actions for the adapter: events to send, Dialogflow streams to open, end or cancel. A
+turn's events may be sent only while `accepts(turn_id)` holds: once `interrupted{n}` is emitted, turn n never
+speaks again (docs/protocol.md).
 """
 
 from dataclasses import dataclass
@@ -12,10 +20,156 @@ from shared.protocol import Interrupted, ServerEvent, SpeechEnded, SpeechStarted
 
 
 class Phase(Enum):
-    IDLE = "idle"
+    IDLE = "idle"  # no open turn
     LISTENING = "listening"  # user speaking, audio streaming to the agent
-    THINKING = "thinking"  # user done, waiting for the agent (and tools)
+    THINKING = "thinking"  # user done (or text sent), waiting for the agent (and tools)
     SPEAKING = "speaking"  # bot audio going out
+    HELD = "held"  # bot audio going out; speech heard inside the echo guard is held until the guard is over
+
+
+# Inputs. Offsets are in ms of session audio; times (`now`) in seconds of a monotonic clock.
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStart:
+    offset_ms: int
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechEnd:
+    offset_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class BargeIn:
+    """The client's `barge_in` message."""
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Audio is flowing (the echo guard is judged on ticks)."""
+
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnd:
+    """The agent heard the end of the utterance (possibly before the VAD did)."""
+
+    turn_id: int
+    offset_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class BotAudio:
+    """The turn's first response audio went out."""
+
+    turn_id: int
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class TurnDone:
+    """The turn's task is over (answered, failed or cancelled)."""
+
+    turn_id: int
+
+
+Input = SpeechStart | SpeechEnd | BargeIn | Text | Tick | StreamEnd | BotAudio | TurnDone
+
+
+class Trigger(Enum):
+    SPEECH_START = "speech_start"
+    SPEECH_IN_GUARD = "speech_in_guard"  # speech start while the bot's audio began less than the guard ago
+    SPEECH_END = "speech_end"
+    BARGE_IN = "barge_in"
+    TEXT = "text"
+    TICK = "tick"
+    GUARD_OVER = "guard_over"  # a tick once the held speech outlasted the echo guard
+    STREAM_END = "stream_end"
+    BOT_AUDIO = "bot_audio"
+    TURN_DONE = "turn_done"
+    STALE = "stale"  # a report of an older turn: it was interrupted or replaced, nothing of it matters
+
+
+class Effect(Enum):
+    INTERRUPT = "interrupt"  # cancel the open turn, emit interrupted{n}
+    OPEN = "open"  # next turn id, emit speech_started, open a Dialogflow stream (at the input's offset)
+    OPEN_HELD = "open_held"  # the same at the offset of the held speech
+    END = "end"  # emit speech_ended, end the stream's input
+    START_TEXT = "start_text"  # next turn id, start a text turn
+    HOLD = "hold"  # remember the offset of speech heard inside the echo guard
+    BOT_AUDIO = "bot_audio"  # remember when the bot's audio started (the echo guard runs from there)
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    to: Phase
+    effects: tuple[Effect, ...] = ()
+
+
+_STAY: dict[Phase, Transition] = {phase: Transition(phase) for phase in Phase}
+_INTERRUPT_AND_LISTEN = Transition(Phase.LISTENING, (Effect.INTERRUPT, Effect.OPEN))
+_INTERRUPT_AND_TEXT = Transition(Phase.THINKING, (Effect.INTERRUPT, Effect.START_TEXT))
+
+# phase x trigger -> next phase and effects. STALE (late report of an older turn) and TICK change nothing in any
+# phase, so they are added to every row below.
+TRANSITIONS: dict[Phase, dict[Trigger, Transition]] = {
+    Phase.IDLE: {
+        Trigger.SPEECH_START: Transition(Phase.LISTENING, (Effect.OPEN,)),
+        Trigger.SPEECH_END: _STAY[Phase.IDLE],  # the end of speech that interrupted, or of a dropped echo
+        Trigger.BARGE_IN: _STAY[Phase.IDLE],  # nothing to interrupt
+        Trigger.TEXT: Transition(Phase.THINKING, (Effect.START_TEXT,)),
+        Trigger.STREAM_END: _STAY[Phase.IDLE],  # the interrupted turn's stream, racing its cancellation
+        Trigger.BOT_AUDIO: _STAY[Phase.IDLE],  # the same
+        Trigger.TURN_DONE: _STAY[Phase.IDLE],  # the interrupted turn's task finishing
+    },
+    Phase.LISTENING: {
+        Trigger.SPEECH_START: _STAY[Phase.LISTENING],  # the client's start_speaking and the VAD both say so
+        Trigger.SPEECH_END: Transition(Phase.THINKING, (Effect.END,)),
+        Trigger.BARGE_IN: _STAY[Phase.LISTENING],  # the bot is silent: the user is already talking
+        Trigger.TEXT: _INTERRUPT_AND_TEXT,
+        Trigger.STREAM_END: Transition(Phase.THINKING, (Effect.END,)),
+        Trigger.TURN_DONE: _STAY[Phase.LISTENING],  # the agent failed mid-utterance; the speech end closes it
+    },
+    Phase.THINKING: {
+        Trigger.SPEECH_START: _INTERRUPT_AND_LISTEN,
+        Trigger.SPEECH_END: _STAY[Phase.THINKING],  # the VAD's end after the agent's
+        Trigger.BARGE_IN: Transition(Phase.IDLE, (Effect.INTERRUPT,)),
+        Trigger.TEXT: _INTERRUPT_AND_TEXT,
+        Trigger.STREAM_END: _STAY[Phase.THINKING],  # the agent's end after the VAD's
+        Trigger.BOT_AUDIO: Transition(Phase.SPEAKING, (Effect.BOT_AUDIO,)),
+        Trigger.TURN_DONE: Transition(Phase.IDLE),
+    },
+    Phase.SPEAKING: {
+        Trigger.SPEECH_START: _INTERRUPT_AND_LISTEN,
+        Trigger.SPEECH_IN_GUARD: Transition(Phase.HELD, (Effect.HOLD,)),
+        Trigger.SPEECH_END: _STAY[Phase.SPEAKING],
+        Trigger.BARGE_IN: Transition(Phase.IDLE, (Effect.INTERRUPT,)),
+        Trigger.TEXT: _INTERRUPT_AND_TEXT,
+        Trigger.STREAM_END: _STAY[Phase.SPEAKING],
+        Trigger.TURN_DONE: Transition(Phase.IDLE),
+    },
+    Phase.HELD: {
+        Trigger.SPEECH_START: _INTERRUPT_AND_LISTEN,
+        Trigger.SPEECH_IN_GUARD: Transition(Phase.HELD, (Effect.HOLD,)),
+        Trigger.SPEECH_END: _STAY[Phase.SPEAKING],  # it was the bot's own echo
+        Trigger.BARGE_IN: Transition(Phase.IDLE, (Effect.INTERRUPT,)),
+        Trigger.TEXT: _INTERRUPT_AND_TEXT,
+        Trigger.GUARD_OVER: Transition(Phase.LISTENING, (Effect.INTERRUPT, Effect.OPEN_HELD)),
+        Trigger.STREAM_END: _STAY[Phase.HELD],
+        Trigger.TURN_DONE: Transition(Phase.IDLE),  # the answer ended first: the held speech goes with it
+    },
+}
+for _phase, _row in TRANSITIONS.items():
+    _row[Trigger.TICK] = _STAY[_phase]
+    _row[Trigger.STALE] = _STAY[_phase]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,87 +198,105 @@ class Cancel:
     turn_id: int
 
 
-Action = Emit | OpenStream | EndStream | StartText | Cancel
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """An input the table does not allow in this phase: nothing changed; the adapter logs and counts it."""
+
+    phase: Phase
+    trigger: Trigger
+
+
+Action = Emit | OpenStream | EndStream | StartText | Cancel | Rejected
+
+
+class TurnMachineMisuse(Exception):
+    """Our own code fed the machine something impossible (a report of a turn that was never opened)."""
 
 
 class TurnMachine:
-    """Tracks the current turn; `echo_guard_s` ignores speech that starts right after bot audio starts."""
+    """Tracks the current turn; `echo_guard_s` holds speech that starts right after bot audio starts."""
 
     def __init__(self, last_turn_id: int = 0, echo_guard_s: float = 0.3) -> None:
         self.turn_id = last_turn_id
         self.phase = Phase.IDLE
         self.echo_guard_s = echo_guard_s
         self._bot_audio_since: float | None = None
-        self._held_speech: int | None = None  # offset of speech heard inside the echo guard, still going on
+        self._held_offset_ms = 0
 
     def accepts(self, turn_id: int) -> bool:
         return turn_id == self.turn_id and self.phase is not Phase.IDLE
 
-    def speech_started(self, offset_ms: int, now: float) -> list[Action]:
-        if self.phase is Phase.LISTENING:
-            return []
-        if self.phase is Phase.SPEAKING and self._in_echo_guard(now):
-            self._held_speech = offset_ms
-            return []
-        return [*self._interrupt(), *self._open(offset_ms)]
-
-    def speech_ended(self, offset_ms: int) -> list[Action]:
-        self._held_speech = None
-        if self.phase is not Phase.LISTENING:
-            return []
-        self.phase = Phase.THINKING
-        return [Emit(SpeechEnded(turn_id=self.turn_id, offset_ms=offset_ms)), EndStream(self.turn_id)]
-
-    def stream_ended(self, turn_id: int, offset_ms: int) -> list[Action]:
-        """The agent detected the end of the utterance before the VAD did."""
-        if turn_id != self.turn_id:
-            return []
-        return self.speech_ended(offset_ms)
-
-    def barge_in(self) -> list[Action]:
-        self._held_speech = None
-        if self.phase in (Phase.THINKING, Phase.SPEAKING):
-            return self._interrupt()
-        return []
-
-    def text_input(self, text: str) -> list[Action]:
-        self._held_speech = None
-        actions = self._interrupt()
-        self.turn_id += 1
-        self.phase = Phase.THINKING
-        return [*actions, StartText(self.turn_id, text)]
-
-    def tick(self, now: float) -> list[Action]:
-        """Called as audio flows: speech held back by the echo guard becomes a barge-in once the guard is over."""
-        if self._held_speech is None or self._in_echo_guard(now):
-            return []
-        offset, self._held_speech = self._held_speech, None
-        if self.phase is not Phase.SPEAKING:
-            return []
-        return [*self._interrupt(), *self._open(offset)]
-
-    def bot_audio_started(self, turn_id: int, now: float) -> None:
-        if turn_id == self.turn_id and self.phase is Phase.THINKING:
-            self.phase = Phase.SPEAKING
-            self._bot_audio_since = now
-
-    def turn_done(self, turn_id: int) -> None:
-        if turn_id == self.turn_id and self.phase in (Phase.THINKING, Phase.SPEAKING):
-            self.phase = Phase.IDLE
+    def handle(self, event: Input) -> list[Action]:
+        """Feed one input; returns the actions to carry out, in order."""
+        trigger = self.classify(event)
+        transition = TRANSITIONS[self.phase].get(trigger)
+        if transition is None:
+            return [Rejected(self.phase, trigger)]
+        actions: list[Action] = []
+        for effect in transition.effects:
+            actions.extend(self._apply(effect, event))
+        self.phase = transition.to
+        if self.phase not in (Phase.SPEAKING, Phase.HELD):
             self._bot_audio_since = None
+        return actions
+
+    def classify(self, event: Input) -> Trigger:
+        """The trigger `event` is in the current phase (the row of TRANSITIONS it is looked up in)."""
+        match event:
+            case SpeechStart(now=now):
+                guarded = self.phase in (Phase.SPEAKING, Phase.HELD) and self._in_echo_guard(now)
+                return Trigger.SPEECH_IN_GUARD if guarded else Trigger.SPEECH_START
+            case SpeechEnd():
+                return Trigger.SPEECH_END
+            case BargeIn():
+                return Trigger.BARGE_IN
+            case Text():
+                return Trigger.TEXT
+            case Tick(now=now):
+                over = self.phase is Phase.HELD and not self._in_echo_guard(now)
+                return Trigger.GUARD_OVER if over else Trigger.TICK
+            case StreamEnd(turn_id=turn_id):
+                return self._report(turn_id, Trigger.STREAM_END)
+            case BotAudio(turn_id=turn_id):
+                return self._report(turn_id, Trigger.BOT_AUDIO)
+            case TurnDone(turn_id=turn_id):
+                return self._report(turn_id, Trigger.TURN_DONE)
+
+    def _report(self, turn_id: int, trigger: Trigger) -> Trigger:
+        """A running turn's report: about the current turn, or STALE (an older turn's, arriving late)."""
+        if turn_id > self.turn_id:
+            raise TurnMachineMisuse(f"report of turn {turn_id}, the newest is {self.turn_id}")
+        return trigger if turn_id == self.turn_id else Trigger.STALE
+
+    def _apply(self, effect: Effect, event: Input) -> list[Action]:
+        match effect:
+            case Effect.INTERRUPT:
+                return [Cancel(self.turn_id), Emit(Interrupted(turn_id=self.turn_id))]
+            case Effect.OPEN:
+                assert isinstance(event, SpeechStart)
+                return self._open(event.offset_ms)
+            case Effect.OPEN_HELD:
+                return self._open(self._held_offset_ms)
+            case Effect.END:
+                assert isinstance(event, SpeechEnd | StreamEnd)
+                return [Emit(SpeechEnded(turn_id=self.turn_id, offset_ms=event.offset_ms)), EndStream(self.turn_id)]
+            case Effect.START_TEXT:
+                assert isinstance(event, Text)
+                self.turn_id += 1
+                return [StartText(self.turn_id, event.text)]
+            case Effect.HOLD:
+                assert isinstance(event, SpeechStart)
+                self._held_offset_ms = event.offset_ms
+                return []
+            case Effect.BOT_AUDIO:
+                assert isinstance(event, BotAudio)
+                self._bot_audio_since = event.now
+                return []
+
+    def _open(self, offset_ms: int) -> list[Action]:
+        self.turn_id += 1
+        return [Emit(SpeechStarted(turn_id=self.turn_id, offset_ms=offset_ms)), OpenStream(self.turn_id)]
 
     def _in_echo_guard(self, now: float) -> bool:
         since = self._bot_audio_since
         return since is not None and now - since < self.echo_guard_s
-
-    def _interrupt(self) -> list[Action]:
-        if self.phase is Phase.IDLE:
-            return []
-        self.phase = Phase.IDLE
-        self._bot_audio_since = None
-        return [Cancel(self.turn_id), Emit(Interrupted(turn_id=self.turn_id))]
-
-    def _open(self, offset_ms: int) -> list[Action]:
-        self.turn_id += 1
-        self.phase = Phase.LISTENING
-        return [Emit(SpeechStarted(turn_id=self.turn_id, offset_ms=offset_ms)), OpenStream(self.turn_id)]

@@ -4,21 +4,28 @@ from aiohttp import web
 
 from gateway.app import SHUTDOWN_TIMEOUT_S, build_app
 from gateway.owners import OwnerTracker
+from gateway.tokens import resume_key
 from shared.logs import get_logger
 from shared.runtime import ServiceContext, run_service
-from shared.settings import GatewaySettings
+from shared.settings import GatewaySettings, production_problems
 
 log = get_logger(__name__)
 
 
 async def main(ctx: ServiceContext[GatewaySettings]) -> None:
-    if ctx.settings.auth_secret is None:
-        log.warning("resume_tokens_use_development_secret", hint="set VOICECHAT_AUTH_SECRET in production")
+    settings = ctx.settings
+    if settings.auth_secret is None:
+        log.warning("auth_off", hint="any client may connect: set VOICECHAT_AUTH_SECRET to require JWTs")
+    key, shared_key = resume_key(settings)
+    if not shared_key:
+        log.warning("resume_this_gateway_only", hint="set VOICECHAT_RESUME_SECRET (or AUTH_SECRET) on every gateway")
+    if settings.allow_query_credentials:
+        log.warning("query_credentials_allowed", hint="credentials in URLs reach access logs: migrate clients")
     tracker = OwnerTracker(ctx.nc, ctx.settings)
     await tracker.start()
     ctx.reconnect_hooks.append(tracker.nats_reconnected)
     runner = web.AppRunner(
-        build_app(ctx.nc, ctx.settings, tracker), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S
+        build_app(ctx.nc, settings, tracker, key), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S
     )
     await runner.setup()
     await web.TCPSite(runner, "0.0.0.0", ctx.settings.http_port).start()
@@ -31,4 +38,4 @@ async def main(ctx: ServiceContext[GatewaySettings]) -> None:
 
 
 if __name__ == "__main__":
-    run_service("gateway", GatewaySettings, main)
+    run_service("gateway", GatewaySettings, main, refuse_start=production_problems)

@@ -1,4 +1,7 @@
-"""The gateway's aiohttp application: WebSocket endpoint, service info, health, readiness, metrics."""
+"""The gateway's aiohttp application: WebSocket endpoint, service info, health, readiness, metrics.
+
+The connect checks live in gateway/auth.py, resume tokens in gateway/tokens.py, per-shopper accounting in
+gateway/shoppers.py; the WebSocket flow is documented in docs/protocol.md."""
 
 import asyncio
 import re
@@ -12,73 +15,102 @@ from aiohttp import WSCloseCode, web
 from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
 
-from gateway.auth import authenticate, check_origin
+from gateway.auth import PROTOCOL, authenticate, check_origin, read_credentials, refuse, shopper_of
 from gateway.connection import Connection, Opening
+from gateway.limits import TurnBudget
 from gateway.owners import OwnerTracker
 from gateway.page import add_page_routes
-from gateway.tokens import resume_secret, verify_resume
+from gateway.shoppers import LocalShoppers
+from gateway.tokens import Refused, ResumeTokens, SessionTokens
 from shared import subjects
+from shared.logs import get_logger
 from shared.metrics import ERRORS, SESSIONS_ACTIVE, metrics_handler
 from shared.protocol import PROTOCOL_VERSION, Error, encoder
 from shared.settings import SAMPLE_RATES, GatewaySettings
+
+log = get_logger(__name__)
 
 NATS_KEY = web.AppKey("nats", NATS)
 SETTINGS_KEY = web.AppKey("settings", GatewaySettings)
 TRACKER_KEY = web.AppKey("tracker", OwnerTracker)
 SOCKETS_KEY = web.AppKey("sockets", dict[web.WebSocketResponse, asyncio.Transport | None])
 DRAINING_KEY = web.AppKey("draining", asyncio.Event)
+TOKENS_KEY = web.AppKey("tokens", ResumeTokens)
+SHOPPERS_KEY = web.AppKey("shoppers", LocalShoppers)
 
 # After the drain, how long aiohttp waits for request handlers to finish (python -m gateway).
 SHUTDOWN_TIMEOUT_S = 5.0
 
-_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$")
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}")
 
 
 def _query(request: web.Request) -> tuple[int, str]:
     raw_rate = request.query.get("sample_rate", "16000")
-    if not raw_rate.isdigit() or int(raw_rate) not in SAMPLE_RATES:
-        raise web.HTTPBadRequest(text=f"unsupported sample_rate {raw_rate!r}: use one of {list(SAMPLE_RATES)}")
+    if not (raw_rate.isascii() and raw_rate.isdecimal()) or int(raw_rate) not in SAMPLE_RATES:
+        raise refuse(web.HTTPBadRequest, "sample_rate", f"unsupported sample_rate: use one of {list(SAMPLE_RATES)}")
     language = request.query.get("language", "en-US")
-    if not _LANGUAGE.match(language):
-        raise web.HTTPBadRequest(text="language must be a BCP-47 tag such as en-US")
+    if not _LANGUAGE.fullmatch(language):
+        raise refuse(web.HTTPBadRequest, "language", "language must be a BCP-47 tag such as en-US")
     return int(raw_rate), language
 
 
 async def voice_chat(request: web.Request) -> web.WebSocketResponse:
+    """Every refusal that can be decided before the upgrade is an HTTP status (docs/protocol.md, "Connecting");
+    a refused resume or a limit is an `error` event and a close code after it, which browsers can read."""
     app = request.app
     settings = app[SETTINGS_KEY]
     if app[DRAINING_KEY].is_set():
-        raise web.HTTPServiceUnavailable(text="gateway draining: connect to another one")
+        raise refuse(web.HTTPServiceUnavailable, "draining", "gateway draining: connect to another one")
     check_origin(request, settings)
-    subject = authenticate(request, settings)
+    credentials = read_credentials(request, settings)
+    subject = authenticate(credentials.bearer, settings)
     sample_rate, language = _query(request)
-    secret = resume_secret(settings)
-    session_id = request.query.get("session_id")
+    shopper = shopper_of(request, settings, subject)
     ws = web.WebSocketResponse(
-        heartbeat=20.0, max_msg_size=settings.max_message_bytes, timeout=settings.socket_close_timeout_s
+        protocols=(PROTOCOL,),
+        heartbeat=20.0,
+        max_msg_size=settings.max_message_bytes,
+        timeout=settings.socket_close_timeout_s,
     )
     _bound_send_buffer(request, settings.socket_send_buffer)
     await ws.prepare(request)
-    if session_id is not None and not (
-        subjects.is_session_id(session_id) and verify_resume(secret, session_id, request.query.get("resume_token", ""))
-    ):
-        await _refuse(ws, Error(code="session_not_found", message="unknown session or bad resume_token", fatal=True))
-        return ws
+    shoppers, tokens = app[SHOPPERS_KEY], app[TOKENS_KEY]
+    session_id = uuid.uuid4().hex
+    if credentials.resume is not None:
+        claims = tokens.verify(credentials.resume, subject or "", time.time(), await shoppers.ended(time.time()))
+        if isinstance(claims, Refused):
+            log.info("resume_refused", reason=claims.reason)
+            message = "unknown or ended session, or a bad or expired resume token"
+            await _refuse(ws, Error(code="session_not_found", message=message, fatal=True))
+            return ws
+        session_id = claims.sid
     sockets = app[SOCKETS_KEY]
     if len(sockets) >= settings.max_sessions:
         await _refuse(ws, Error(code="overloaded", message="gateway full, try again later", fatal=True), 1013)
         return ws
+    if not await shoppers.open(shopper, session_id):
+        message = f"more than {settings.max_sessions_per_shopper} sessions at once for this shopper"
+        await _refuse(ws, Error(code="rate_limited", message=message, fatal=True))
+        return ws
     sockets[ws] = request.transport
     SESSIONS_ACTIVE.inc()
+    connection: Connection | None = None
     try:
+        now = time.monotonic()
+        turns = TurnBudget(
+            settings.turns_per_minute_session, shoppers.turn_bucket(shopper, now), settings.max_text_chars, now
+        )
+        issuer = SessionTokens(tokens, session_id, subject or "")
+        opening = Opening(session_id, sample_rate, language, resumed=credentials.resume is not None, subject=subject)
+        connection = Connection(ws, request, app[NATS_KEY], app[TRACKER_KEY], settings, issuer, turns, opening)
         with structlog.contextvars.bound_contextvars(sub=subject):
-            opening = Opening(
-                session_id or uuid.uuid4().hex, sample_rate, language, resumed=session_id is not None, subject=subject
-            )
-            await Connection(ws, request, app[NATS_KEY], app[TRACKER_KEY], settings, secret, opening).run()
+            await connection.run()
     finally:
         sockets.pop(ws, None)
         SESSIONS_ACTIVE.dec()
+        await shoppers.close(shopper, session_id)
+        if connection is not None and connection.ended:  # refuse its resume tokens until the last one expires
+            await shoppers.end(session_id, time.time() + tokens.ttl_s)
     return ws
 
 
@@ -161,8 +193,10 @@ def _cors_defaults(settings: GatewaySettings) -> dict[str, aiohttp_cors.Resource
     return {origin: options for origin in settings.allowed_origins or ("*",)}
 
 
-def build_app(nc: NATS, settings: GatewaySettings, tracker: OwnerTracker) -> web.Application:
+def build_app(nc: NATS, settings: GatewaySettings, tracker: OwnerTracker, resume_key: bytes) -> web.Application:
     app = web.Application()
+    app[TOKENS_KEY] = ResumeTokens(resume_key, settings.resume_ttl_s)
+    app[SHOPPERS_KEY] = LocalShoppers(settings.max_sessions_per_shopper, settings.turns_per_minute_shopper)
     app[NATS_KEY] = nc
     app[SETTINGS_KEY] = settings
     app[TRACKER_KEY] = tracker

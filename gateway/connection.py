@@ -22,11 +22,11 @@ from nats.aio.subscription import Subscription
 from prometheus_client import Counter
 
 from gateway.inbound import ClientError, audio_of, binary_audio, parse_text
-from gateway.limits import ClientLimits
+from gateway.limits import ClientLimits, TurnBudget
 from gateway.outbox import Outbox
 from gateway.owners import OwnerTracker, SessionOwners
 from gateway.session import Action, GatewaySession, PublishAudio, PublishControl, Rejected, Reply
-from gateway.tokens import resume_token
+from gateway.tokens import SessionTokens
 from gateway.turns import TurnTracker
 from shared import bus, subjects
 from shared.audio import StreamResampler, duration_ms
@@ -42,6 +42,7 @@ from shared.protocol import (
     Interrupted,
     Ping,
     Pong,
+    ResumeToken,
     ServerEvent,
     SessionStart,
     StartSpeaking,
@@ -91,14 +92,16 @@ class Connection:
         nc: NATS,
         tracker: OwnerTracker,
         settings: GatewaySettings,
-        secret: bytes,
+        tokens: SessionTokens,
+        budget: TurnBudget,
         opening: Opening,
     ) -> None:
         self.ws = ws
         self.nc = nc
         self.tracker = tracker
         self.settings = settings
-        self.secret = secret
+        self.tokens = tokens
+        self.budget = budget
         self.opening = opening
         self.owners: SessionOwners | None = None
         self.turns = TurnTracker()
@@ -162,12 +165,21 @@ class Connection:
         opening = self.opening
         start = SessionStart(
             session_id=opening.session_id,
-            resume_token=resume_token(self.secret, opening.session_id),
+            resume_token=self.tokens.fresh(time.time()),
+            resume_expires_in_s=int(self.tokens.ttl_s),
             sample_rate=opening.sample_rate,
             language=opening.language,
             resumed=opening.resumed,
         )
         self._send(start)
+        await self._reissue_tokens()
+
+    async def _reissue_tokens(self) -> None:
+        """A fresh resume token at half the lifetime of the last one, for as long as the socket is open."""
+        while True:
+            await asyncio.sleep(self.tokens.ttl_s / 2)
+            token = self.tokens.fresh(time.time())
+            self._send(ResumeToken(resume_token=token, resume_expires_in_s=int(self.tokens.ttl_s)))
 
     def _owners(self) -> SessionOwners:
         assert self.owners is not None, "the session is open"
@@ -259,6 +271,9 @@ class Connection:
     async def _on_text(self, data: str, now: float) -> None:
         message = parse_text(data)
         _counted("in", type(message).__struct_config__.tag or "unknown").inc()
+        if isinstance(message, TextInput | StartSpeaking) and (refusal := self._turn_refused(message, now)):
+            self._send(refusal)
+            return
         match message:
             case AudioChunk():
                 await self._audio(audio_of(message), now)
@@ -273,6 +288,13 @@ class Connection:
                 pass
             case _:
                 await self._apply(self.session.control(_CONTROLS[type(message)]))
+
+    def _turn_refused(self, message: TextInput | StartSpeaking, now: float) -> Error | None:
+        """The per-session and per-shopper turn budget and the text_input length (gateway/limits.py)."""
+        refusal = self.budget.refuse(message.text if isinstance(message, TextInput) else None, now)
+        if refusal is not None:
+            ERRORS.labels("gateway", refusal.code).inc()
+        return refusal
 
     async def _apply(self, actions: list[Action]) -> None:
         owners = self.owners

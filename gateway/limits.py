@@ -1,6 +1,9 @@
-"""Pure per-session rate limits (token buckets, time passed in): message rate and audio faster than real time."""
+"""Pure per-session rate limits (token buckets, time passed in): message rate, audio faster than real time, turns
+a minute and `text_input` length (README, Configuration)."""
 
 from dataclasses import dataclass
+
+from shared.protocol import Error
 
 
 @dataclass(slots=True)
@@ -49,3 +52,26 @@ class ClientLimits:
             return False
         self._last_warning = now
         return True
+
+
+class TurnBudget:
+    """Turns a session may open (`text_input`, `start_speaking`): N a minute for the session and M a minute for
+    its shopper (a bucket shared by the shopper's sessions on this gateway), bursts of a minute's worth; and the
+    longest `text_input`. A refused turn costs nothing."""
+
+    def __init__(self, per_minute: float, shopper: TokenBucket, max_text_chars: int, now: float) -> None:
+        self.session = TokenBucket.full(per_minute / 60, per_minute, now)
+        self.shopper = shopper
+        self.max_text_chars = max_text_chars
+
+    def refuse(self, text: str | None, now: float) -> Error | None:
+        """None when the turn may start; otherwise the non-fatal error to send (the turn is dropped)."""
+        if text is not None and len(text) > self.max_text_chars:
+            message = f"text_input longer than {self.max_text_chars} characters"
+            return Error(code="message_too_large", message=message, fatal=False)
+        if not self.session.take(1, now):
+            return Error(code="rate_limited", message="too many turns a minute in this session", fatal=False)
+        if not self.shopper.take(1, now):
+            self.session.tokens += 1
+            return Error(code="rate_limited", message="too many turns a minute for this shopper", fatal=False)
+        return None

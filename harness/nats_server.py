@@ -24,15 +24,20 @@ def nats_server_binary() -> str:
 class NatsServer:
     """Start, stop and restart one nats-server with JetStream, keeping its port across restarts."""
 
-    def __init__(self, port: int | None = None, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, port: int | None = None, extra_args: tuple[str, ...] = (), user: tuple[str, str] | None = None
+    ) -> None:
         self.port = port or free_port()
-        self.extra_args = extra_args
+        self.extra_args = (*extra_args, *(("--user", user[0], "--pass", user[1]) if user else ()))
+        self.user = user
         self.store = tempfile.mkdtemp(prefix="nats-")
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
+        """The client URL, with the user and password when the server requires them."""
+        userinfo = f"{self.user[0]}:{self.user[1]}@" if self.user else ""
+        return f"nats://{userinfo}127.0.0.1:{self.port}"
 
     def start(self) -> "NatsServer":
         args = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", self.store]

@@ -1,5 +1,11 @@
-"""The whole stack as real processes on loopback: nats-server, gateway and workers, for end-to-end tests."""
+"""The whole stack as real processes on loopback: nats-server, gateway and workers, for end-to-end tests.
 
+Every client of a test shares one address (loopback), which is one shopper when auth is off: the per-shopper
+session cap and turn budget are raised here (LOOPBACK_SHOPPERS) unless the caller's env sets them. Every
+gateway of a stack shares a fresh VOICECHAT_RESUME_SECRET, so sessions resume on any of them.
+"""
+
+import secrets
 import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -9,6 +15,7 @@ from harness.ports import free_port
 from harness.procs import Service
 
 FULL_STACK = ("tools_worker", "local_agent", "vad_worker", "dialog_worker", "gateway")
+LOOPBACK_SHOPPERS = {"VOICECHAT_MAX_SESSIONS_PER_SHOPPER": "100000", "VOICECHAT_TURNS_PER_MINUTE_SHOPPER": "100000"}
 
 
 class Stack:
@@ -40,9 +47,13 @@ class Stack:
 
 
 @contextmanager
-def running_stack(modules: tuple[str, ...], env: Mapping[str, str] | None = None) -> Iterator[Stack]:
-    nats = NatsServer().start()
-    stack = Stack(nats, {"VOICECHAT_LOCAL_CX_PORT": str(free_port()), **(env or {})})
+def running_stack(
+    modules: tuple[str, ...], env: Mapping[str, str] | None = None, nats_user: tuple[str, str] | None = None
+) -> Iterator[Stack]:
+    """`nats_user`: (user, password) the NATS server requires; services then connect with both in their URL."""
+    nats = NatsServer(user=nats_user).start()
+    shared = {"VOICECHAT_LOCAL_CX_PORT": str(free_port()), "VOICECHAT_RESUME_SECRET": secrets.token_urlsafe(32)}
+    stack = Stack(nats, {**shared, **LOOPBACK_SHOPPERS, **(env or {})})
     try:
         for module in modules:
             stack.add(module)

@@ -1,7 +1,8 @@
 """structlog JSON logging to stdout, with `session_id` bound through contextvars.
 
 Session ids are secrets-adjacent (with a resume token they reopen a session), so above DEBUG the id is replaced
-by `session_ref`, a short one-way digest that still correlates the lines of one session.
+by `session_ref`, a short one-way digest that still correlates the lines of one session. Tokens (JWTs, resume
+tokens) are dropped at every level, DEBUG included.
 """
 
 import hashlib
@@ -20,13 +21,13 @@ def session_ref(session_id: str) -> str:
 
 
 def _redact(_: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key in _SENSITIVE[1:]:
+        event.pop(key, None)
     if method == "debug":
         return event
     session_id = event.pop("session_id", None)
     if isinstance(session_id, str):
         event["session_ref"] = session_ref(session_id)
-    for key in _SENSITIVE[1:]:
-        event.pop(key, None)
     return event
 
 

@@ -25,14 +25,29 @@ TURN_LATENCY = Histogram(
 BARGE_IN_LATENCY = Histogram(
     "voicechat_barge_in_latency_seconds", "Barge-in received to interrupted sent", buckets=_LATENCY_BUCKETS
 )
+TURN_INPUTS_REJECTED = Counter(
+    "voicechat_turn_inputs_rejected_total",
+    "Inputs the dialog worker's turn machine does not allow in its phase (dialog_worker/turns.py)",
+    ["phase", "input"],
+)
 AGENT_PROCESSING = Histogram(
     "voicechat_agent_processing_seconds",
     "The agent's own processing time per response, when it reports it (the local agent does)",
     buckets=_LATENCY_BUCKETS,
 )
 DIALOGFLOW_REQUESTS = Counter("voicechat_dialogflow_requests_total", "Dialogflow CX requests", ["code"])
-TOOL_REQUESTS = Counter("voicechat_tool_requests_total", "Tool requests", ["tool", "outcome"])
-TOOL_LATENCY = Histogram("voicechat_tool_latency_seconds", "Tool request latency", ["tool"], buckets=_LATENCY_BUCKETS)
+# The tools worker: requests it handled and its handling time (receipt to reply).
+TOOL_REQUESTS = Counter(
+    "voicechat_tool_requests_total", "Tool requests handled by the tools worker", ["tool", "outcome"]
+)
+TOOL_LATENCY = Histogram(
+    "voicechat_tool_latency_seconds", "Tools worker handling time", ["tool"], buckets=_LATENCY_BUCKETS
+)
+# The dialog worker: tool calls it made and their round trip (request sent to reply, over NATS).
+TOOL_CALLS = Counter("voicechat_tool_calls_total", "Tool calls made by the dialog worker", ["tool", "outcome"])
+TOOL_CALL_LATENCY = Histogram(
+    "voicechat_tool_call_seconds", "Tool call round trip seen by the dialog worker", ["tool"], buckets=_LATENCY_BUCKETS
+)
 
 
 async def metrics_handler(_: web.Request) -> web.Response:

@@ -72,7 +72,15 @@ class SessionStart(ServerEvent, tag="session_start"):
     sample_rate: int
     language: str
     resumed: bool
+    resume_expires_in_s: int = 0
     protocol: int = PROTOCOL_VERSION
+
+
+class ResumeToken(ServerEvent, tag="resume_token"):
+    """A fresh resume token, sent before the previous one expires; it replaces it."""
+
+    resume_token: str
+    resume_expires_in_s: int
 
 
 class SpeechStarted(ServerEvent, tag="speech_started"):
@@ -137,6 +145,7 @@ class Pong(ServerEvent, tag="pong"):
 
 AnyServerEvent = (
     SessionStart
+    | ResumeToken
     | SpeechStarted
     | SpeechEnded
     | Transcript

@@ -1,4 +1,7 @@
-"""NATS runtime for every service: connect with reconnect, run until SIGTERM/SIGINT, drain, exit cleanly."""
+"""NATS runtime for every service: connect with reconnect, run until SIGTERM/SIGINT, drain, exit cleanly.
+
+The NATS URL may carry a user and password: it is logged and raised only through shared/redact.py.
+"""
 
 import asyncio
 import signal
@@ -11,6 +14,7 @@ import nats
 from nats.aio.client import Client as NATS
 
 from shared.logs import configure_logging, get_logger
+from shared.redact import redact_urls
 from shared.settings import CommonSettings, SettingsError, load_settings
 
 log = get_logger(__name__)
@@ -43,7 +47,7 @@ async def connect(
     """
 
     async def on_error(exc: Exception) -> None:
-        log.warning("nats_error", error=str(exc))
+        log.warning("nats_error", error=redact_urls(str(exc)))
 
     async def on_disconnect() -> None:
         log.warning("nats_disconnected")
@@ -72,9 +76,9 @@ async def connect(
             )
         except (TimeoutError, OSError, nats.errors.Error) as exc:
             last = exc
-            log.info("nats_connect_retry", error=str(exc))
+            log.info("nats_connect_retry", error=redact_urls(str(exc)))
             await asyncio.sleep(0.5)
-    raise ConnectionError(f"cannot reach NATS at {settings.nats_url}: {last}")
+    raise ConnectionError(redact_urls(f"cannot reach NATS at {settings.nats_url}: {last}"))
 
 
 def install_stop_signals(stop: asyncio.Event) -> None:
@@ -89,7 +93,7 @@ async def _serve(name: str, settings: S, body: Callable[[ServiceContext[S]], Awa
     hooks: list[ReconnectHook] = []
     nc = await connect(settings, name, hooks=hooks)
     ctx = ServiceContext(name=name, settings=settings, nc=nc, stop=stop, reconnect_hooks=hooks)
-    log.info("service_started", nats_url=settings.nats_url)
+    log.info("service_started", nats_url=redact_urls(settings.nats_url))
     try:
         await body(ctx)
     finally:
@@ -112,15 +116,27 @@ async def _disconnect(nc: NATS, drain_s: float = NATS_DRAIN_S) -> None:
         try:
             await nc.close()
         except OSError as exc:
-            log.warning("nats_close_failed", error=str(exc))
+            log.warning("nats_close_failed", error=redact_urls(str(exc)))
 
 
-def run_service(name: str, kind: type[S], body: Callable[[ServiceContext[S]], Awaitable[None]]) -> None:
-    """Entry point of `python -m <service>`: settings, logging, NATS, signals; `body` returns when ctx.stop is set."""
+def run_service(
+    name: str,
+    kind: type[S],
+    body: Callable[[ServiceContext[S]], Awaitable[None]],
+    refuse_start: Callable[[S], list[str]] | None = None,
+) -> None:
+    """Entry point of `python -m <service>`: settings, logging, NATS, signals; `body` returns when ctx.stop is set.
+
+    `refuse_start` names what stops this service from starting (e.g. production without auth): exit 2 with it.
+    """
     try:
         settings = load_settings(kind)
     except SettingsError as exc:
-        print(str(exc), file=sys.stderr)
+        print(redact_urls(str(exc)), file=sys.stderr)
         raise SystemExit(2) from exc
+    problems = refuse_start(settings) if refuse_start is not None else []
+    if problems:
+        print(f"{name}: refusing to start:", *problems, sep="\n  ", file=sys.stderr)
+        raise SystemExit(2)
     configure_logging(name, settings.log_level)
     asyncio.run(_serve(name, settings, body))

@@ -47,9 +47,24 @@ class SessionPlaneSettings(CommonSettings, frozen=True, kw_only=True):
 class GatewaySettings(SessionPlaneSettings, frozen=True, kw_only=True):
     """`python -m gateway`: the WebSocket edge and its limits."""
 
+    env: Literal["development", "production"] = "development"
     http_port: Port = 8080
+    # authentication and resume (docs/protocol.md)
     auth_secret: str | None = None
+    auth_audience: str | None = None
+    auth_issuer: str | None = None
+    auth_leeway_s: Annotated[float, msgspec.Meta(ge=0, le=300)] = 10.0
+    allow_query_credentials: bool = False
+    resume_secret: str | None = None
+    resume_token_ttl_s: Positive | None = None
     allowed_origins: tuple[str, ...] = ()
+    # limits per shopper (the JWT subject, or the client address when auth is off)
+    client_ip_header: str | None = None
+    max_sessions_per_shopper: Annotated[int, msgspec.Meta(ge=1)] = 5
+    turns_per_minute_session: Positive = 20.0
+    turns_per_minute_shopper: Positive = 60.0
+    max_text_chars: Annotated[int, msgspec.Meta(ge=1, le=2000)] = 500
+    # limits per session
     max_message_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 64 * 1024
     pre_ready_audio_ms: Annotated[int, msgspec.Meta(ge=0)] = 2000
     max_sessions: Annotated[int, msgspec.Meta(ge=1)] = 500
@@ -65,6 +80,28 @@ class GatewaySettings(SessionPlaneSettings, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         if self.socket_close_timeout_s > self.drain_grace_s > 0:
             raise ValueError("VOICECHAT_SOCKET_CLOSE_TIMEOUT_S must not exceed VOICECHAT_DRAIN_GRACE_S")
+
+    @property
+    def resume_ttl_s(self) -> float:
+        """How long a resume token is valid: by default the resume window (a worker's idle timeout)."""
+        return self.resume_token_ttl_s or self.session_idle_timeout_s
+
+
+MIN_PRODUCTION_SECRET = 32
+
+
+def production_problems(settings: GatewaySettings) -> list[str]:
+    """What stops the gateway (the edge) from starting under VOICECHAT_ENV=production; empty otherwise."""
+    if settings.env != "production":
+        return []
+    problems = []
+    if settings.auth_secret is None or len(settings.auth_secret) < MIN_PRODUCTION_SECRET:
+        problems.append(f"VOICECHAT_ENV=production needs VOICECHAT_AUTH_SECRET ({MIN_PRODUCTION_SECRET}+ characters)")
+    if not settings.allowed_origins:
+        problems.append("VOICECHAT_ENV=production needs VOICECHAT_ALLOWED_ORIGINS (the origins of your web apps)")
+    if settings.allow_query_credentials:
+        problems.append("VOICECHAT_ENV=production refuses VOICECHAT_ALLOW_QUERY_CREDENTIALS (URLs reach access logs)")
+    return problems
 
 
 class VadSettings(SessionPlaneSettings, frozen=True, kw_only=True):

@@ -11,7 +11,7 @@ PREFIX = "voicechat"
 WorkerKind = Literal["vad", "dialog"]
 WORKER_KINDS: tuple[WorkerKind, ...] = ("vad", "dialog")
 
-_SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
+_SESSION_ID = re.compile(r"[0-9a-f]{32}")
 
 # The tools service (nats.micro) lives under this group; endpoints are `<group>.<endpoint>`.
 TOOLS_SERVICE = "tools"
@@ -23,11 +23,11 @@ WORKERS_BUCKET = "voicechat_workers"
 
 
 def is_session_id(value: str) -> bool:
-    return bool(_SESSION_ID.match(value))
+    return _SESSION_ID.fullmatch(value) is not None
 
 
 def _session(session_id: str) -> str:
-    if not _SESSION_ID.match(session_id):
+    if not is_session_id(session_id):
         raise ValueError("invalid session id for a subject")
     return f"{PREFIX}.session.{session_id}"
 

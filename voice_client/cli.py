@@ -20,6 +20,7 @@ import msgspec
 from shared.audio import FRAME_MS
 from shared.protocol import AnyServerEvent, AudioResponse, SessionStart, server_decoder
 from voice_client.audio import InputAudio, ResponseAudio, WavInputError, read_wav
+from voice_client.recorder import subprotocols
 from voice_client.turn import Outcome, TurnWatch, describe
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT, EXIT_CONNECTION = 0, 1, 2, 3, 4
@@ -133,9 +134,12 @@ class Conversation:
 async def run(args: argparse.Namespace) -> int:
     audio = read_wav(args.wav) if args.wav else None
     url = connect_url(args.url, audio.rate if audio else 16000, args.language)
-    headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
+    headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}  # a server-side client: a header
     try:
-        async with aiohttp.ClientSession() as http, http.ws_connect(url, headers=headers) as ws:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(url, headers=headers, protocols=subprotocols()) as ws,
+        ):
             conversation = Conversation(ws, args, audio)
             try:
                 outcome = await conversation.run()

@@ -17,6 +17,7 @@ class VoiceClient:
         self._new = asyncio.Event()
         self._reader = asyncio.create_task(self._read())
         self.start: dict[str, Any] = {}
+        self.resume_token: str | None = None  # the latest one: from session_start, then each resume_token event
 
     async def _read(self) -> None:
         try:
@@ -24,6 +25,8 @@ class VoiceClient:
                 if msg.type is aiohttp.WSMsgType.TEXT:
                     event = json.loads(msg.data)
                     event["_at"] = time.monotonic()
+                    if event["type"] in ("session_start", "resume_token"):
+                        self.resume_token = event["resume_token"]
                     self.events.append(event)
                     self._new.set()
         finally:
@@ -71,10 +74,26 @@ class VoiceClient:
         await self._reader
 
 
+PROTOCOL = "voicechat.v1"
+
+
+def subprotocols(token: str | None = None, resume: str | None = None) -> tuple[str, ...]:
+    """What a client offers in `Sec-WebSocket-Protocol`: `voicechat.v1` first, then its credentials
+    (docs/protocol.md, "Authentication"); the gateway selects `voicechat.v1` and never echoes the others."""
+    return (PROTOCOL, *((f"bearer.{token}",) if token else ()), *((f"resume.{resume}",) if resume else ()))
+
+
 async def connect(
-    session: aiohttp.ClientSession, base_url: str, query: str = "", wait_start: bool = True
+    session: aiohttp.ClientSession,
+    base_url: str,
+    query: str = "",
+    wait_start: bool = True,
+    *,
+    token: str | None = None,
+    resume: str | None = None,
 ) -> VoiceClient:
-    ws = await session.ws_connect(f"{base_url}/ws/voice-chat{query}")
+    """Open a session (or resume one with its latest resume token), offering credentials as subprotocols."""
+    ws = await session.ws_connect(f"{base_url}/ws/voice-chat{query}", protocols=subprotocols(token, resume))
     client = VoiceClient(ws)
     if wait_start:
         client.start = await client.wait_for("session_start")

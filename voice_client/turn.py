@@ -64,9 +64,12 @@ class TurnWatch:
 
 
 def describe(event: AnyServerEvent) -> str:
-    """One line per event: its type, then its fields as JSON; audio is summarised, never dumped."""
+    """One line per event: its type, then its fields as JSON; audio is summarised, never dumped, and resume
+    tokens (credentials) are never printed."""
     fields = msgspec.to_builtins(event)
     kind = fields.pop("type")
+    if "resume_token" in fields:
+        fields["resume_token"] = "<redacted>"
     if isinstance(event, AudioResponse):
         fields["data"] = f"<{len(base64.b64decode(event.data)) // 2} samples>"
     return f"{kind} {json.dumps(fields, ensure_ascii=False)}"

@@ -19,6 +19,7 @@ from bench.system.order import OrderChecker
 from bench.system.script import Script
 from shared.settings import VadSettings, load_settings
 from vad_worker.worker import make_detector
+from voice_client.recorder import subprotocols
 
 SLOTS = 4
 TICK_S = 0.02 / SLOTS
@@ -84,7 +85,8 @@ async def _connect(
     driver = SessionDriver(script, make_detector(SETTINGS), recorder, rotation, first, vad_events=not plan.peer)
     async with gate:
         try:
-            ws = await http.ws_connect(plan.url, max_msg_size=0, autoping=True)
+            protocols = () if plan.peer else subprotocols()
+            ws = await http.ws_connect(plan.url, max_msg_size=0, autoping=True, protocols=protocols)
             if not plan.peer:
                 await _wait_start(ws)
         except (aiohttp.ClientError, TimeoutError, ValueError):

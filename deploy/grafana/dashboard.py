@@ -100,8 +100,11 @@ def turns() -> list[Builder[model.Panel]]:
         graph("Turn latency (end of speech to first audio)", "s", quantiles("voicechat_turn_latency_seconds")),
         graph("Barge-in latency", "s", quantiles("voicechat_barge_in_latency_seconds")),
         graph("Dialogflow requests / s by code", "reqps", [rate("voicechat_dialogflow_requests_total", "code")]),
-        graph("Tool requests / s", "reqps", [rate("voicechat_tool_requests_total", "tool, outcome")]),
-        graph("Tool latency", "s", quantiles("voicechat_tool_latency_seconds", by="tool")),
+        graph("Turn inputs rejected / s", "reqps", [rate("voicechat_turn_inputs_rejected_total", "phase, input")]),
+        graph("Tool calls / s (dialog worker)", "reqps", [rate("voicechat_tool_calls_total", "tool, outcome")]),
+        graph("Tool call round trip (dialog worker)", "s", quantiles("voicechat_tool_call_seconds", by="tool")),
+        graph("Tool requests / s (tools worker)", "reqps", [rate("voicechat_tool_requests_total", "tool, outcome")]),
+        graph("Tool handling time (tools worker)", "s", quantiles("voicechat_tool_latency_seconds", by="tool")),
     ]
 
 

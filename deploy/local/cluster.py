@@ -16,6 +16,7 @@ Importable (the e2e test and chaos scripts use `ClusterLayout`) and runnable:
 """
 
 import argparse
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +79,8 @@ class ClusterLayout:
             "VOICECHAT_NATS_URL": self.nats_urls,
             "VOICECHAT_LOCAL_CX_PORT": str(self.local_cx_port),
             "CLUSTER_LOCAL_CX_OPS_PORT": str(self.local_cx_ops_port),
+            # both gateways verify each other's resume tokens (a fresh key per `make cluster`)
+            "VOICECHAT_RESUME_SECRET": secrets.token_urlsafe(32),
         }
         for node in NODES:
             others = [f"nats://127.0.0.1:{self.route_port(n)}" for n in NODES if n != node]

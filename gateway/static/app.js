@@ -127,13 +127,25 @@ async function toggleMic() {
   return undefined;
 }
 
+// A JWT for this page comes in the address fragment (`/test#token=...`), which browsers never send to a server;
+// it is read once and removed from the address bar and history.
+let fragmentToken = null;
+function pageToken() {
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  if (fragment.has("token")) {
+    fragmentToken = fragment.get("token");
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return fragmentToken;
+}
+
 async function toggleConnect() {
   view.showError("");
   if (state.session) return state.session.stop();
   const ctx = audioContext();
   await ctx.resume();
   const query = new URLSearchParams(location.search);
-  const params = { sampleRate: ctx.sampleRate, language: query.get("language") || "en-US", token: query.get("token") };
+  const params = { sampleRate: ctx.sampleRate, language: query.get("language") || "en-US", token: pageToken() };
   state.session = new VoiceSession(params, { onEvent, onState, onProblem: view.showError });
   state.session.start();
   return undefined;

@@ -1,7 +1,9 @@
 // Protocol v1 WebSocket session: JSON events in, JSON and binary audio out, automatic reconnect that
-// resumes the same session with `session_id` + `resume_token`.
+// resumes the same session with its latest resume token. Credentials never go in the URL: they are offered as
+// WebSocket subprotocols next to `voicechat.v1` (docs/protocol.md, "Authentication").
 
 export const SAMPLE_RATES = [8000, 16000, 32000, 44100, 48000];
+export const PROTOCOL = "voicechat.v1";
 const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000];
 const CLOSE_WORDS = {
   1008: "The server refused the connection (not authorised, origin not allowed, or too many requests).",
@@ -69,17 +71,19 @@ export class VoiceSession {
   url() {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const query = new URLSearchParams({ sample_rate: String(this.params.sampleRate), language: this.params.language });
-    if (this.params.token) query.set("token", this.params.token);
-    if (this.resume) {
-      query.set("session_id", this.resume.sessionId);
-      query.set("resume_token", this.resume.token);
-    }
     return `${scheme}//${location.host}/ws/voice-chat?${query}`;
+  }
+
+  protocols() {
+    const offered = [PROTOCOL];
+    if (this.params.token) offered.push(`bearer.${this.params.token}`);
+    if (this.resume) offered.push(`resume.${this.resume}`);
+    return offered;
   }
 
   open() {
     this.handlers.onState(this.resume ? "reconnecting" : "connecting");
-    const ws = new WebSocket(this.url());
+    const ws = new WebSocket(this.url(), this.protocols());
     ws.binaryType = "arraybuffer";
     ws.onmessage = (message) => this.received(message.data);
     ws.onclose = (event) => this.closed(ws, event.code);
@@ -95,8 +99,8 @@ export class VoiceSession {
       this.handlers.onProblem(`The server sent something that is not JSON (${error.message}).`);
       return;
     }
+    if (event.type === "session_start" || event.type === "resume_token") this.resume = event.resume_token;
     if (event.type === "session_start") {
-      this.resume = { sessionId: event.session_id, token: event.resume_token };
       this.started = true;
       this.attempt = 0;
       this.handlers.onState("connected", event);

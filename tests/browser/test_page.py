@@ -115,6 +115,8 @@ def test_speaking_during_the_answer_barges_in(driver: Playwright, stack: Stack, 
 def test_reconnect_resumes_the_session(driver: Playwright, stack: Stack, tmp_path: Path) -> None:
     """Runs last in this module: it restarts the gateway (sockets are closed with 1001) under the page."""
     with chromium(driver, silent_wav(tmp_path / "mic.wav")) as browser, open_page(browser, stack) as page:
+        urls: list[str] = []
+        page.page.on("websocket", lambda ws: urls.append(ws.url))
         page.connect()
         stack.gateway.stop()
         expect(page.by("status")).to_have_attribute("data-state", "reconnecting", timeout=10_000)
@@ -125,4 +127,5 @@ def test_reconnect_resumes_the_session(driver: Playwright, stack: Stack, tmp_pat
         expect(page.by("intent")).to_have_text("greeting", timeout=30_000)
         first, again = page.received("session_start")
         assert again["resumed"] and again["session_id"] == first["session_id"]
+        assert len(urls) >= 2 and all("session_id" not in url and "token" not in url for url in urls)  # not in URLs
         assert page.problems == []

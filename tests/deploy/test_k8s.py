@@ -136,3 +136,18 @@ def test_monitors_select_services_by_port_name(overlay: tuple[str, list[dict[str
                 assert {endpoint["port"] for endpoint in monitor["spec"]["endpoints"]} <= ports
                 scraped.add(name)
     assert scraped == SERVICES[overlay[0]]
+
+
+def test_prod_runs_under_production_rules_and_dev_does_not(overlay: tuple[str, list[dict[str, Any]]]) -> None:
+    """Production (VOICECHAT_ENV=production) makes the gateway refuse to start without an auth secret and an
+    origin allow-list: prod sets both, from its config and a Secret; dev keeps the development defaults."""
+    name, objects = overlay
+    config = by_kind(objects, "ConfigMap")
+    (data,) = [c["data"] for key, c in config.items() if key.startswith("voicechat-config")]
+    gateway = by_kind(objects, "Deployment")["gateway"]["spec"]["template"]["spec"]["containers"][0]
+    secret = next(item for item in gateway["env"] if item["name"] == "VOICECHAT_AUTH_SECRET")
+    assert secret["valueFrom"]["secretKeyRef"]["name"].startswith("voicechat-secrets")
+    assert data.get("VOICECHAT_ENV", "development") == ("production" if name == "prod" else "development")
+    assert "VOICECHAT_ALLOW_QUERY_CREDENTIALS" not in data
+    if name == "prod":
+        assert data["VOICECHAT_ALLOWED_ORIGINS"].startswith("https://")

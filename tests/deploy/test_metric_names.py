@@ -14,6 +14,6 @@ def test_extracts_selected_metrics_only() -> None:
 def test_histogram_quantile_keeps_bucket_series() -> None:
     expr = (
         "histogram_quantile(0.99, sum by (le, tool) "
-        '(rate(voicechat_tool_latency_seconds_bucket{a="$b"}[$__rate_interval])))'
+        '(rate(voicechat_tool_call_seconds_bucket{a="$b"}[$__rate_interval])))'
     )
-    assert metric_names(expr) == {"voicechat_tool_latency_seconds_bucket"}
+    assert metric_names(expr) == {"voicechat_tool_call_seconds_bucket"}

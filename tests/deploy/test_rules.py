@@ -31,5 +31,6 @@ def test_required_alerts_exist() -> None:
     assert "voicechat_errors_total" in alerts["VoicechatHighErrorRate"]
     assert "voicechat_turn_latency_seconds_bucket" in alerts["VoicechatTurnLatencyP99High"]
     assert "voicechat_barge_in_latency_seconds_bucket" in alerts["VoicechatBargeInLatencyP99High"]
+    assert "voicechat_tool_call_seconds_bucket" in alerts["VoicechatToolCallP99High"]
     assert all(kind in alerts["VoicechatNoWorkers"] for kind in ("vad-worker", "dialog-worker", "tools-worker"))
     assert "nats_varz_slow_consumers" in alerts["NatsSlowConsumers"]

@@ -47,6 +47,7 @@ def test_make_run_starts_serves_and_stops_cleanly(stop_signal: signal.Signals) -
         output = proc.stdout.read().decode() if proc.stdout else ""
         assert f"http://127.0.0.1:{http_port}/test" in output
         assert f"nats://127.0.0.1:{nats_port}" in output
+        assert "voicechat: auth       off: development defaults" in output
     finally:
         kill_all(descendants(psutil.Process(proc.pid)) if proc.poll() is None else [])
 

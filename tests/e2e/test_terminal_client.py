@@ -67,6 +67,7 @@ def test_spoken_wav_in_events_and_response_wav_out(stack: Stack, tmp_path: Path)
         assert kind in kinds
     assert kinds[-1] == "audio_end"
     assert 'intent {"turn_id": 1, "name": "search_products"' in done.stdout
+    assert '"resume_token": "<redacted>"' in done.stdout  # a credential: never printed
     chunks = [line for line in done.stdout.splitlines() if line.startswith("audio_response ")]
     assert chunks and all("samples>" in line and len(line) < 200 for line in chunks)  # summarised, not dumped
     answer_rate, samples = read_wav(out)

@@ -48,8 +48,7 @@ async def test_resume_on_another_gateway_continues_the_conversation(stack: Stack
     assert intent["parameters"]["max_price"] == 30
     await client.ws.close()  # the connection drops; the session lives on in the workers
     start = client.start
-    query = f"?session_id={start['session_id']}&resume_token={start['resume_token']}"
-    resumed = await connect(http, second.base_url, query)
+    resumed = await connect(http, second.base_url, resume=client.resume_token)
     assert resumed.start["resumed"] is True and resumed.start["session_id"] == start["session_id"]
     await resumed.send({"type": "text_input", "text": "tell me about product five"})
     intent = await resumed.wait_for(lambda e: e["type"] == "intent", timeout=15)
@@ -94,11 +93,8 @@ async def test_sigterm_of_a_gateway_closes_1001_and_sessions_resume_elsewhere(
         assert client.ws.close_code == 1001
     assert leaving.proc is not None and leaving.proc.wait(timeout=15) == 0
     for client in clients:
-        start = client.start
-        resumed = await connect(
-            http, staying.base_url, f"?session_id={start['session_id']}&resume_token={start['resume_token']}"
-        )
-        assert resumed.start["resumed"] is True
+        resumed = await connect(http, staying.base_url, resume=client.resume_token)
+        assert resumed.start["resumed"] is True and resumed.start["session_id"] == client.start["session_id"]
         await resumed.send({"type": "text_input", "text": "hello"})
         await resumed.wait_for("audio_end", timeout=20)
         assert resumed.of_type("error") == []

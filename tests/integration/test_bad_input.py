@@ -61,7 +61,10 @@ async def test_frame_over_64_kib_closes_with_1009(stack: Stack, http: aiohttp.Cl
     await other.close()
 
 
-@pytest.mark.parametrize("query", ["?sample_rate=22050", "?sample_rate=abc", "?language=en_US;drop"])
+@pytest.mark.parametrize(
+    "query",
+    ["?sample_rate=22050", "?sample_rate=abc", "?sample_rate=%C2%B2", "?language=en_US;drop", "?language=en-US%0A"],
+)
 async def test_bad_connect_parameters_get_http_400(stack: Stack, http: aiohttp.ClientSession, query: str) -> None:
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
         await http.ws_connect(f"{stack.gateway.base_url}/ws/voice-chat{query}")
@@ -69,7 +72,7 @@ async def test_bad_connect_parameters_get_http_400(stack: Stack, http: aiohttp.C
 
 
 async def test_bad_resume_token_is_session_not_found(stack: Stack, http: aiohttp.ClientSession) -> None:
-    client = await connect(http, stack.gateway.base_url, f"?session_id={'a' * 32}&resume_token=forged", False)
+    client = await connect(http, stack.gateway.base_url, wait_start=False, resume="Zm9yZ2Vk.Zm9yZ2Vk")
     error = await client.wait_for("error")
     assert error["code"] == "session_not_found" and error["fatal"] is True
     await client._reader

@@ -2,6 +2,7 @@
 
 import asyncio
 import base64
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -89,6 +90,31 @@ async def test_text_input_turn(full_stack: Stack, http: aiohttp.ClientSession) -
     assert all(p["price"] <= 30 for p in output["products"])
     await client.wait_for("audio_end", timeout=20)
     await client.close()
+
+
+def samples(metrics: str, name: str) -> dict[str, float]:
+    """The labelled samples of metric `name` in a /metrics text."""
+    found = re.findall(rf"^{name}(\{{[^}}]*\}}) (\S+)$", metrics, re.M)
+    return {labels: float(value) for labels, value in found}
+
+
+async def test_tool_metrics_mean_one_thing_each(full_stack: Stack, http: aiohttp.ClientSession) -> None:
+    """The dialog worker times the round trip of its tool calls, the tools worker its handling: separate names."""
+    client = await connect(http, full_stack.gateway.base_url)
+    await client.send({"type": "text_input", "text": "do you have any sunglasses"})
+    await client.wait_for("tool_result", timeout=15)
+    await client.close()
+    scraped = {}
+    for module in ("dialog_worker", "tools_worker"):
+        service = next(s for s in full_stack.services if s.module == module)
+        async with http.get(service.base_url + "/metrics") as response:
+            scraped[module] = await response.text()
+    searches = '{tool="search_products"}'
+    assert samples(scraped["dialog_worker"], "voicechat_tool_call_seconds_count")[searches] >= 1
+    assert samples(scraped["dialog_worker"], "voicechat_tool_calls_total")['{outcome="ok",tool="search_products"}'] >= 1
+    assert samples(scraped["dialog_worker"], "voicechat_tool_latency_seconds_count") == {}
+    assert samples(scraped["tools_worker"], "voicechat_tool_latency_seconds_count")[searches] >= 1
+    assert samples(scraped["tools_worker"], "voicechat_tool_call_seconds_count") == {}
 
 
 def assert_silent_after_interrupt(client: VoiceClient, turn_id: int) -> None:

@@ -8,6 +8,7 @@ from shared.protocol import ends_turn, event_ends_turn, event_type
 
 _EVENTS: list[protocol.ServerEvent] = [
     protocol.SessionStart(session_id="s", resume_token="t", sample_rate=16000, language="en-US", resumed=False),
+    protocol.ResumeToken(resume_token="t", resume_expires_in_s=60),
     protocol.SpeechStarted(turn_id=1, offset_ms=0),
     protocol.SpeechEnded(turn_id=1, offset_ms=20),
     protocol.Transcript(turn_id=1, text="hi", is_final=True),

@@ -1,0 +1,121 @@
+"""The `StreamingDetectIntent` of a spoken turn: the request generator (config, pre-roll, then live audio batched
+into 100 ms requests), one retry when the stream fails before any answer, and the recognition results (transcripts
+and the end of the utterance) reported to the turn's sink."""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from google.api_core.exceptions import GoogleAPICallError
+from google.cloud import dialogflowcx_v3 as cx
+
+from dialog_worker.cx_calls import RETRY_BACKOFF_S, RETRYABLE, CxDeps, observe_agent_time, status
+from dialog_worker.turn_api import TurnSink
+from shared.audio import FRAME_MS, INTERNAL_RATE
+from shared.metrics import DIALOGFLOW_REQUESTS
+from shared.protocol import Transcript
+
+BATCH_FRAMES = 5  # 100 ms of 20 ms frames: the chunk size Dialogflow recommends
+_RAW_REQUEST = cx.StreamingDetectIntentRequest.pb()
+_MessageType = cx.StreamingRecognitionResult.MessageType
+
+
+class CxStream:
+    """Feed it audio frames, end its input, `await run()` for the agent's final answer (None: none came)."""
+
+    def __init__(self, deps: CxDeps, sink: TurnSink, turn_id: int, preroll: tuple[bytes, ...]) -> None:
+        self.deps = deps
+        self.sink = sink
+        self.turn_id = turn_id
+        self.ended_at: float | None = None  # when the input ended (perf_counter), for the turn latency
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._sent: list[bytes] = list(preroll)
+        self._max_frames = int(deps.settings.max_turn_speech_s * 1000 / FRAME_MS)
+
+    def feed(self, pcm: bytes) -> None:
+        if self.ended_at is None:
+            self._queue.put_nowait(pcm)
+
+    def end_input(self) -> None:
+        if self.ended_at is None:
+            self.ended_at = time.perf_counter()
+            self._queue.put_nowait(None)
+
+    async def run(self) -> cx.DetectIntentResponse | None:
+        """Stream until the final answer; a retry replays the audio sent so far, unless the agent had answered."""
+        for attempt in range(2):
+            answered: list[bool] = [False]
+            try:
+                result = await self._stream(answered)
+                DIALOGFLOW_REQUESTS.labels("OK").inc()
+                if result is not None:
+                    observe_agent_time(result)
+                return result
+            except GoogleAPICallError as exc:
+                DIALOGFLOW_REQUESTS.labels(status(exc)).inc()
+                if attempt or answered[0] or status(exc) not in RETRYABLE:
+                    raise
+                await asyncio.sleep(RETRY_BACKOFF_S)
+        return None
+
+    async def _stream(self, answered: list[bool]) -> cx.DetectIntentResponse | None:
+        stream = await self.deps.client.streaming_detect_intent(
+            requests=self._requests(), timeout=self.deps.settings.max_turn_speech_s + 30
+        )
+        async for response in stream:
+            answered[0] = True
+            kind = response._pb.WhichOneof("response")
+            if kind == "recognition_result":
+                await self._on_recognition(response.recognition_result)
+            elif kind == "detect_intent_response":
+                final = response.detect_intent_response
+                if final.response_type == cx.DetectIntentResponse.ResponseType.FINAL:
+                    self.end_input()
+                    return final
+        return None
+
+    async def _requests(self) -> AsyncIterator[Any]:
+        audio_config = cx.InputAudioConfig(
+            audio_encoding=cx.AudioEncoding.AUDIO_ENCODING_LINEAR_16,
+            sample_rate_hertz=INTERNAL_RATE,
+            single_utterance=True,
+        )
+        yield cx.StreamingDetectIntentRequest(
+            session=self.deps.session_path,
+            query_input=cx.QueryInput(audio=cx.AudioInput(config=audio_config), language_code=self.deps.language),
+            output_audio_config=self.deps.output_config(),
+            enable_partial_response=True,
+        )
+        for start in range(0, len(self._sent), BATCH_FRAMES):
+            yield _audio_request(b"".join(self._sent[start : start + BATCH_FRAMES]))
+        while len(self._sent) < self._max_frames:
+            batch, more = await self._next_batch()
+            if batch:
+                self._sent.extend(batch)
+                yield _audio_request(b"".join(batch))
+            if not more:
+                return
+        await self.sink.stream_ended(self.turn_id)
+
+    async def _next_batch(self) -> tuple[list[bytes], bool]:
+        """Up to BATCH_FRAMES frames of audio; False once the input has ended."""
+        batch: list[bytes] = []
+        while len(batch) < BATCH_FRAMES:
+            pcm = await self._queue.get()
+            if pcm is None:
+                return batch, False
+            batch.append(pcm)
+        return batch, True
+
+    async def _on_recognition(self, result: cx.StreamingRecognitionResult) -> None:
+        if result.message_type == _MessageType.END_OF_SINGLE_UTTERANCE:
+            await self.sink.stream_ended(self.turn_id)
+        elif result.message_type == _MessageType.TRANSCRIPT and result.transcript:
+            event = Transcript(turn_id=self.turn_id, text=result.transcript, is_final=result.is_final)
+            await self.sink.emit(self.turn_id, event)
+
+
+def _audio_request(pcm: bytes) -> Any:
+    """A raw protobuf request: this is the per-chunk hot path, proto-plus wrappers cost three objects each."""
+    return _RAW_REQUEST(query_input={"audio": {"audio": pcm}})
