@@ -26,6 +26,10 @@ def service_env(nats_url: str, extra: Mapping[str, str] | None = None) -> dict[s
     return env
 
 
+# A service's start on a loaded machine (two cores shared by several stacks) can take well over 20 s.
+START_TIMEOUT_S = 60.0
+
+
 def wait_http(url: str, timeout: float = 20.0, status: int = 200) -> None:
     deadline = time.monotonic() + timeout
     last = ""
@@ -62,7 +66,7 @@ class Service:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", self.module], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
         )
-        wait_http(self.base_url + ready_path)
+        wait_http(self.base_url + ready_path, timeout=START_TIMEOUT_S)
         return self
 
     def signal(self, sig: signal.Signals) -> None:
