@@ -40,7 +40,10 @@ def failed_between(shoppers: list[Shopper], start: float, end: float) -> list[st
 
 async def drive(shoppers: list[Shopper], stop: asyncio.Event) -> None:
     async with aiohttp.ClientSession() as http:
-        await asyncio.gather(*(shopper.run(http, stop) for shopper in shoppers))
+        outcomes = await asyncio.gather(*(shopper.run(http, stop) for shopper in shoppers), return_exceptions=True)
+    for shopper, outcome in zip(shoppers, outcomes, strict=True):
+        if isinstance(outcome, BaseException):  # a bug of the shopper, not of the system: say so
+            shopper.lost = f"shopper crashed: {type(outcome).__name__}: {outcome}"
 
 
 def in_flight(shoppers: list[Shopper], moment: float) -> int:

@@ -107,7 +107,7 @@ class Shopper:
             return
         for other in sockets:
             if other is not holders[0]:
-                await other.close()
+                await other.ws.close()
         self._client = holders[0]
 
     async def _resume(self, http: aiohttp.ClientSession, gateway: int) -> int:
