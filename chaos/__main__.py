@@ -56,26 +56,27 @@ def events_between(
     return sum(1 for s in shoppers for c in s.clients for at in judge(c) if start <= at <= end)
 
 
-def run_faults(target: Target) -> list[tuple[str, bool, float, float]]:
-    """Inject every fault, SETTLE_S apart; returns (name, crash, injected at, settled at)."""
+def run_faults(target: Target) -> list[tuple[str, bool, float, float, float]]:
+    """Inject every fault, SETTLE_S apart; returns (name, crash, injected at, injection over at, settled at)."""
     moments = []
     for fault in FAULTS:
         moment = time.monotonic()
         fault.inject(target)
+        recovered = time.monotonic()  # a pause lasts until here
         time.sleep(SETTLE_S)
-        moments.append((fault.name, fault.crash, moment, time.monotonic()))
+        moments.append((fault.name, fault.crash, moment, recovered, time.monotonic()))
         print(f"  injected: {fault.name}", flush=True)
     return moments
 
 
-def report(moments: list[tuple[str, bool, float, float]], shoppers: list[Shopper]) -> int:
+def report(moments: list[tuple[str, bool, float, float, float]], shoppers: list[Shopper]) -> int:
     print(
         f"\n{'fault':32} {'alive before':>12} {'alive after':>11} {'in flight':>9} {'failed':>6} {'late':>4} "
         f"{'stale':>5}  expected / failures"
     )
-    for name, crash, moment, settled in moments:
+    for name, crash, moment, recovered, settled in moments:
         before = sum(1 for s in shoppers if ok_between(s, moment - SETTLE_S, moment))
-        after = sum(1 for s in shoppers if ok_between(s, moment, moment + AFTER_S))
+        after = sum(1 for s in shoppers if ok_between(s, recovered, recovered + AFTER_S))
         failed = failed_between(shoppers, moment - 1.0, settled)
         late = events_between(shoppers, late_events, moment - 1.0, settled)
         stale = events_between(shoppers, stale_events, moment - 1.0, settled)

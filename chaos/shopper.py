@@ -75,8 +75,8 @@ class Shopper:
         text = REQUESTS[len(self.turns) % len(REQUESTS)]
         started = time.monotonic()
         seen = len(client.events)
-        await client.send({"type": "text_input", "text": text})
         try:
+            await client.send({"type": "text_input", "text": text})
             first = await client.wait_for(lambda e: client.events.index(e) >= seen and _starts_turn(e, last_turn), 30)
             turn = int(first.get("turn_id") or last_turn + 1)
             end = first if first["type"] == "error" else await client.wait_for(lambda e: _ends_turn(e, turn), 30)
