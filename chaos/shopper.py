@@ -116,10 +116,13 @@ class Shopper:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             index = gateway % len(self.gateways)
+            client = None
             try:
                 client = await connect(http, self.gateways[index], wait_start=False, resume=token)
                 first = await client.wait_for(lambda e: e["type"] in ("session_start", "error"), timeout=5)
             except (aiohttp.ClientError, TimeoutError):
+                if client is not None:  # a slow attempt left open would take the session over from the next one
+                    await client.ws.close()
                 gateway += 1
                 await asyncio.sleep(0.5)
                 continue
