@@ -34,10 +34,6 @@ def stack() -> Iterator[Stack]:
         yield running
 
 
-def resume_query(client: VoiceClient) -> str:
-    return f"?session_id={client.start['session_id']}&resume_token={client.start['resume_token']}"
-
-
 async def typed_turn(client: VoiceClient, text: str = "hello") -> dict[str, object]:
     """Send a typed request; the event that ended its turn."""
     seen = len(client.events)
@@ -61,7 +57,7 @@ async def test_a_second_socket_takes_the_session_over_and_the_first_is_told(
     stack: Stack, http: aiohttp.ClientSession
 ) -> None:
     first = await connect(http, stack.gateway.base_url)
-    second = await connect(http, stack.gateway.base_url, resume_query(first))  # the first is still open
+    second = await connect(http, stack.gateway.base_url, resume=first.resume_token)  # the first is still open
     replaced = await first.wait_for("error")
     assert replaced["code"] == "session_replaced" and replaced["fatal"] is True
     await asyncio.wait_for(first._reader, 5)
@@ -96,7 +92,7 @@ async def test_turn_ids_go_on_after_a_resume_to_a_new_dialog_owner(stack: Stack,
     await client.close()
     owner = dialog_owner(stack)
     owner.kill()  # the owner holding the session's state is gone: the resume lands on the other one
-    resumed = await connect(http, stack.gateway.base_url, resume_query(client))
+    resumed = await connect(http, stack.gateway.base_url, resume=client.resume_token)
     last = await typed_turn(resumed)
     assert last["type"] == "audio_end" and last["turn_id"] == 3
     await end(resumed)
