@@ -6,13 +6,15 @@ import asyncio
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import aiohttp
 
-from chaos.faults import FAULTS
-from chaos.shopper import Shopper
+from chaos.faults import FAULTS, Target
+from chaos.shopper import Shopper, late_events, stale_events
 from harness.procs import wait_http
-from harness.stack import Stack, running_stack
+from harness.stack import running_stack
+from voice_client.recorder import VoiceClient
 
 STACK = (
     "tools_worker", "tools_worker", "local_agent", "vad_worker", "vad_worker",
@@ -38,32 +40,60 @@ def failed_between(shoppers: list[Shopper], start: float, end: float) -> list[st
 
 async def drive(shoppers: list[Shopper], stop: asyncio.Event) -> None:
     async with aiohttp.ClientSession() as http:
-        await asyncio.gather(*(shopper.run(http, stop) for shopper in shoppers))
+        outcomes = await asyncio.gather(*(shopper.run(http, stop) for shopper in shoppers), return_exceptions=True)
+    for shopper, outcome in zip(shoppers, outcomes, strict=True):
+        if isinstance(outcome, BaseException):  # a bug of the shopper, not of the system: say so
+            shopper.lost = f"shopper crashed: {type(outcome).__name__}: {outcome}"
 
 
-def run_faults(gateways: list[str], stack: Stack) -> list[tuple[str, bool, float, float]]:
-    """Inject every fault, SETTLE_S apart; returns (name, crash, injected at, settled at)."""
+def in_flight(shoppers: list[Shopper], moment: float) -> int:
+    return sum(1 for s in shoppers for t in s.turns if t.started <= moment <= t.ended)
+
+
+def events_between(
+    shoppers: list[Shopper], judge: Callable[[VoiceClient], list[float]], start: float, end: float
+) -> int:
+    return sum(1 for s in shoppers for c in s.clients for at in judge(c) if start <= at <= end)
+
+
+def run_faults(target: Target) -> list[tuple[str, bool, float, float, float]]:
+    """Inject every fault, SETTLE_S apart; returns (name, crash, injected at, injection over at, settled at)."""
     moments = []
     for fault in FAULTS:
         moment = time.monotonic()
-        fault.inject(stack, gateways)
+        fault.inject(target)
+        recovered = time.monotonic()  # a pause lasts until here
         time.sleep(SETTLE_S)
-        moments.append((fault.name, fault.crash, moment, time.monotonic()))
+        moments.append((fault.name, fault.crash, moment, recovered, time.monotonic()))
         print(f"  injected: {fault.name}", flush=True)
     return moments
 
 
-def report(moments: list[tuple[str, bool, float, float]], shoppers: list[Shopper]) -> int:
-    print(f"\n{'fault':32} {'alive before':>12} {'alive after':>11} {'turns failed':>12}  expected / failures")
-    for name, crash, moment, settled in moments:
+def report(moments: list[tuple[str, bool, float, float, float]], shoppers: list[Shopper]) -> int:
+    print(
+        f"\n{'fault':32} {'alive before':>12} {'alive after':>11} {'in flight':>9} {'failed':>6} {'late':>4} "
+        f"{'stale':>5}  expected / failures"
+    )
+    for name, crash, moment, recovered, settled in moments:
         before = sum(1 for s in shoppers if ok_between(s, moment - SETTLE_S, moment))
-        after = sum(1 for s in shoppers if ok_between(s, moment, moment + AFTER_S))
+        after = sum(1 for s in shoppers if ok_between(s, recovered, recovered + AFTER_S))
         failed = failed_between(shoppers, moment - 1.0, settled)
-        expected = "only turns in flight" if crash else "0 failed"
-        print(f"{name:32} {before:>12} {after:>11} {len(failed):>12}  {expected} {sorted(set(failed))}")
+        late = events_between(shoppers, late_events, moment - 1.0, settled)
+        stale = events_between(shoppers, stale_events, moment - 1.0, settled)
+        expected = "failed <= in flight" if crash else "0 failed"
+        print(
+            f"{name:32} {before:>12} {after:>11} {in_flight(shoppers, moment):>9} {len(failed):>6} {late:>4} "
+            f"{stale:>5}  {expected} {sorted(set(failed))}"
+        )
     turns = sum(len(s.turns) for s in shoppers)
     resumes, dropped = sum(s.resumes for s in shoppers), sum(s.dropped for s in shoppers)
-    print(f"\nshoppers: {len(shoppers)}, turns: {turns}, resumes: {resumes}, turns cut by a dropped socket: {dropped}")
+    duels = sum(s.duels for s in shoppers)
+    print(
+        f"\nshoppers: {len(shoppers)}, turns: {turns}, resumes: {resumes}, turns cut by a dropped socket: {dropped}, "
+        f"double resumes: {duels}"
+    )
+    print(f"late events after a turn's end: {events_between(shoppers, late_events, 0.0, time.monotonic())}")
+    print(f"events of an older turn: {events_between(shoppers, stale_events, 0.0, time.monotonic())}")
     lost = [s for s in shoppers if s.lost is not None]
     for shopper in lost:
         print(f"  shopper {shopper.index}: {shopper.lost}")
@@ -84,7 +114,7 @@ def main() -> None:
         driver.start()
         time.sleep(SETTLE_S)
         print(f"stack up, {SHOPPERS} shoppers talking; injecting {len(FAULTS)} faults", flush=True)
-        moments = run_faults(gateways, stack)
+        moments = run_faults(Target(stack, gateways, shoppers))
         final = time.monotonic()
         time.sleep(AFTER_S)
         loop.call_soon_threadsafe(stop.set)

@@ -1,28 +1,37 @@
-"""The faults `make chaos` injects, each on a running stack of two of each worker and two gateways."""
+"""The faults `make chaos` injects, each on a running stack of two of each worker and two gateways, or on the
+shoppers' sessions (chaos/shopper.py)."""
 
 import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from chaos.shopper import Shopper
 from harness.procs import Service, owned_sessions, wait_http
 from harness.stack import Stack
 
 
 @dataclass
+class Target:
+    stack: Stack
+    gateways: list[str]
+    shoppers: list[Shopper]
+
+
+@dataclass
 class Fault:
     name: str
-    inject: Callable[[Stack, list[str]], None]
-    crash: bool  # a kill -9: turns in flight at that moment may fail; a graceful fault may fail none
+    inject: Callable[[Target], None]
+    crash: bool  # a kill -9 or an outage: turns in flight at that moment may fail; a graceful fault may fail none
 
 
 def alive(stack: Stack, module: str) -> list[Service]:
     return [s for s in stack.services if s.module == module and s.proc is not None and s.proc.poll() is None]
 
 
-def kill_and_restart(module: str) -> Callable[[Stack, list[str]], None]:
-    def inject(stack: Stack, gateways: list[str]) -> None:
-        running = alive(stack, module)
+def kill_and_restart(module: str) -> Callable[[Target], None]:
+    def inject(target: Target) -> None:
+        running = alive(target.stack, module)
         victim = max(running, key=owned_sessions) if module in ("vad_worker", "dialog_worker") else running[0]
         victim.kill()
         time.sleep(1.0)
@@ -33,12 +42,46 @@ def kill_and_restart(module: str) -> Callable[[Stack, list[str]], None]:
     return inject
 
 
-def restart_nats(stack: Stack, gateways: list[str]) -> None:
-    stack.nats.restart()
+def restart_nats(target: Target) -> None:
+    target.stack.nats.restart()
 
 
-def rolling_sigterm(stack: Stack, gateways: list[str]) -> None:
+def pause_nats(seconds: float) -> Callable[[Target], None]:
+    """SIGSTOP the NATS server (a stalled node: sockets stay open, nothing moves), then SIGCONT."""
+
+    def inject(target: Target) -> None:
+        proc = target.stack.nats.proc
+        assert proc is not None
+        proc.send_signal(signal.SIGSTOP)
+        time.sleep(seconds)
+        proc.send_signal(signal.SIGCONT)
+
+    return inject
+
+
+def pause(module: str, seconds: float) -> Callable[[Target], None]:
+    """SIGSTOP a service (a stall, not a crash: CPU throttling, a long pause), then SIGCONT. For workers the
+    busiest; for the gateway its event loop stalls with every socket it holds."""
+
+    def inject(target: Target) -> None:
+        running = alive(target.stack, module)
+        victim = max(running, key=owned_sessions) if module in ("vad_worker", "dialog_worker") else running[0]
+        victim.signal(signal.SIGSTOP)
+        time.sleep(seconds)
+        victim.signal(signal.SIGCONT)
+
+    return inject
+
+
+def duel(target: Target) -> None:
+    """Half the shoppers resume their session on both gateways at once, their old socket left open."""
+    for shopper in target.shoppers[::2]:
+        shopper.duel_requested = True
+
+
+def rolling_sigterm(target: Target) -> None:
     """Every service in turn: start its replacement, then SIGTERM the old one and wait for it to exit."""
+    stack, gateways = target.stack, target.gateways
     for old in list(stack.services):
         replacement = stack.add(old.module)
         if old.module == "gateway":
@@ -57,6 +100,12 @@ FAULTS = (
     Fault("kill -9 tools_worker", kill_and_restart("tools_worker"), crash=True),
     Fault("kill -9 local agent", kill_and_restart("local_agent"), crash=True),
     Fault("restart nats-server", restart_nats, crash=True),
+    Fault("NATS paused 5 s", pause_nats(5.0), crash=True),
+    Fault("NATS paused 20 s", pause_nats(20.0), crash=True),
+    Fault("vad_worker paused 3 s", pause("vad_worker", 3.0), crash=True),
+    Fault("dialog_worker paused 3 s", pause("dialog_worker", 3.0), crash=True),
+    Fault("gateway stalled 2 s", pause("gateway", 2.0), crash=True),
+    Fault("two gateways resume at once", duel, crash=False),
     Fault("kill -9 gateway", kill_and_restart("gateway"), crash=True),
     Fault("rolling SIGTERM, every service", rolling_sigterm, crash=False),
 )

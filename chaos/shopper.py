@@ -1,4 +1,6 @@
-"""A chaos-test shopper: one session doing typed turns in a loop, resuming on the other gateway when dropped."""
+"""A chaos-test shopper: one session doing typed turns in a loop, resuming on the other gateway when dropped; on
+request it resumes on both gateways at once while its socket is still open (two sockets race for the session:
+exactly one keeps it, the others get `session_replaced`)."""
 
 import asyncio
 import time
@@ -45,13 +47,20 @@ class Shopper:
     lost: str | None = None
     resumes: int = 0
     dropped: int = 0
+    duel_requested: bool = False
+    duels: int = 0
+    clients: list[VoiceClient] = field(default_factory=list)  # every socket it used: events judged afterwards
     _client: VoiceClient | None = None
 
     async def run(self, http: aiohttp.ClientSession, stop: asyncio.Event) -> None:
         gateway = self.index % len(self.gateways)
         self._client = await connect(http, self.gateways[gateway])
+        self.clients.append(self._client)
         turn_id = 0
         while not stop.is_set() and self.lost is None:
+            if self.duel_requested:
+                self.duel_requested = False
+                await self._duel(http)
             if self._client.ws.closed:
                 gateway = await self._resume(http, gateway + 1)
                 continue
@@ -66,8 +75,8 @@ class Shopper:
         text = REQUESTS[len(self.turns) % len(REQUESTS)]
         started = time.monotonic()
         seen = len(client.events)
-        await client.send({"type": "text_input", "text": text})
         try:
+            await client.send({"type": "text_input", "text": text})
             first = await client.wait_for(lambda e: client.events.index(e) >= seen and _starts_turn(e, last_turn), 30)
             turn = int(first.get("turn_id") or last_turn + 1)
             end = first if first["type"] == "error" else await client.wait_for(lambda e: _ends_turn(e, turn), 30)
@@ -80,21 +89,46 @@ class Shopper:
         self.turns.append(Turn(started, time.monotonic(), ok, f"{end['type']}:{end.get('code', '')}"))
         return int(end.get("turn_id") or last_turn)
 
+    async def _duel(self, http: aiohttp.ClientSession) -> None:
+        """Resume on every gateway at once, the current socket still open; carry on with the one that holds the
+        session (the newest writer wins; every other socket is told `session_replaced`)."""
+        assert self._client is not None
+        token, old = self._client.resume_token, self._client
+        rivals = await asyncio.gather(
+            *(connect(http, url, wait_start=False, resume=token) for url in self.gateways), return_exceptions=True
+        )
+        sockets = [old, *(r for r in rivals if isinstance(r, VoiceClient))]
+        self.clients += sockets[1:]
+        await asyncio.sleep(3.0)  # every takeover has landed
+        holders = [c for c in sockets if not c.ws.closed and not c.of_type("error")]
+        self.duels += 1
+        if len(holders) != 1:
+            self.lost = f"{len(holders)} sockets hold the session after two resumed it at once"
+            return
+        for other in sockets:
+            if other is not holders[0]:
+                await other.ws.close()
+        self._client = holders[0]
+
     async def _resume(self, http: aiohttp.ClientSession, gateway: int) -> int:
         assert self._client is not None
         token = self._client.resume_token  # the latest: session_start's or a re-issued one
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             index = gateway % len(self.gateways)
+            client = None
             try:
                 client = await connect(http, self.gateways[index], wait_start=False, resume=token)
                 first = await client.wait_for(lambda e: e["type"] in ("session_start", "error"), timeout=5)
             except (aiohttp.ClientError, TimeoutError):
+                if client is not None:  # a slow attempt left open would take the session over from the next one
+                    await client.ws.close()
                 gateway += 1
                 await asyncio.sleep(0.5)
                 continue
             if first["type"] == "session_start":
                 self._client, self.resumes = client, self.resumes + 1
+                self.clients.append(client)
                 return index
             await client.close()
             if first.get("code") == "session_not_found":
@@ -104,3 +138,32 @@ class Shopper:
             await asyncio.sleep(0.5)
         self.lost = "could not resume within 20 s"
         return gateway
+
+
+def late_events(client: VoiceClient) -> list[float]:
+    """When events arrived after their turn had ended (audio_end, interrupted or a turn-ending error)."""
+    ended: set[int] = set()
+    late = []
+    for event in client.events:
+        turn = event.get("turn_id")
+        if turn is None:
+            continue
+        if turn in ended:
+            late.append(float(event["_at"]))
+        elif ends_turn(event["type"], event.get("code")):
+            ended.add(turn)
+    return late
+
+
+def stale_events(client: VoiceClient) -> list[float]:
+    """When events of a turn older than one already under way arrived (another owner's, or an older epoch's)."""
+    newest = 0
+    stale = []
+    for event in client.events:
+        turn = event.get("turn_id")
+        if turn is None:
+            continue
+        if turn < newest and not ends_turn(event["type"], event.get("code")):
+            stale.append(float(event["_at"]))
+        newest = max(newest, turn)
+    return stale

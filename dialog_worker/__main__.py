@@ -6,6 +6,7 @@ from dialog_worker.cx_turn import CxTurn
 from dialog_worker.session import DialogSession
 from shared import bus
 from shared.convlog.writer import LogWriter
+from shared.epochs import EpochFilter
 from shared.metrics import start_ops_server
 from shared.runtime import ServiceContext, run_service
 from shared.session_worker import SessionWorker
@@ -21,9 +22,11 @@ async def main(ctx: ServiceContext[DialogSettings]) -> None:
     if convlog is not None:
         await convlog.start()
 
-    def new_session(claim: bus.Claim) -> DialogSession:
+    def new_session(claim: bus.Claim, fence: EpochFilter) -> DialogSession:
         deps = CxDeps(client, ctx.nc, settings, session_path(settings, claim.session_id), claim.language)
-        return DialogSession(ctx.nc, settings, claim, lambda sink, log, start: CxTurn(deps, sink, log, start), convlog)
+        return DialogSession(
+            ctx.nc, settings, claim, fence, lambda sink, log, start: CxTurn(deps, sink, log, start), convlog
+        )
 
     worker = SessionWorker(ctx, "dialog", new_session)
     ops = await start_ops_server(settings.metrics_port or METRICS_PORT, worker.ready)

@@ -25,6 +25,7 @@ from shared import bus, subjects, tracing
 from shared.audio import FRAME_MS, frame_time_ms
 from shared.convlog.records import Interruption
 from shared.convlog.writer import LogWriter
+from shared.epochs import EpochFilter
 from shared.logs import get_logger
 from shared.metrics import ANSWER_PAUSES, ANSWER_RESUMES, BARGE_IN_LATENCY, TURN_INPUTS_REJECTED
 from shared.protocol import Paused, Resumed, ServerEvent, Transcript, encoder
@@ -48,6 +49,7 @@ class DialogSession:
         nc: NATS,
         settings: DialogSettings,
         claim: bus.Claim,
+        fence: EpochFilter,
         new_turn: TurnFactory,
         writer: LogWriter | None = None,
     ) -> None:
@@ -55,7 +57,8 @@ class DialogSession:
         self.settings = settings
         self.session_id = claim.session_id
         self.machine = turns.TurnMachine(claim.last_turn_id, barge_in_rules(settings))
-        self._events = subjects.events(claim.session_id)
+        self._fence = fence  # its epoch stamps every event (shared/epochs.py)
+        self._events_at = (fence.epoch, subjects.events(claim.session_id, fence.epoch))
         self._new_turn = new_turn
         self._preroll: deque[bytes] = deque(maxlen=max(1, settings.preroll_ms // FRAME_MS))
         self._offset_ms = 0
@@ -69,6 +72,14 @@ class DialogSession:
 
     def extra_subscriptions(self) -> dict[str, MsgHandler]:
         return {subjects.vad(self.session_id): self._on_vad}
+
+    @property
+    def _events(self) -> str:
+        """The events subject under the session's current epoch (built again only when the epoch changes)."""
+        epoch = self._fence.epoch
+        if self._events_at[0] != epoch:
+            self._events_at = (epoch, subjects.events(self.session_id, epoch))
+        return self._events_at[1]
 
     async def on_audio(self, seq: int, pcm: bytes) -> None:
         self._offset_ms = frame_time_ms(seq + 1)

@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from gateway.app import build_app
+from gateway.app import SHUTDOWN_TIMEOUT_S, build_app
 from gateway.owners import OwnerTracker
 from gateway.tokens import resume_key
 from shared.convlog.writer import LogWriter
@@ -29,7 +29,7 @@ async def main(ctx: ServiceContext[GatewaySettings]) -> None:
     if convlog is not None:
         await convlog.start()
     app = build_app(ctx.nc, settings, tracker, key, convlog)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
     await runner.setup()
     await web.TCPSite(runner, "0.0.0.0", ctx.settings.http_port).start()
     log.info("gateway_listening", port=ctx.settings.http_port)

@@ -37,11 +37,14 @@ log = get_logger(__name__)
 NATS_KEY = web.AppKey("nats", NATS)
 SETTINGS_KEY = web.AppKey("settings", GatewaySettings)
 TRACKER_KEY = web.AppKey("tracker", OwnerTracker)
-SOCKETS_KEY = web.AppKey("sockets", set[web.WebSocketResponse])
+SOCKETS_KEY = web.AppKey("sockets", dict[web.WebSocketResponse, asyncio.Transport | None])
 DRAINING_KEY = web.AppKey("draining", asyncio.Event)
 TOKENS_KEY = web.AppKey("tokens", ResumeTokens)
 SHOPPERS_KEY = web.AppKey("shoppers", LocalShoppers)
 CONVLOG_KEY = web.AppKey("convlog", LogWriter)
+
+# After the drain, how long aiohttp waits for request handlers to finish (python -m gateway).
+SHUTDOWN_TIMEOUT_S = 5.0
 
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}")
 
@@ -71,13 +74,12 @@ async def voice_chat(request: web.Request) -> web.WebSocketResponse:
     subject = authenticate(credentials.bearer, settings)
     sample_rate, language, audio_out = _query(request)
     shopper = shopper_of(request, settings, subject)
-    # permessage-deflate only when allowed and the client offers it (aiohttp accepts any offer by default):
-    # base64 or PCM audio hardly compresses, and each deflate context costs memory and CPU per socket.
     ws = web.WebSocketResponse(
         protocols=(PROTOCOL,),
         heartbeat=20.0,
         max_msg_size=settings.max_message_bytes,
         compress=settings.ws_compression,
+        timeout=settings.socket_close_timeout_s,
     )
     _bound_send_buffer(request, settings.socket_send_buffer)
     await ws.prepare(request)
@@ -91,7 +93,7 @@ async def voice_chat(request: web.Request) -> web.WebSocketResponse:
             await _refuse(ws, Error(code="session_not_found", message=message, fatal=True))
             return ws
         session_id = claims.sid
-    if not await _admitted(app, ws, shopper, session_id):
+    if not await _admitted(request, ws, shopper, session_id):
         return ws
     connection: Connection | None = None
     try:
@@ -123,14 +125,16 @@ async def twilio_stream(request: web.Request) -> web.WebSocketResponse:
     if app[DRAINING_KEY].is_set():
         raise refuse(web.HTTPServiceUnavailable, "draining", "gateway draining: connect to another one")
     check_signature(request, settings, STREAM_PATH)
-    ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=settings.max_message_bytes)
+    ws = web.WebSocketResponse(
+        heartbeat=20.0, max_msg_size=settings.max_message_bytes, timeout=settings.socket_close_timeout_s
+    )
     _bound_send_buffer(request, settings.socket_send_buffer)
     await ws.prepare(request)
     line = await pick_up(ws, settings)
     if line is None:
         return ws
     shopper, session_id = caller_of(line), uuid.uuid4().hex
-    if not await _admitted(app, ws, shopper, session_id):
+    if not await _admitted(request, ws, shopper, session_id):
         return ws
     try:
         issuer = SessionTokens(app[TOKENS_KEY], session_id, shopper)
@@ -142,8 +146,9 @@ async def twilio_stream(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-async def _admitted(app: web.Application, ws: web.WebSocketResponse, shopper: str, session_id: str) -> bool:
+async def _admitted(request: web.Request, ws: web.WebSocketResponse, shopper: str, session_id: str) -> bool:
     """Take a session slot on this gateway and one of the shopper's, or refuse the socket."""
+    app = request.app
     settings, sockets = app[SETTINGS_KEY], app[SOCKETS_KEY]
     if len(sockets) >= settings.max_sessions:
         await _refuse(ws, Error(code="overloaded", message="gateway full, try again later", fatal=True), 1013)
@@ -152,7 +157,7 @@ async def _admitted(app: web.Application, ws: web.WebSocketResponse, shopper: st
         message = f"more than {settings.max_sessions_per_shopper} sessions at once for this shopper"
         await _refuse(ws, Error(code="rate_limited", message=message, fatal=True))
         return False
-    sockets.add(ws)
+    sockets[ws] = request.transport  # kept to cut off a client that does not answer a drain's close
     SESSIONS_ACTIVE.inc()
     return True
 
@@ -164,7 +169,7 @@ def _budget(app: web.Application, shopper: str) -> TurnBudget:
 
 
 async def _release(app: web.Application, ws: web.WebSocketResponse, shopper: str, session_id: str, ended: bool) -> None:
-    app[SOCKETS_KEY].discard(ws)
+    app[SOCKETS_KEY].pop(ws, None)
     SESSIONS_ACTIVE.dec()
     shoppers = app[SHOPPERS_KEY]
     await shoppers.close(shopper, session_id)
@@ -221,15 +226,29 @@ async def _worker_answers(nc: NATS, kind: str) -> bool:
 
 
 async def _close_sockets(app: web.Application) -> None:
-    """Drain: refuse new sessions, let turns under way finish (bounded), then close with 1001 so clients resume."""
+    """Drain within VOICECHAT_DRAIN_GRACE_S: refuse new sessions, let turns under way finish while the grace
+    leaves time to close, then close every socket with 1001 (clients resume elsewhere) at once, each bounded by
+    VOICECHAT_SOCKET_CLOSE_TIMEOUT_S: a client that does not answer is cut off."""
     app[DRAINING_KEY].set()
-    tracker, grace = app[TRACKER_KEY], app[SETTINGS_KEY].drain_grace_s
-    deadline = time.monotonic() + grace
+    tracker, settings = app[TRACKER_KEY], app[SETTINGS_KEY]
+    close_s = settings.socket_close_timeout_s
+    deadline = time.monotonic() + max(0.0, settings.drain_grace_s - close_s)
     while any(owners.turns.busy for owners in tracker.sessions.values()) and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     sockets = app[SOCKETS_KEY]
-    for ws in [*sockets]:
-        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown: resume elsewhere")
+    await asyncio.gather(*(_close_within(ws, transport, close_s) for ws, transport in list(sockets.items())))
+
+
+async def _close_within(ws: web.WebSocketResponse, transport: asyncio.Transport | None, close_s: float) -> None:
+    """Close with 1001; a client that does not read (the close frame waits behind a full send buffer) or does not
+    answer within `close_s` is cut off (its own close wait is bounded by the same timeout: WebSocketResponse)."""
+    try:
+        await asyncio.wait_for(
+            ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown: resume elsewhere"), close_s
+        )
+    except TimeoutError:
+        if transport is not None:
+            transport.abort()
 
 
 def _cors_defaults(settings: GatewaySettings) -> dict[str, aiohttp_cors.ResourceOptions]:
@@ -247,7 +266,7 @@ def build_app(
     app[NATS_KEY] = nc
     app[SETTINGS_KEY] = settings
     app[TRACKER_KEY] = tracker
-    sockets: set[web.WebSocketResponse] = set()
+    sockets: dict[web.WebSocketResponse, asyncio.Transport | None] = {}
     app[SOCKETS_KEY] = sockets
     app[DRAINING_KEY] = asyncio.Event()
     app.router.add_get("/ws/voice-chat", voice_chat)

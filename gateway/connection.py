@@ -1,6 +1,11 @@
 """One client WebSocket: the socket loop. It reads and validates (gateway/inbound.py), enforces limits
 (gateway/limits.py), feeds the session machine (gateway/session.py) and the turn tracker (gateway/turns.py), and
-carries out their actions; worker events are relayed through the outbox (gateway/outbox.py)."""
+carries out their actions; worker events are relayed through the outbox (gateway/outbox.py).
+
+Ownership (gateway/owners.py): what it publishes is stamped with the session's epochs, and events of an older
+dialog epoch are dropped (but the turn a draining owner still finishes). One socket per session: a socket that
+takes the session over (here or on another gateway) makes this one send `session_replaced` and close 4000. A
+publish that fails (NATS away, its buffer full) drops that message and is counted; the socket stays open."""
 
 import asyncio
 import functools
@@ -8,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 import msgspec
+import msgspec.structs
 import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 from nats.aio.client import Client as NATS
@@ -19,15 +25,17 @@ from gateway.audio_out import binary_frame
 from gateway.inbound import ClientError, audio_of, binary_audio, parse_text
 from gateway.limits import ClientLimits, TurnBudget
 from gateway.outbox import Outbox
-from gateway.owners import ClaimFailed, OwnerTracker, SessionOwners
+from gateway.owners import OwnerTracker, SessionOwners
 from gateway.session import Action, GatewaySession, PublishAudio, PublishControl, Rejected, Reply
 from gateway.tokens import SessionTokens
 from gateway.turn_observer import TurnObserver
+from gateway.turns import TurnTracker
 from shared import bus, subjects, tracing
 from shared.audio import StreamResampler, duration_ms
 from shared.convlog.writer import LogWriter
 from shared.logs import get_logger
-from shared.metrics import ERRORS, WS_MESSAGES
+from shared.loops import ErrorBurst
+from shared.metrics import ERRORS, STALE_EPOCH, WS_MESSAGES
 from shared.protocol import (
     AudioChunk,
     AudioOut,
@@ -35,6 +43,7 @@ from shared.protocol import (
     EndSession,
     Error,
     ErrorCode,
+    Interrupted,
     Ping,
     Pong,
     ResumeToken,
@@ -50,6 +59,10 @@ from shared.protocol import (
 from shared.settings import GatewaySettings
 
 log = get_logger(__name__)
+
+SESSION_REPLACED = 4000  # close code of a socket whose session another socket took over (docs/protocol.md)
+_publishes = ErrorBurst("gateway_publish")
+_stale_events = STALE_EPOCH.labels("dialog")
 
 _CONTROLS: dict[type, bus.Control] = {
     BargeIn: bus.ControlBargeIn(),
@@ -96,8 +109,8 @@ class Connection:
         self.tokens = tokens
         self.budget = budget
         self.opening = opening
-        self.owners = SessionOwners(session_id=opening.session_id, language=opening.language)
-        self.turns = self.owners.turns
+        self.owners: SessionOwners | None = None
+        self.turns = TurnTracker()
         self.session = GatewaySession.holding(settings.pre_ready_audio_ms)
         self.resampler = StreamResampler(opening.sample_rate)
         self.limits = ClientLimits(settings.message_rate, settings.audio_rate_factor, time.monotonic())
@@ -111,9 +124,27 @@ class Connection:
 
     async def run(self) -> None:
         session_id = self.opening.session_id
-        self.tracker.sessions[session_id] = self.owners
-        relay = await self.nc.subscribe(subjects.events(session_id), cb=self._relay)
-        helpers = [asyncio.create_task(self._claim()), asyncio.create_task(self._report_lost_turns())]
+        try:
+            opening = self.opening
+            owners = await self.tracker.open(session_id, opening.language, opening.subject, opening.resumed)
+        except Exception as exc:  # noqa: BLE001 - the session store is unreachable: the client retries later
+            log.warning("session_store_unavailable", error=str(exc))
+            await self._fail(Error(code="overloaded", message="session store unavailable", fatal=True), 1013)
+            return
+        if owners is None:
+            error = Error(code="session_not_found", message="unknown session or bad resume_token", fatal=True)
+            await self._fail(error, WSCloseCode.POLICY_VIOLATION)
+            return
+        self.owners, self.turns = owners, owners.turns
+        self.session = GatewaySession(self.session.max_held_frames, next_seq=owners.next_seq)
+        relay = await self.nc.subscribe(subjects.all_events(session_id), cb=self._relay)
+        takeover = await self.nc.subscribe(subjects.takeover(session_id), cb=self._on_takeover)
+        helpers = [
+            asyncio.create_task(self._claim()),
+            asyncio.create_task(self._report_lost_turns()),
+            asyncio.create_task(self._close_when_replaced()),
+            asyncio.create_task(self._hold_while_moving()),
+        ]
         try:
             with structlog.contextvars.bound_contextvars(session_id=session_id):
                 log.info("session_open", sample_rate=self.opening.sample_rate, resumed=self.opening.resumed)
@@ -124,23 +155,25 @@ class Connection:
             for task in helpers:
                 task.cancel()
             outcomes = await asyncio.gather(*helpers, return_exceptions=True)
-            await self._close(relay)
+            await self._close(relay, takeover)
         for outcome in outcomes:
             if isinstance(outcome, Exception):
                 raise outcome  # a helper's failure is not swallowed (cancellation is not an Exception)
 
     async def _claim(self) -> None:
-        try:
-            await self.tracker.claim_all(self.owners, self.opening.resumed)
-        except ClaimFailed as exc:
-            code: ErrorCode = "dialog_unavailable" if exc.kind == "dialog" else "overloaded"
-            await self._fail(Error(code=code, message=str(exc), fatal=True), WSCloseCode.TRY_AGAIN_LATER)
+        owners = self._owners()
+        await owners.ready.wait()
+        if owners.gave_up is not None:
+            kind = owners.gave_up
+            code: ErrorCode = "dialog_unavailable" if kind == "dialog" else "overloaded"
+            await self._fail(Error(code=code, message=f"no {kind} worker could take the session", fatal=True), 1013)
             return
+        await self._publish(subjects.takeover(owners.session_id), owners.machine.record.connection.encode())
         await self._apply(self.session.claimed())
         opening = self.opening
         start = SessionStart(
             session_id=opening.session_id,
-            resume_token=self.tokens.fresh(time.time()),
+            resume_token=self._fresh_token(),
             resume_expires_in_s=int(self.tokens.ttl_s),
             sample_rate=opening.sample_rate,
             language=opening.language,
@@ -157,13 +190,41 @@ class Connection:
         """A fresh resume token at half the lifetime of the last one, for as long as the socket is open."""
         while True:
             await asyncio.sleep(self.tokens.ttl_s / 2)
-            token = self.tokens.fresh(time.time())
-            self._send(ResumeToken(resume_token=token, resume_expires_in_s=int(self.tokens.ttl_s)))
+            self._send(ResumeToken(resume_token=self._fresh_token(), resume_expires_in_s=int(self.tokens.ttl_s)))
+
+    def _fresh_token(self) -> str:
+        """A resume token under the session's current dialog ownership epoch (from its record)."""
+        self.tokens.epoch = self._owners().epoch("dialog")
+        return self.tokens.fresh(time.time())
+
+    def _owners(self) -> SessionOwners:
+        assert self.owners is not None, "the session is open"
+        return self.owners
+
+    async def _on_takeover(self, msg: Msg) -> None:
+        owners = self._owners()
+        if msg.data != owners.machine.record.connection.encode():
+            owners.replaced.set()
+
+    async def _hold_while_moving(self) -> None:
+        """While an owner moves, what the client sends is held, then released to the new owner."""
+        owners = self._owners()
+        while True:
+            await owners.moving.wait()
+            await self._apply(self.session.moving())
+            await owners.settled.wait()
+            owners.settled.clear()
+            await self._apply(self.session.claimed())
+
+    async def _close_when_replaced(self) -> None:
+        await self._owners().replaced.wait()
+        error = Error(code="session_replaced", message="this session was taken over by another connection", fatal=True)
+        await self._fail(error, SESSION_REPLACED)
 
     async def _report_lost_turns(self) -> None:
         """The turn under way lost its worker or its events (NATS outage): tell the client to repeat it, drop
         whatever that turn might still say, and stop it if it still runs somewhere."""
-        lost = self.owners.turn_lost
+        lost = self._owners().turn_lost
         while True:
             await lost.wait()
             lost.clear()
@@ -241,6 +302,8 @@ class Connection:
                 tracing.end(span)
             case EndSession():
                 self.ended = True
+            case BargeIn() if self._interrupt_handover():
+                pass
             case _:
                 await self._apply(self.session.control(_CONTROLS[type(message)]), now)
 
@@ -256,14 +319,18 @@ class Connection:
     ) -> None:
         """Carry out the session's actions; `read_at` is when the client message that caused them was read
         (the `gateway_in` stage), `headers` go with a control message (a typed turn's trace context)."""
+        owners = self.owners
         for action in actions:
             match action:
-                case PublishAudio(seq=seq, pcm=pcm):
-                    await self.nc.publish(self._audio_subject, bus.pack_frame(seq, pcm))
+                case PublishAudio(seq=seq, pcm=pcm) if owners is not None:
+                    owners.next_seq = seq + 1
+                    frame = bus.pack_frame(seq, pcm, owners.epoch("vad"), owners.epoch("dialog"))
+                    await self._publish(self._audio_subject, frame)
                     if read_at is not None:
                         TurnObserver.published(read_at, seq)
-                case PublishControl(message=message):
-                    await self.nc.publish(self._control_subject, bus.encoder.encode(message), headers=headers)
+                case PublishControl(message=message) if owners is not None:
+                    stamped = msgspec.structs.replace(message, epoch=owners.epoch("dialog"))
+                    await self._publish(self._control_subject, bus.encoder.encode(stamped), headers)
                     if read_at is not None:
                         TurnObserver.published(read_at)
                 case Reply(event=event):
@@ -272,16 +339,29 @@ class Connection:
                     ERRORS.labels("gateway", "illegal_input").inc()
                     log.warning("session_input_rejected", phase=phase.value, input=given.value)
 
+    async def _publish(self, subject: str, payload: bytes, headers: dict[str, str] | None = None) -> None:
+        """Publish, or drop and count when NATS cannot take it now (the socket stays open)."""
+        try:
+            await self.nc.publish(subject, payload, headers=headers)
+        except Exception as exc:  # noqa: BLE001 - counted and logged per burst; a turn cut by it is failed on reconnect
+            ERRORS.labels("gateway", "publish_failed").inc()
+            _publishes.failed(exc)
+
     async def _relay(self, msg: Msg) -> None:
-        """Worker events are already protocol v1 JSON: read their type and turn, then pass them through (response
-        audio as a binary frame when the client asked for `audio_out=binary`)."""
+        """Worker events are already protocol v1 JSON: read their type and turn, judge their epoch, then pass them
+        through (response audio as a binary frame when the client asked for `audio_out=binary`)."""
         try:
             peek = bus.peek_decoder.decode(msg.data)
-            if not self.turns.event(peek.turn_id, ends_turn(peek.type, peek.code)):
-                return
-            self._deliver(msg.data, peek, msg.headers)
         except msgspec.DecodeError:
             log.warning("event_invalid")
+            return
+        if not self._current(subjects.epoch_of_event(msg.subject), peek.turn_id):
+            return
+        ends = ends_turn(peek.type, peek.code)
+        self._hand_over(peek.turn_id, ends)
+        if not self.turns.event(peek.turn_id, ends):
+            return
+        self._deliver(msg.data, peek, msg.headers)
 
     def _deliver(self, data: bytes, peek: bus.EventPeek, headers: dict[str, str] | None) -> None:
         """An event of the session for the client (the phone edge, gateway/twilio/call.py, translates instead)."""
@@ -291,6 +371,45 @@ class Connection:
         self.outbox.put(
             frame, WSMsgType.BINARY if binary else WSMsgType.TEXT, sent=self.observer.relayed(peek, headers)
         )
+
+    def _current(self, epoch: int, turn_id: int | None) -> bool:
+        """Whether an event of `epoch` may reach the client: the current dialog epoch, or the turn a draining
+        owner still finishes under the epoch before."""
+        owners = self._owners()
+        current = owners.epoch("dialog")
+        if epoch == 0 or epoch == current:
+            return True
+        if epoch > current:
+            self.tracker.newer_epoch(owners, "dialog", epoch)
+            return False
+        if owners.handover is not None and owners.handover == (epoch, turn_id):
+            return True
+        _stale_events.inc()
+        return False
+
+    def _interrupt_handover(self) -> bool:
+        """A barge-in while a draining owner finishes its turn: that turn is interrupted here at once."""
+        owners = self._owners()
+        if owners.handover is None or self.turns.open_turn != owners.handover[1]:
+            return False
+        handed, owners.handover = owners.handover[1], None
+        if self.turns.lose() == handed:
+            self._send(Interrupted(turn_id=handed))
+        return True
+
+    def _hand_over(self, turn_id: int | None, ends: bool) -> None:
+        """The draining owner's turn ends, or the new owner's next turn starts first: then the handed-over turn is
+        interrupted here, before anything of the next one reaches the client."""
+        owners = self._owners()
+        if owners.handover is None or turn_id is None:
+            return
+        handed = owners.handover[1]
+        if turn_id == handed and ends:
+            owners.handover = None
+        elif turn_id > handed:
+            owners.handover = None
+            if self.turns.open_turn == handed and self.turns.lose() == handed:
+                self._send(Interrupted(turn_id=handed))
 
     def _send(self, event: ServerEvent) -> None:
         _counted("out", event_type(event)).inc()
@@ -302,12 +421,19 @@ class Connection:
         await self.outbox.close()
         await self.ws.close(code=close_code, message=error.message.encode()[:120])
 
-    async def _close(self, relay: Subscription) -> None:
+    async def _close(self, relay: Subscription, takeover: Subscription) -> None:
         session_id = self.opening.session_id
-        self.tracker.sessions.pop(session_id, None)
+        owners = self._owners()
         self.observer.session_closed(self.ended)
-        await relay.unsubscribe()
-        await self._apply(self.session.close(self.ended))
+        for sub in (relay, takeover):
+            try:
+                await sub.unsubscribe()
+            except Exception as exc:  # noqa: BLE001 - the connection to NATS is gone: nothing to unsubscribe
+                _publishes.failed(exc)
+        replaced = owners.replaced.is_set()
+        if not replaced:
+            await self._apply(self.session.close(self.ended))
+        self.tracker.close(owners, self.ended and not replaced)
         await self.outbox.close()
         if self.ended:
             await self.ws.close(code=WSCloseCode.OK, message=b"session ended")

@@ -1,49 +1,82 @@
-"""Worker ownership seen from the gateway: claims, heartbeats, and re-claiming sessions whose owner died or drains.
+"""Worker ownership seen from the gateway: the adapter that runs each session's ownership machine
+(shared/ownership.py) against the session records' KV bucket (shared/session_store.py), the claim subjects and the
+workers' liveness keys (shared/liveness.py).
 
-A claim first asks the session's current owner directly (a resumed session keeps its worker and its state);
-with no responder it goes to the queue group, where one free worker takes it. After each claim the gateway
-announces the owner on the session's control subject, so a previous owner lets go.
+Every input reaches a session's machine synchronously; the I/O its actions ask for (compare-and-set writes, claim
+requests, owner announcements) runs in tasks that report back as inputs, and never dies on an error: a write whose
+outcome is unknown re-reads the record, a claim that fails counts as missed. The loops (liveness watch, ticks,
+announcements) survive anything (shared/loops.py).
 """
 
 import asyncio
 import time
+import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 import msgspec
 from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
 from gateway.turns import TurnTracker
 from shared import bus, subjects
+from shared.liveness import LivenessWatch, WorkerBeat, open_workers_bucket
 from shared.logs import get_logger
+from shared.loops import ErrorBurst, forever, guarded
+from shared.metrics import OWNERSHIP_WRITES
+from shared.ownership import (
+    Action,
+    Announce,
+    Delete,
+    GiveUp,
+    OwnerLost,
+    OwnershipMachine,
+    Progress,
+    Ready,
+    Replaced,
+    SendClaim,
+    Write,
+)
+from shared.session_record import SessionRecord
+from shared.session_store import SessionStore
 from shared.settings import GatewaySettings
 from shared.subjects import WORKER_KINDS, WorkerKind
 
 log = get_logger(__name__)
 
-
-class ClaimFailed(Exception):
-    def __init__(self, kind: WorkerKind) -> None:
-        super().__init__(f"no {kind} worker could take the session")
-        self.kind = kind
+TICK_S = 0.1
 
 
 @dataclass
 class SessionOwners:
-    """What the gateway knows of one of its sessions: its owners, and its turns (fed by its connection).
+    """What the gateway knows of one of its sessions: its ownership machine, and its turns (fed by its connection).
 
-    When the turn under way dies with its worker, or its events with the bus, `turn_lost` is set: the connection
-    awaits it and reports the turn (gateway/connection.py).
-    """
+    The connection awaits `ready` (or `gave_up`), `turn_lost` (the turn under way died with its worker, or its
+    events with the bus), `moving` then `settled` (an owner moves) and `replaced` (another socket took the session
+    over) (gateway/connection.py)."""
 
     session_id: str
-    language: str
-    owners: dict[str, str] = field(default_factory=dict)
-    reclaiming: set[str] = field(default_factory=set)
-    turns: TurnTracker = field(default_factory=TurnTracker)
+    machine: OwnershipMachine
+    turns: TurnTracker
+    next_seq: int = 0  # the connection's next audio frame, recorded with every write
+    resumed: bool = False  # claims say so: the worker keeps (or rebuilds) the session's state
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    gave_up: WorkerKind | None = None
     turn_lost: asyncio.Event = field(default_factory=asyncio.Event)
+    replaced: asyncio.Event = field(default_factory=asyncio.Event)
+    moving: asyncio.Event = field(default_factory=asyncio.Event)  # an owner moves: hold what the client sends
+    settled: asyncio.Event = field(default_factory=asyncio.Event)  # every kind is owned again: release it
+    handover: tuple[int, int] | None = None  # (dialog epoch, turn): the turn a draining owner still finishes
+
+    def epoch(self, kind: WorkerKind) -> int:
+        return self.machine.record.owner(kind).epoch
+
+    def claim_turn_base(self) -> int:
+        """Where the next owner numbers turns from: past every turn seen, and past a turn reported lost (a retry
+        right after a crash must not reuse the lost turn's id)."""
+        turns = self.turns
+        return max(self.machine.record.last_turn_id, turns.last_turn_id, turns.dead_turn or 0)
 
 
 class OwnerTracker:
@@ -51,117 +84,219 @@ class OwnerTracker:
         self.nc = nc
         self.settings = settings
         self.sessions: dict[str, SessionOwners] = {}
-        self._last_beat: dict[str, float] = {}
-        self._draining: set[str] = set()
-        self._task: asyncio.Task[None] | None = None
-        self._reclaims: set[asyncio.Task[None]] = set()
+        self.liveness: LivenessWatch | None = None
+        self._store: SessionStore | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._io: set[asyncio.Task[None]] = set()
+        self._writes = ErrorBurst("ownership_write")
+        self._publishes = ErrorBurst("ownership_publish")
 
     async def start(self) -> None:
-        await self.nc.subscribe(subjects.HEARTBEAT_ALL, cb=self._on_heartbeat)
-        self._task = asyncio.create_task(self._watch())
+        js = self.nc.jetstream()
+        self._store = await SessionStore.open(js, self.settings)
+        self.liveness = LivenessWatch(await open_workers_bucket(js, self.settings), self._liveness_changed)
+        self._tasks = [
+            asyncio.create_task(self.liveness.run()),
+            asyncio.create_task(forever("ownership_tick", self._tick, TICK_S)),
+            asyncio.create_task(forever("owner_announce", self._announce_all, self.settings.announce_interval_s)),
+        ]
+        await asyncio.wait_for(self.liveness.synced.wait(), 10)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in [*self._tasks, *self._io]:
+            task.cancel()
+        await asyncio.gather(*self._tasks, *self._io, return_exceptions=True)
 
-    async def _on_heartbeat(self, msg: Msg) -> None:
-        try:
-            beat = bus.heartbeat_decoder.decode(msg.data)
-        except msgspec.DecodeError:
-            log.warning("heartbeat_invalid")
+    @property
+    def store(self) -> SessionStore:
+        assert self._store is not None, "OwnerTracker.start() first"
+        return self._store
+
+    # -- sessions -----------------------------------------------------------------------------------------------
+
+    async def open(self, session_id: str, language: str, subject: str | None, resumed: bool) -> SessionOwners | None:
+        """Open a session for a new socket (a resume continues from the record); None when the record belongs
+        to another authenticated subject."""
+        record, revision = await self.store.get(session_id) if resumed else (None, 0)
+        if record is not None and record.subject != subject:
+            return None
+        connection = uuid.uuid4().hex
+        base = record or SessionRecord(session_id=session_id, connection=connection)
+        mine = SessionRecord(
+            session_id=session_id,
+            connection=connection,
+            language=language,
+            subject=subject,
+            owners=base.owners,
+            last_turn_id=base.last_turn_id,
+            audio_seq=base.audio_seq,
+        )
+        confirm_s = self.settings.heartbeat_interval_s * 2
+        machine = OwnershipMachine(mine, revision, confirm_s=confirm_s, retry_s=self.settings.claim_timeout_s / 2)
+        owners = SessionOwners(
+            session_id, machine, TurnTracker(base.last_turn_id), next_seq=base.audio_seq, resumed=resumed
+        )
+        previous = self.sessions.get(session_id)
+        if previous is not None:
+            previous.replaced.set()  # the same session on this gateway: the newer socket takes it over
+        self.sessions[session_id] = owners
+        alive = self.liveness.alive() if self.liveness is not None else frozenset()
+        self._apply(owners, machine.open(alive))
+        return owners
+
+    def close(self, owners: SessionOwners, ended: bool) -> None:
+        if self.sessions.get(owners.session_id) is owners:
+            del self.sessions[owners.session_id]
+        self._apply(owners, self._fed(owners).close(ended))
+
+    def newer_epoch(self, owners: SessionOwners, kind: WorkerKind, epoch: int) -> None:
+        self._apply(owners, self._fed(owners).newer_epoch(kind, epoch))
+
+    async def nats_reconnected(self) -> None:
+        """Events published while this gateway was cut off from NATS are gone: fail the turns under way."""
+        if self.liveness is not None:
+            self.liveness.resync()
+        for owners in list(self.sessions.values()):
+            if owners.turns.busy:
+                owners.turn_lost.set()
+
+    # -- inputs -------------------------------------------------------------------------------------------------
+
+    def _fed(self, owners: SessionOwners) -> OwnershipMachine:
+        """The machine, told how far the session has come (recorded with its next write)."""
+        machine = owners.machine
+        machine.progress = Progress(owners.claim_turn_base(), max(owners.next_seq, machine.progress.audio_seq))
+        return machine
+
+    def _liveness_changed(self, worker_id: str, beat: WorkerBeat | None) -> None:
+        now = time.monotonic()
+        for owners in list(self.sessions.values()):
+            machine = self._fed(owners)
+            if beat is None:
+                actions = machine.worker_gone(worker_id, now)
+            elif beat.draining:
+                actions = machine.worker_draining(worker_id)
+            else:
+                actions = machine.worker_seen(worker_id)
+            self._apply(owners, actions)
+
+    async def _tick(self) -> None:
+        now = time.monotonic()
+        for owners in list(self.sessions.values()):
+            self._apply(owners, self._fed(owners).tick(now))
+
+    # -- actions ------------------------------------------------------------------------------------------------
+
+    def _apply(self, owners: SessionOwners, actions: list[Action]) -> None:
+        for action in actions:
+            match action:
+                case Write() | Delete():
+                    self._spawn(self._write(owners, action))
+                case SendClaim():
+                    self._spawn(self._claim(owners, action))
+                case Announce(kind=kind, worker_id=worker_id, epoch=epoch):
+                    self._spawn(self._announce(owners.session_id, kind, worker_id, epoch))
+                case OwnerLost(kind=kind, crashed=crashed):
+                    self._owner_lost(owners, kind, crashed)
+                case Ready() if owners.ready.is_set():
+                    owners.moving.clear()
+                    owners.settled.set()
+                case Ready():
+                    owners.ready.set()
+                case GiveUp(kind=kind):
+                    owners.gave_up = kind
+                    owners.ready.set()
+                case Replaced():
+                    owners.replaced.set()
+
+    def _owner_lost(self, owners: SessionOwners, kind: WorkerKind, crashed: bool) -> None:
+        log.info("session_owner_lost", kind=kind, crashed=crashed)
+        if owners.ready.is_set():
+            owners.moving.set()
+        if kind != "dialog" or not owners.turns.busy:
             return
-        self._last_beat[beat.worker_id] = time.monotonic()
-        if beat.draining:
-            self._draining.add(beat.worker_id)
-        else:
-            self._draining.discard(beat.worker_id)
+        if crashed:
+            owners.turn_lost.set()  # the turn under way died with its worker: say so rather than go quiet
+        elif owners.turns.open_turn is not None:
+            owners.handover = (owners.epoch("dialog"), owners.turns.open_turn)  # the draining owner finishes it
 
-    def healthy(self, worker_id: str, now: float) -> bool:
-        seen = self._last_beat.get(worker_id)
-        if seen is None or worker_id in self._draining:
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._io.add(task)
+        task.add_done_callback(self._io.discard)
+
+    async def _write(self, owners: SessionOwners, action: Write | Delete) -> None:
+        store = self.store
+        if isinstance(action, Delete):
+            await guarded(self._writes, store.delete(owners.session_id, action.revision))
+            return
+        while True:
+            try:
+                revision = await store.write(action.record, action.revision)
+                if revision is not None:
+                    OWNERSHIP_WRITES.labels("ok").inc()
+                    self._apply(owners, owners.machine.write_done(revision))
+                    return
+                OWNERSHIP_WRITES.labels("conflict").inc()
+                fresh, current = await store.get(owners.session_id)
+                self._apply(owners, owners.machine.write_conflict(fresh, current))
+                return
+            except Exception as exc:  # noqa: BLE001 - NATS down or timed out: learn the outcome once it is back
+                OWNERSHIP_WRITES.labels("error").inc()
+                self._writes.failed(exc)
+                if not await self._outcome(owners):
+                    await asyncio.sleep(self.settings.claim_timeout_s / 2)
+                    continue
+                return
+
+    async def _outcome(self, owners: SessionOwners) -> bool:
+        """After a write error: read the record and let the machine judge whether the write landed."""
+        try:
+            fresh, current = await self.store.get(owners.session_id)
+        except Exception as exc:  # noqa: BLE001 - still unreachable: the caller retries
+            self._writes.failed(exc)
             return False
-        return now - seen < self.settings.owner_stale_s
+        self._apply(owners, owners.machine.write_conflict(fresh, current))
+        return True
 
-    async def claim_all(self, owners: SessionOwners, resumed: bool) -> None:
-        """Claim every worker kind for a session (in parallel); raises ClaimFailed."""
-        await asyncio.gather(*(self.claim(owners, kind, resumed, direct=resumed) for kind in WORKER_KINDS))
-
-    async def claim(self, owners: SessionOwners, kind: WorkerKind, resumed: bool, direct: bool) -> None:
+    async def _claim(self, owners: SessionOwners, action: SendClaim) -> None:
+        machine = owners.machine
         claim = bus.Claim(
             session_id=owners.session_id,
-            language=owners.language,
-            resumed=resumed,
-            last_turn_id=owners.turns.last_turn_id,
+            language=machine.record.language,
+            resumed=owners.resumed or owners.ready.is_set(),
+            last_turn_id=owners.claim_turn_base(),
+            epoch=action.epoch,
+            audio_seq=owners.next_seq,
         )
-        payload = bus.encoder.encode(claim)
-        wait = self.settings.claim_timeout_s
-        worker_id = (
-            await self._request(subjects.session_claim(owners.session_id, kind), payload, wait) if direct else None
-        )
-        for _ in range(3):
-            if worker_id is not None:
-                break
-            worker_id = await self._request(subjects.claim(kind), payload, wait)
+        kind = action.kind
+        subject = subjects.session_claim(owners.session_id, kind) if action.direct else subjects.claim(kind)
+        worker_id = await self._request(subject, bus.encoder.encode(claim))
         if worker_id is None:
-            raise ClaimFailed(kind)
-        previous = owners.owners.get(kind)
-        owners.owners[kind] = worker_id
-        self._last_beat.setdefault(worker_id, time.monotonic())
-        if previous != worker_id:
-            await self._announce(owners.session_id, kind, worker_id)
+            self._apply(owners, self._fed(owners).claim_missed(action.kind, action.epoch, time.monotonic()))
+        else:
+            self._apply(owners, self._fed(owners).claimed(action.kind, action.epoch, worker_id))
 
-    async def _request(self, subject: str, payload: bytes, wait: float) -> str | None:
+    async def _request(self, subject: str, payload: bytes) -> str | None:
         try:
-            reply = await self.nc.request(subject, payload, timeout=wait)
+            reply = await self.nc.request(subject, payload, timeout=self.settings.claim_timeout_s)
             return bus.claimed_decoder.decode(reply.data).worker_id
         except (NoRespondersError, NatsTimeout):
             return None
         except msgspec.DecodeError:
             log.warning("claim_reply_invalid")
             return None
-
-    async def _watch(self) -> None:
-        """Re-claim sessions whose owner stopped beating or is draining; re-announce owners now and then."""
-        announce_due = time.monotonic() + self.settings.announce_interval_s
-        while True:
-            await asyncio.sleep(min(0.25, self.settings.owner_stale_s / 4))
-            now = time.monotonic()
-            for owners in list(self.sessions.values()):
-                for kind in WORKER_KINDS:
-                    owner = owners.owners.get(kind)
-                    if owner is not None and kind not in owners.reclaiming and not self.healthy(owner, now):
-                        owners.reclaiming.add(kind)
-                        task = asyncio.create_task(self._reclaim(owners, kind))
-                        self._reclaims.add(task)
-                        task.add_done_callback(self._reclaims.discard)
-            if now >= announce_due:
-                announce_due = now + self.settings.announce_interval_s
-                await self._announce_all()
-
-    async def _reclaim(self, owners: SessionOwners, kind: WorkerKind) -> None:
-        crashed = owners.owners.get(kind) not in self._draining
-        if crashed and kind == "dialog" and owners.turns.busy:
-            owners.turn_lost.set()  # the turn under way died with its worker: say so rather than go quiet
-        try:
-            await self.claim(owners, kind, resumed=True, direct=False)
-            log.info("session_reclaimed", kind=kind)
-        except ClaimFailed:
-            log.warning("session_reclaim_failed", kind=kind)
-        finally:
-            owners.reclaiming.discard(kind)
-
-    async def nats_reconnected(self) -> None:
-        """Events published while this gateway was cut off from NATS are gone: fail the turns under way."""
-        for owners in list(self.sessions.values()):
-            if owners.turns.busy:
-                owners.turn_lost.set()
+        except Exception as exc:  # noqa: BLE001 - disconnected, buffer full: the claim is missed and retried
+            self._publishes.failed(exc)
+            return None
 
     async def _announce_all(self) -> None:
         for owners in list(self.sessions.values()):
-            for kind, worker_id in list(owners.owners.items()):
-                await self._announce(owners.session_id, kind, worker_id)
+            for kind in WORKER_KINDS:
+                worker_id = owners.machine.owner(kind)
+                if worker_id is not None:
+                    await self._announce(owners.session_id, kind, worker_id, owners.epoch(kind))
 
-    async def _announce(self, session_id: str, kind: str, worker_id: str) -> None:
-        announce = bus.ControlOwner(kind=kind, worker_id=worker_id)
-        await self.nc.publish(subjects.control(session_id), bus.encoder.encode(announce))
+    async def _announce(self, session_id: str, kind: str, worker_id: str, epoch: int) -> None:
+        announce = bus.ControlOwner(kind=kind, worker_id=worker_id, epoch=epoch)
+        await guarded(self._publishes, self.nc.publish(subjects.control(session_id), bus.encoder.encode(announce)))

@@ -2,8 +2,9 @@
 workers or says to the client on its own goes through it.
 
 Before both workers have claimed the session, audio and controls are held (bounded) rather than dropped; once
-claimed they are released in order and the client gets `session_start`. Every audio frame gets the next sequence
-number, so workers know audio time (`shared.audio.frame_time_ms`) without clocks. The transition table
+claimed they are released in order and the client gets `session_start`. The same happens while an owner moves
+(crashed or draining, gateway/owners.py): a request typed meanwhile reaches the new owner. Every audio frame gets
+the next sequence number, so workers know audio time (`shared.audio.frame_time_ms`) without clocks. The transition table
 `TRANSITIONS` (phase x input -> next phase, what is done) is its documentation; an input the table does not list
 for a phase is illegal and answered with `Rejected`, which the connection logs and counts, never dropped silently.
 
@@ -21,7 +22,7 @@ from shared.protocol import Error, ServerEvent, TurnId
 
 
 class Phase(Enum):
-    CLAIMING = "claiming"  # waiting for both workers to claim the session
+    CLAIMING = "claiming"  # waiting for both workers to own the session (at first, or while one moves)
     READY = "ready"
     CLOSED = "closed"
 
@@ -30,6 +31,7 @@ class Input(Enum):
     AUDIO = "audio"  # frames of client audio, already at 16 kHz
     CONTROL = "control"  # a client control (text, barge-in, start/stop speaking)
     CLAIMED = "claimed"  # both workers own the session
+    MOVING = "moving"  # an owner is gone or draining: hold until the session is claimed again
     TURN_LOST = "turn_lost"  # the turn under way lost its worker or its events
     CLOSE = "close"  # the socket is done
 
@@ -40,6 +42,7 @@ class Do(Enum):
     RELEASE = "release"  # publish what was held, in arrival order
     FAIL_TURN = "fail_turn"  # tell the client the turn failed; stop it wherever it still runs
     END = "end"  # drop what was held; tell the workers when the client ended the session
+    SUSPEND = "suspend"  # hold from now on
 
 
 TRANSITIONS: dict[Phase, dict[Input, tuple[Phase, Do]]] = {
@@ -48,12 +51,14 @@ TRANSITIONS: dict[Phase, dict[Input, tuple[Phase, Do]]] = {
         Input.CONTROL: (Phase.CLAIMING, Do.HOLD),
         Input.CLAIMED: (Phase.READY, Do.RELEASE),
         Input.TURN_LOST: (Phase.CLAIMING, Do.FAIL_TURN),  # a re-claim may start before the first claim is done
+        Input.MOVING: (Phase.CLAIMING, Do.SUSPEND),
         Input.CLOSE: (Phase.CLOSED, Do.END),
     },
     Phase.READY: {
         Input.AUDIO: (Phase.READY, Do.PUBLISH),
         Input.CONTROL: (Phase.READY, Do.PUBLISH),
         Input.TURN_LOST: (Phase.READY, Do.FAIL_TURN),
+        Input.MOVING: (Phase.CLAIMING, Do.SUSPEND),
         Input.CLOSE: (Phase.CLOSED, Do.END),
     },
     Phase.CLOSED: {},
@@ -140,6 +145,14 @@ class GatewaySession:
         held, self._held, self._held_frames = self._held, [], 0
         return list(held)
 
+    def moving(self) -> list[Action]:
+        """An owner is moving: hold audio and controls (bounded) until `claimed`; the client is told again once
+        if the hold overflows."""
+        if self._step(Input.MOVING) is None:
+            return [Rejected(self.phase, Input.MOVING)]
+        self._overflowed = False
+        return []
+
     def turn_lost(self, turn_id: TurnId) -> list[Action]:
         """Turn `turn_id` lost its worker or its events: the client is asked to repeat it, and it is stopped
         wherever it may still run (published at once, even before the claim: it must not wait behind held input)."""
@@ -164,4 +177,4 @@ class GatewaySession:
 
     def _overflow_message(self) -> str:
         held_ms = frame_time_ms(self.max_held_frames)
-        return f"audio before session_start is held up to {held_ms} ms; later audio was dropped until ready"
+        return f"audio is held up to {held_ms} ms until the session's workers own it; later audio was dropped"

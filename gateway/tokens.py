@@ -113,8 +113,8 @@ class ResumeTokens:
 class SessionTokens:
     """The resume tokens of one session: at `session_start` and re-issued before they expire.
 
-    `epoch` is the session's ownership epoch: 0 until the session record of issue 12 (JetStream KV) lands, which
-    is to set it from the record whenever ownership moves.
+    `epoch` is the session's dialog ownership epoch, set from its session record (gateway/owners.py) before each
+    token is issued.
     """
 
     tokens: ResumeTokens

@@ -27,6 +27,10 @@ def service_env(nats_url: str, extra: Mapping[str, str] | None = None) -> dict[s
     return env
 
 
+# A service's start on a loaded machine (two cores shared by several stacks) can take well over 20 s.
+START_TIMEOUT_S = 60.0
+
+
 def wait_http(url: str, timeout: float = 20.0, status: int = 200) -> None:
     deadline = time.monotonic() + timeout
     last = ""

@@ -1,7 +1,13 @@
 """Internal bus schemas (NATS payloads between services). Unknown fields are accepted for rolling deploys.
 
-Audio frames are binary: a 4-byte little-endian sequence number followed by 20 ms of 16 kHz mono LINEAR16.
+Audio frames are binary: a header, then 20 ms of 16 kHz mono LINEAR16. The header is three little-endian u32:
+the sequence number with its top bit set (marking a stamped frame), the VAD epoch and the dialog epoch it was
+sent under (shared/epochs.py). A frame from before fencing has only the 4-byte sequence number (top bit clear).
 Client-facing events travel on the bus already encoded as protocol v1 JSON, so the gateway relays them as they are.
+
+Every message of a session carries the ownership epoch it was sent under (0: not stamped, accepted as current):
+claims the epoch the worker takes, controls the dialog epoch (an owner announcement: its kind's), VAD events the
+VAD epoch.
 """
 
 import struct
@@ -9,6 +15,9 @@ import struct
 import msgspec
 
 FRAME_HEADER = struct.Struct("<I")
+STAMPED_HEADER = struct.Struct("<III")
+_STAMPED = 0x80000000
+_SEQ_MASK = 0x7FFFFFFF
 
 
 class Claim(msgspec.Struct):
@@ -18,20 +27,18 @@ class Claim(msgspec.Struct):
     language: str = "en-US"
     resumed: bool = False
     last_turn_id: int = 0
+    epoch: int = 0  # the ownership epoch the worker takes the session under
+    audio_seq: int = 0  # the session's next audio frame (audio time continues from here)
 
 
 class Claimed(msgspec.Struct):
     worker_id: str
 
 
-class Heartbeat(msgspec.Struct):
-    kind: str
-    worker_id: str
-    draining: bool = False
+class Control(msgspec.Struct, tag_field="op", kw_only=True):
+    """Base of the messages on a session's control subject; `epoch`: the dialog epoch it was sent under."""
 
-
-class Control(msgspec.Struct, tag_field="op"):
-    """Base of the messages on a session's control subject."""
+    epoch: int = 0
 
 
 class ControlBargeIn(Control, tag="barge_in"):
@@ -55,8 +62,9 @@ class ControlEnd(Control, tag="end"):
 
 
 class ControlOwner(Control, tag="owner"):
-    """A worker owns the session for `kind`; any other worker of that kind lets it go. The gateway repeats it
-    periodically: it keeps idle sessions alive in their owners and heals an announcement lost in a NATS outage."""
+    """A worker owns the session for `kind` from `epoch` (that kind's) on; any other worker of that kind lets it
+    go. The gateway repeats it periodically: it keeps idle sessions alive in their owners and heals an announcement
+    lost in a NATS outage."""
 
     kind: str
     worker_id: str
@@ -66,9 +74,11 @@ AnyControl = ControlBargeIn | ControlStartSpeaking | ControlStopSpeaking | Contr
 
 
 class VadEvent(msgspec.Struct, tag_field="type"):
-    """Base of raw voice-activity events from the VAD owner; `offset_ms` is audio time since session start."""
+    """Base of raw voice-activity events from the VAD owner; `offset_ms` is audio time since session start,
+    `epoch` the VAD epoch it was sent under."""
 
     offset_ms: int
+    epoch: int = 0
 
 
 class VadSpeechStarted(VadEvent, tag="speech_started"):
@@ -90,20 +100,25 @@ class EventPeek(msgspec.Struct):
     code: str | None = None
 
 
-def pack_frame(seq: int, pcm: bytes) -> bytes:
-    return FRAME_HEADER.pack(seq & 0xFFFFFFFF) + pcm
+def pack_frame(seq: int, pcm: bytes, vad_epoch: int = 0, dialog_epoch: int = 0) -> bytes:
+    return STAMPED_HEADER.pack((seq & _SEQ_MASK) | _STAMPED, vad_epoch, dialog_epoch) + pcm
 
 
-def unpack_frame(payload: bytes) -> tuple[int, bytes]:
+def unpack_frame(payload: bytes) -> tuple[int, tuple[int, int], bytes]:
+    """(sequence number, (VAD epoch, dialog epoch), PCM); epochs are 0 in a frame from before fencing."""
     if len(payload) < FRAME_HEADER.size:
         raise ValueError("audio frame shorter than its header")
     (seq,) = FRAME_HEADER.unpack_from(payload)
-    return seq, payload[FRAME_HEADER.size :]
+    if not seq & _STAMPED:
+        return seq, (0, 0), payload[FRAME_HEADER.size :]
+    if len(payload) < STAMPED_HEADER.size:
+        raise ValueError("audio frame shorter than its header")
+    _, vad_epoch, dialog_epoch = STAMPED_HEADER.unpack_from(payload)
+    return seq & _SEQ_MASK, (vad_epoch, dialog_epoch), payload[STAMPED_HEADER.size :]
 
 
 claim_decoder = msgspec.json.Decoder(Claim)
 claimed_decoder = msgspec.json.Decoder(Claimed)
-heartbeat_decoder = msgspec.json.Decoder(Heartbeat)
 control_decoder = msgspec.json.Decoder(AnyControl)
 vad_decoder = msgspec.json.Decoder(AnyVadEvent)
 peek_decoder = msgspec.json.Decoder(EventPeek)

@@ -21,6 +21,11 @@ VAD_BATCH_STREAMS = Histogram(
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
 )
 CLAIMS = Counter("voicechat_claims_total", "Session claims answered by workers", ["kind", "outcome"])
+LOOP_ERRORS = Counter("voicechat_loop_errors_total", "Errors survived by a background loop", ["loop"])
+STALE_EPOCH = Counter(
+    "voicechat_stale_epoch_messages_total", "Bus messages dropped because they were sent under an older epoch", ["kind"]
+)
+OWNERSHIP_WRITES = Counter("voicechat_ownership_writes_total", "Compare-and-set writes of session records", ["outcome"])
 TURNS = Counter("voicechat_turns_total", "Turns by outcome", ["outcome"])
 TURN_LATENCY = Histogram(
     "voicechat_turn_latency_seconds", "End of user speech to first response audio", buckets=_LATENCY_BUCKETS

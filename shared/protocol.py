@@ -23,6 +23,7 @@ ErrorCode = Literal[
     "rate_limited",
     "unauthorized",
     "session_not_found",
+    "session_replaced",
     "dialog_unavailable",
     "turn_failed",
     "tool_failed",

@@ -104,7 +104,10 @@ async def _serve(name: str, settings: S, body: Callable[[ServiceContext[S]], Awa
         log.info("service_stopped")
 
 
-async def _disconnect(nc: NATS, drain_s: float = 3.0) -> None:
+NATS_DRAIN_S = 3.0  # a service's last step on SIGTERM: drain its NATS connection (bounded)
+
+
+async def _disconnect(nc: NATS, drain_s: float = NATS_DRAIN_S) -> None:
     """Drain (bounded: nats-py's drain waits up to 10 s on a flush when the server is gone), then close."""
     if nc.is_connected:
         drain = asyncio.create_task(nc.drain())

@@ -2,8 +2,12 @@
 
 A free worker claims a new session through a queue group; the owner then subscribes to that session's subjects
 without a queue group, and also answers the session's direct claim subject so a resumed session keeps its owner.
-Heartbeats let gateways see a dead owner and re-claim its sessions elsewhere; a draining worker says so in its
-heartbeat, stops claiming, and lets its sessions move before it exits.
+Each claim carries the ownership epoch the worker takes (shared/ownership.py reserves it in the session record);
+every message of the session is judged by its epoch (shared/epochs.py): an older one is dropped and counted, a
+newer one means another worker owns the session now, and this one lets go.
+Liveness keys (shared/liveness.py) let gateways see a dead owner and re-claim its sessions elsewhere; a draining
+worker says so in its key, stops claiming, and lets its sessions move before it exits. No background loop of
+this module can die on an error (shared/loops.py).
 """
 
 import asyncio
@@ -19,11 +23,14 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from shared import bus, subjects, tracing
+from shared.epochs import EpochFilter, Verdict
+from shared.liveness import Beacon, open_workers_bucket
 from shared.logs import get_logger
-from shared.metrics import CLAIMS, WORKER_SESSIONS
+from shared.loops import ErrorBurst, forever, guarded
+from shared.metrics import CLAIMS, STALE_EPOCH, WORKER_SESSIONS
 from shared.runtime import ServiceContext
 from shared.settings import SessionPlaneSettings
-from shared.subjects import WorkerKind
+from shared.subjects import WORKER_KINDS, WorkerKind
 
 log = get_logger(__name__)
 
@@ -51,14 +58,16 @@ class SessionHandler(Protocol):
     async def close(self) -> None: ...
 
 
-HandlerFactory = Callable[[bus.Claim], SessionHandler]
+HandlerFactory = Callable[[bus.Claim, EpochFilter], SessionHandler]
+"""Builds a session's handler from its claim and its epoch filter (whose `epoch` stamps what the handler sends)."""
 
 
 class _Owned:
-    __slots__ = ("handler", "last_seen", "subs")
+    __slots__ = ("fence", "handler", "last_seen", "subs")
 
-    def __init__(self, handler: SessionHandler) -> None:
+    def __init__(self, handler: SessionHandler, fence: EpochFilter) -> None:
         self.handler = handler
+        self.fence = fence
         self.subs: list[Subscription] = []
         self.last_seen = time.monotonic()
 
@@ -79,14 +88,27 @@ class SessionWorker:
         self._emptied = asyncio.Event()
         self._retiring: set[asyncio.Task[None]] = set()
         self._drain_deadline = 0.0
+        self._epoch_index = WORKER_KINDS.index(kind)
+        self._stale = STALE_EPOCH.labels(kind)
+        self._replies = ErrorBurst(f"{kind}_claim_reply")
+        self._releases = ErrorBurst(f"{kind}_release")
+        self._beacon: Beacon | None = None
 
     async def start(self) -> None:
         nc = self.ctx.nc
+        settings = self.ctx.settings
+        kv = await open_workers_bucket(nc.jetstream(), settings)
+        self._beacon = Beacon(kv, self.worker_id, self.kind, settings.heartbeat_interval_s)
+        await self._beacon.refresh()
         self._claim_sub = await nc.subscribe(
             subjects.claim(self.kind), queue=subjects.claim_queue(self.kind), cb=self._on_claim
         )
         await nc.subscribe(subjects.ping(self.kind), queue=subjects.claim_queue(self.kind), cb=self._on_ping)
-        self._tasks = [asyncio.create_task(self._heartbeat_loop()), asyncio.create_task(self._idle_loop())]
+        idle_every = min(1.0, settings.session_idle_timeout_s / 4)
+        self._tasks = [
+            asyncio.create_task(self._beacon.run()),
+            asyncio.create_task(forever(f"{self.kind}_idle", self._release_idle, idle_every)),
+        ]
         await nc.flush()
         log.info("worker_ready", worker_id=self.worker_id, kind=self.kind)
 
@@ -99,9 +121,11 @@ class SessionWorker:
         """
         self.draining = True
         self._drain_deadline = time.monotonic() + grace_s
+        burst = ErrorBurst(f"{self.kind}_drain")
         if self._claim_sub is not None:
-            await self._claim_sub.unsubscribe()
-        await self._publish_heartbeat()
+            await guarded(burst, self._claim_sub.unsubscribe())
+        if self._beacon is not None:
+            await guarded(burst, self._beacon.draining())
         if self.sessions:
             self._emptied.clear()
             handover_s = min(grace_s, self.ctx.settings.owner_stale_s + self.ctx.settings.claim_timeout_s)
@@ -111,6 +135,8 @@ class SessionWorker:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, *self._retiring, return_exceptions=True)
+        if self._beacon is not None:
+            await guarded(burst, self._beacon.leave())
 
     async def _retire(self, session_id: str) -> None:
         owned = self.sessions.get(session_id)
@@ -122,7 +148,7 @@ class SessionWorker:
         return self.ctx.nc.is_connected and not self.draining
 
     async def _on_ping(self, msg: Msg) -> None:
-        await msg.respond(self.worker_id.encode())
+        await guarded(self._replies, msg.respond(self.worker_id.encode()))
 
     async def _on_claim(self, msg: Msg) -> None:
         try:
@@ -136,19 +162,24 @@ class SessionWorker:
         if self.draining:
             return
         async with self._lock:
-            if claim.session_id not in self.sessions:
+            owned = self.sessions.get(claim.session_id)
+            if owned is None:
                 await self._own(claim)
+            elif not owned.fence.advance(claim.epoch):
+                self._stale.inc()  # a claim under an epoch already superseded: not ours to take
+                return
         CLAIMS.labels(self.kind, "resumed" if claim.resumed else "claimed").inc()
-        await msg.respond(bus.encoder.encode(bus.Claimed(worker_id=self.worker_id)))
+        await guarded(self._replies, msg.respond(bus.encoder.encode(bus.Claimed(worker_id=self.worker_id))))
 
     async def _own(self, claim: bus.Claim) -> None:
         session_id = claim.session_id
-        handler = self.factory(claim)
-        owned = _Owned(handler)
+        fence = EpochFilter(epoch=claim.epoch)
+        handler = self.factory(claim, fence)
+        owned = _Owned(handler, fence)
         self.sessions[session_id] = owned
         nc = self.ctx.nc
         routes: dict[str, MsgHandler] = {
-            subjects.audio(session_id): self._audio_cb(owned),
+            subjects.audio(session_id): self._audio_cb(session_id, owned),
             subjects.control(session_id): self._control_cb(session_id, owned),
             subjects.session_claim(session_id, self.kind): self._on_claim,
             **handler.extra_subscriptions(),
@@ -159,17 +190,29 @@ class SessionWorker:
         with structlog.contextvars.bound_contextvars(session_id=session_id):
             log.info("session_claimed", worker_id=self.worker_id, resumed=claim.resumed)
 
-    def _audio_cb(self, owned: _Owned) -> MsgHandler:
+    def _audio_cb(self, session_id: str, owned: _Owned) -> MsgHandler:
+        index = self._epoch_index
+
         async def on_audio(msg: Msg) -> None:
             owned.last_seen = time.monotonic()
             try:
-                seq, pcm = bus.unpack_frame(msg.data)
+                seq, epochs, pcm = bus.unpack_frame(msg.data)
             except ValueError:
                 log.warning("audio_frame_invalid")
                 return
-            await owned.handler.on_audio(seq, pcm)
+            if await self._admits(session_id, owned, epochs[index]):
+                await owned.handler.on_audio(seq, pcm)
 
         return on_audio
+
+    async def _admits(self, session_id: str, owned: _Owned, epoch: int) -> bool:
+        """Judge a message by its epoch: act on the current one; drop an older one; let go on a newer one."""
+        verdict = owned.fence.judge(epoch)
+        if verdict is Verdict.STALE:
+            self._stale.inc()
+        elif verdict is Verdict.NEWER:
+            await self._moved(session_id)
+        return verdict is Verdict.CURRENT
 
     def _control_cb(self, session_id: str, owned: _Owned) -> MsgHandler:
         async def on_control(msg: Msg) -> None:
@@ -182,19 +225,27 @@ class SessionWorker:
             match message:
                 case bus.ControlEnd():
                     await self.release(session_id, reason="ended")
-                case bus.ControlOwner(kind=kind, worker_id=worker_id) if kind == self.kind:
-                    if worker_id == self.worker_id:
+                case bus.ControlOwner(kind=kind, worker_id=worker_id, epoch=epoch) if kind == self.kind:
+                    if worker_id == self.worker_id and owned.fence.advance(epoch):
                         owned.handler.confirm()
-                    else:
+                    elif worker_id != self.worker_id and owned.fence.judge(epoch) is not Verdict.STALE:
                         await self._moved(session_id)
+                    else:
+                        self._stale.inc()
+                case bus.ControlOwner():
+                    pass  # the other kind's owner
                 case _:
-                    with tracing.receiving(msg.headers):
-                        await owned.handler.on_control(message)
+                    # controls carry the dialog epoch; the VAD only needs the release ones, handled above
+                    if self.kind != "dialog" or await self._admits(session_id, owned, message.epoch):
+                        with tracing.receiving(msg.headers):
+                            await owned.handler.on_control(message)
 
         return on_control
 
     async def _moved(self, session_id: str) -> None:
         """Another worker owns the session now: let go at once, or (draining) after the running turn."""
+        if session_id not in self.sessions:
+            return
         if not self.draining:
             await self.release(session_id, reason="moved")
             return
@@ -207,7 +258,7 @@ class SessionWorker:
         if owned is None:
             return
         for sub in owned.subs:
-            await sub.unsubscribe()
+            await guarded(self._releases, sub.unsubscribe())  # the connection may be closing or cut off
         await owned.handler.close()
         WORKER_SESSIONS.labels(self.kind).set(len(self.sessions))
         if not self.sessions:
@@ -215,22 +266,9 @@ class SessionWorker:
         with structlog.contextvars.bound_contextvars(session_id=session_id):
             log.info("session_released", reason=reason)
 
-    async def _publish_heartbeat(self) -> None:
-        beat = bus.Heartbeat(kind=self.kind, worker_id=self.worker_id, draining=self.draining)
-        await self.ctx.nc.publish(subjects.heartbeat(self.kind), bus.encoder.encode(beat))
-
-    async def _heartbeat_loop(self) -> None:
-        interval = self.ctx.settings.heartbeat_interval_s
-        while True:
-            if self.ctx.nc.is_connected:
-                await self._publish_heartbeat()
-            await asyncio.sleep(interval)
-
-    async def _idle_loop(self) -> None:
+    async def _release_idle(self) -> None:
         timeout = self.ctx.settings.session_idle_timeout_s
-        while True:
-            await asyncio.sleep(min(1.0, timeout / 4))
-            now = time.monotonic()
-            for session_id, owned in list(self.sessions.items()):
-                if now - owned.last_seen > timeout:
-                    await self.release(session_id, reason="idle")
+        now = time.monotonic()
+        for session_id, owned in list(self.sessions.items()):
+            if now - owned.last_seen > timeout:
+                await self.release(session_id, reason="idle")

@@ -44,6 +44,7 @@ class SessionPlaneSettings(CommonSettings, frozen=True, kw_only=True):
     owner_stale_s: Positive = 1.5
     session_idle_timeout_s: Positive = 60.0
     announce_interval_s: Positive = 5.0
+    kv_replicas: Literal[1, 3, 5] = 1
 
 
 class ConvlogSettings(SessionPlaneSettings, frozen=True, kw_only=True):
@@ -89,6 +90,7 @@ class GatewaySettings(ConvlogSettings, frozen=True, kw_only=True):
     send_timeout_s: Positive = 5.0
     socket_send_buffer: Annotated[int, msgspec.Meta(ge=16384)] = 128 * 1024
     ws_compression: bool = False
+    socket_close_timeout_s: Positive = 2.0
     # phone calls (Twilio Media Streams, docs/telephony.md)
     phone_enabled: bool = True
     twilio_auth_token: str | None = None
@@ -100,6 +102,8 @@ class GatewaySettings(ConvlogSettings, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         if self.twilio_auth_token is not None and self.public_url is None:
             raise ValueError("VOICECHAT_TWILIO_AUTH_TOKEN needs VOICECHAT_PUBLIC_URL (the URL Twilio signs)")
+        if self.socket_close_timeout_s > self.drain_grace_s > 0:
+            raise ValueError("VOICECHAT_SOCKET_CLOSE_TIMEOUT_S must not exceed VOICECHAT_DRAIN_GRACE_S")
 
     @property
     def resume_ttl_s(self) -> float:

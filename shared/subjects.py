@@ -16,10 +16,13 @@ _SESSION_ID = re.compile(r"[0-9a-f]{32}")
 # The tools service (nats.micro) lives under this group; endpoints are `<group>.<endpoint>`.
 TOOLS_SERVICE = "tools"
 TOOLS_GROUP = f"{PREFIX}.tools"
-HEARTBEAT_ALL = f"{PREFIX}.heartbeat.*"
 # The conversation log (docs/conversation_log.md): one JetStream stream, one subject per session.
 CONVLOG_STREAM = "VOICECHAT_CONVLOG"
 CONVLOG_ALL = f"{PREFIX}.convlog.*"
+# JetStream KV buckets (their keys are subjects `$KV.<bucket>.<key>`): session records, and one key per live
+# worker that the server expires when the worker stops refreshing it.
+SESSIONS_BUCKET = "voicechat_sessions"
+WORKERS_BUCKET = "voicechat_workers"
 
 
 def is_session_id(value: str) -> bool:
@@ -61,13 +64,26 @@ def vad(session_id: str) -> str:
     return f"{_session(session_id)}.vad"
 
 
-def events(session_id: str) -> str:
-    """Client-facing events (protocol v1 JSON) that the gateway relays to the socket."""
-    return f"{_session(session_id)}.events"
+def events(session_id: str, epoch: int) -> str:
+    """Client-facing events (protocol v1 JSON) that the gateway relays to the socket; the last token is the dialog
+    epoch they were sent under (shared/epochs.py), so the gateway judges them without decoding more."""
+    return f"{_session(session_id)}.events.{epoch}"
 
 
-def heartbeat(kind: str) -> str:
-    return f"{PREFIX}.heartbeat.{kind}"
+def all_events(session_id: str) -> str:
+    """What a gateway subscribes to for a session: its events under any epoch."""
+    return f"{_session(session_id)}.events.*"
+
+
+def epoch_of_event(subject: str) -> int:
+    """The epoch token of an events subject (0 when it is not a number)."""
+    token = subject.rpartition(".")[2]
+    return int(token) if token.isdigit() else 0
+
+
+def takeover(session_id: str) -> str:
+    """A socket that took the session over says so here: the socket that held it is told `session_replaced`."""
+    return f"{_session(session_id)}.takeover"
 
 
 def ping(kind: str) -> str:

@@ -8,16 +8,16 @@ events carry it in their `traceparent` header, and the detection of its start an
 """
 
 import time
-from collections.abc import Callable
 from functools import cache
 
 from nats.aio.client import Client as NATS
 from opentelemetry.trace import Span
 
 from shared import bus, stages, subjects, tracing
+from shared.epochs import EpochFilter
 from shared.logs import get_logger
 from shared.metrics import VAD_FRAMES, VAD_ILLEGAL_INPUTS
-from shared.session_worker import MsgHandler, SessionHandler
+from shared.session_worker import HandlerFactory, MsgHandler
 from shared.settings import VadSettings
 from vad_worker.batcher import BatchedStream, Batcher
 from vad_worker.detector import Detector, SileroDetector, SileroStream, WebrtcDetector
@@ -54,12 +54,14 @@ def make_detector(settings: VadSettings) -> Detector:
 
 
 class _Publisher:
-    """Where one session's events go, with the trace of the utterance under way."""
+    """Where one session's events go (stamped with the session's VAD epoch), with the trace of the utterance under
+    way."""
 
-    __slots__ = ("_nc", "_span", "_subject")
+    __slots__ = ("_fence", "_nc", "_span", "_subject")
 
-    def __init__(self, nc: NATS, session_id: str) -> None:
+    def __init__(self, nc: NATS, session_id: str, fence: EpochFilter) -> None:
         self._nc = nc
+        self._fence = fence
         self._subject = subjects.vad(session_id)
         self._span: Span | None = None
 
@@ -77,14 +79,14 @@ class _Publisher:
         began = tracing.now_ns()
         tracing.end(self._span)  # an utterance that never ended (the session moved meanwhile)
         self._span = span = tracing.start("vad speech", None, began, offset_ms=offset_ms)
-        message = bus.encoder.encode(bus.VadSpeechStarted(offset_ms=offset_ms))
+        message = bus.encoder.encode(bus.VadSpeechStarted(offset_ms=offset_ms, epoch=self._fence.epoch))
         await self._nc.publish(self._subject, message, headers=tracing.headers(span))
         tracing.record("vad start", span, began)
 
     async def _ended(self, offset_ms: int, received: float) -> None:
         began = tracing.now_ns() - int((time.perf_counter() - received) * 1e9)
         span, self._span = self._span, None
-        message = bus.encoder.encode(bus.VadSpeechEnded(offset_ms=offset_ms))
+        message = bus.encoder.encode(bus.VadSpeechEnded(offset_ms=offset_ms, epoch=self._fence.epoch))
         await self._nc.publish(self._subject, message, headers=tracing.headers(span))
         stages.observe("vad_end", time.perf_counter() - received)
         tracing.record("vad end", span, began)
@@ -115,8 +117,8 @@ class _Session:
 class WebrtcSession(_Session):
     __slots__ = ("_detector", "_publisher")
 
-    def __init__(self, nc: NATS, settings: VadSettings, claim: bus.Claim) -> None:
-        self._publisher = _Publisher(nc, claim.session_id)
+    def __init__(self, nc: NATS, settings: VadSettings, claim: bus.Claim, fence: EpochFilter) -> None:
+        self._publisher = _Publisher(nc, claim.session_id, fence)
         self._detector = make_detector(settings)
 
     async def on_audio(self, seq: int, pcm: bytes) -> None:
@@ -133,9 +135,9 @@ class WebrtcSession(_Session):
 class SileroSession(_Session):
     __slots__ = ("_batcher", "_publisher", "_stream")
 
-    def __init__(self, nc: NATS, settings: VadSettings, claim: bus.Claim, batcher: Batcher) -> None:
+    def __init__(self, nc: NATS, settings: VadSettings, claim: bus.Claim, fence: EpochFilter, batcher: Batcher) -> None:
         self._batcher = batcher
-        self._publisher = _Publisher(nc, claim.session_id)
+        self._publisher = _Publisher(nc, claim.session_id, fence)
         self._stream = BatchedStream(make_silero_stream(settings), self._publisher.publish)
 
     async def on_audio(self, seq: int, pcm: bytes) -> None:
@@ -147,9 +149,9 @@ class SileroSession(_Session):
         self._publisher.close()
 
 
-def session_factory(nc: NATS, settings: VadSettings) -> Callable[[bus.Claim], SessionHandler]:
+def session_factory(nc: NATS, settings: VadSettings) -> HandlerFactory:
     """The handler factory of the configured engine (one batcher per worker process for Silero)."""
     if settings.vad_engine == "webrtc":
-        return lambda claim: WebrtcSession(nc, settings, claim)
+        return lambda claim, fence: WebrtcSession(nc, settings, claim, fence)
     batcher = Batcher(shared_pool(), settings.vad_batch_wait_ms, settings.vad_batch_max)
-    return lambda claim: SileroSession(nc, settings, claim, batcher)
+    return lambda claim, fence: SileroSession(nc, settings, claim, fence, batcher)

@@ -152,9 +152,9 @@ class PhoneCall(Connection):
                 async with asyncio.timeout(min(1.0, max(0.0, wake - now)) if wake else 1.0):  # no task per wait
                     await self._wake.wait()
 
-    async def _close(self, relay: Subscription) -> None:
+    async def _close(self, relay: Subscription, takeover: Subscription) -> None:
         self.ended = True  # a call never resumes: its workers release the session now
-        await super()._close(relay)
+        await super()._close(relay, takeover)
 
 
 async def pick_up(ws: web.WebSocketResponse, settings: GatewaySettings) -> PhoneLine | None:

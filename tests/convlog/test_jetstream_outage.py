@@ -1,18 +1,33 @@
-"""JetStream down while core NATS works (a nats-server without JetStream, the whole stack as processes): turns
-go on unhindered; the log's writers keep a bounded buffer and count what they drop past it."""
+"""The conversation log's stream unreachable while the rest of NATS works (the whole stack as processes): turns go
+on unhindered; the log's writers keep a bounded buffer and count what they drop past it.
 
+Sessions need JetStream itself (their records are in a KV bucket, gateway/owners.py), so the outage is the log's
+alone: the server refuses every publish to the log's subjects and its stream API (a permission of the one user every
+client connects as), so the log's writes and its stream creation go unanswered, as when JetStream is away."""
+
+import json
 import re
 import urllib.request
+from pathlib import Path
 
 import aiohttp
 
 from harness.nats_server import NatsServer
 from harness.procs import Service, wait_http
 from harness.stack import FULL_STACK, running_stack
+from shared import subjects
 from voice_client.recorder import connect
 
 BOUND = 2
 TURNS = 5
+# Every client is the user `app`, who may do anything but reach the conversation log's subjects and stream API.
+_DENY = json.dumps([subjects.CONVLOG_ALL, f"$JS.API.STREAM.*.{subjects.CONVLOG_STREAM}"])
+LOG_REFUSED = f"""
+accounts: {{ APP: {{ jetstream: enabled, users: [
+  {{ user: app, password: app, permissions: {{ publish: {{ deny: {_DENY} }} }} }}
+] }} }}
+no_auth_user: app
+"""
 
 
 def metric(service: Service, series: str) -> float:
@@ -22,9 +37,11 @@ def metric(service: Service, series: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
-async def test_turns_go_on_and_the_log_drops_past_its_bound() -> None:
+async def test_turns_go_on_and_the_log_drops_past_its_bound(tmp_path: Path) -> None:
     env = {"VOICECHAT_CONVLOG_BUFFER": str(BOUND)}
-    with running_stack(FULL_STACK, env, nats=NatsServer(jetstream=False)) as stack:
+    config = tmp_path / "nats.conf"
+    config.write_text(LOG_REFUSED)
+    with running_stack(FULL_STACK, env, nats=NatsServer(extra_args=("-c", str(config)))) as stack:
         wait_http(stack.gateway.base_url + "/readyz")
         dialog = next(s for s in stack.services if s.module == "dialog_worker")
         async with aiohttp.ClientSession() as http:

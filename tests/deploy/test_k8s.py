@@ -6,6 +6,9 @@ from typing import Any
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 
+from gateway.app import SHUTDOWN_TIMEOUT_S
+from shared.runtime import NATS_DRAIN_S
+from shared.settings import GatewaySettings
 from tests.deploy.tools import OVERLAYS, render
 
 # Oldest supported (the preStop `sleep` action) and the newest schemas the validator ships.
@@ -65,6 +68,22 @@ def test_pods_are_restricted_probed_and_drained(overlay: tuple[str, list[dict[st
         assert {"livenessProbe", "readinessProbe"} <= container.keys()
         assert {"cpu", "memory"} <= container["resources"]["requests"].keys() & container["resources"]["limits"].keys()
         assert float(env_of(container)["VOICECHAT_DRAIN_GRACE_S"]) < pod["terminationGracePeriodSeconds"]
+
+
+def test_gateway_drain_fits_the_pod_grace(overlay: tuple[str, list[dict[str, Any]]]) -> None:
+    """preStop, then the drain (turns finish while the grace leaves time to close every socket at once, each close
+    bounded), then aiohttp's handler shutdown and the bounded NATS drain: all within terminationGracePeriodSeconds."""
+    pod = by_kind(overlay[1], "Deployment")["gateway"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = env_of(container)
+    settings = GatewaySettings(
+        drain_grace_s=float(env["VOICECHAT_DRAIN_GRACE_S"]),
+        socket_close_timeout_s=float(env["VOICECHAT_SOCKET_CLOSE_TIMEOUT_S"]),
+    )
+    assert settings.socket_close_timeout_s < settings.drain_grace_s
+    pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    exit_s = pre_stop + settings.drain_grace_s + SHUTDOWN_TIMEOUT_S + NATS_DRAIN_S
+    assert exit_s <= pod["terminationGracePeriodSeconds"]
 
 
 def test_references_resolve(overlay: tuple[str, list[dict[str, Any]]]) -> None:

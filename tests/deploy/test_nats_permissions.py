@@ -19,7 +19,10 @@ from harness.nats_server import NatsServer
 from shared import subjects
 from shared.convlog.records import TurnRecord, encoder
 from shared.convlog.stream import ensure_stream, erase_session, read_range, read_session
-from shared.settings import ConvlogSettings
+from shared.liveness import Beacon, LivenessWatch, open_workers_bucket
+from shared.session_record import SessionRecord
+from shared.session_store import SessionStore
+from shared.settings import ConvlogSettings, GatewaySettings
 from tests.deploy.tools import ROOT
 
 SESSION = "0123456789abcdef0123456789abcdef"
@@ -32,23 +35,21 @@ PUBLISHES = {
         *(subjects.ping(kind) for kind in subjects.WORKER_KINDS),
         subjects.audio(SESSION),
         subjects.control(SESSION),
+        subjects.takeover(SESSION),
     ],
-    "vad-worker": [subjects.vad(SESSION), subjects.heartbeat("vad")],
-    "dialog-worker": [
-        subjects.events(SESSION),
-        subjects.heartbeat("dialog"),
-        subjects.tools_endpoint("search_products"),
-    ],
+    "vad-worker": [subjects.vad(SESSION)],
+    "dialog-worker": [subjects.events(SESSION, 3), subjects.tools_endpoint("search_products")],
     "tools-worker": [],
 }
 SUBSCRIBES = {
-    "gateway": [subjects.events(SESSION), subjects.HEARTBEAT_ALL, "_INBOX.>"],
+    "gateway": [subjects.all_events(SESSION), subjects.takeover(SESSION), "_INBOX.>"],
     "vad-worker": [
         subjects.claim("vad"),
         subjects.ping("vad"),
         subjects.session_claim(SESSION, "vad"),
         subjects.audio(SESSION),
         subjects.control(SESSION),
+        "_INBOX.>",
     ],
     "dialog-worker": [
         subjects.claim("dialog"),
@@ -62,9 +63,13 @@ SUBSCRIBES = {
     "tools-worker": [subjects.tools_endpoint("search_products"), subjects.tools_endpoint("get_product"), "$SRV.>"],
 }
 # (user, subject) pairs that belong to another service.
-DENIED_PUBLISH = [("vad-worker", subjects.events(SESSION)), ("gateway", subjects.vad(SESSION))]
-DENIED_PUBLISH += [("tools-worker", subjects.events(SESSION)), ("dialog-worker", subjects.audio(SESSION))]
-DENIED_SUBSCRIBE = [("gateway", subjects.audio(SESSION)), ("vad-worker", subjects.events(SESSION))]
+DENIED_PUBLISH = [("vad-worker", subjects.events(SESSION, 1)), ("gateway", subjects.vad(SESSION))]
+DENIED_PUBLISH += [("tools-worker", subjects.events(SESSION, 1)), ("dialog-worker", subjects.audio(SESSION))]
+DENIED_PUBLISH += [
+    ("vad-worker", f"$KV.{subjects.SESSIONS_BUCKET}.{SESSION}"),
+    ("gateway", subjects.events(SESSION, 1)),
+]
+DENIED_SUBSCRIBE = [("gateway", subjects.audio(SESSION)), ("vad-worker", subjects.all_events(SESSION))]
 DENIED_SUBSCRIBE += [("tools-worker", subjects.control(SESSION)), ("dialog-worker", subjects.claim("vad"))]
 
 
@@ -221,3 +226,35 @@ async def test_conversation_log_permissions(server: NatsServer) -> None:
 
 def record() -> TurnRecord:
     return TurnRecord(session_id=SESSION, at=0.0, turn_id=1, turn_key="k", input="text", outcome="answered")
+
+
+async def test_each_service_uses_its_kv_buckets(server: NatsServer) -> None:
+    """The gateway keeps session records and watches liveness; each worker keeps its liveness key."""
+    settings = GatewaySettings(owner_stale_s=1.0)
+    clients = {user: Client() for user in ("gateway", "vad-worker", "dialog-worker")}
+    try:
+        gateway = await clients["gateway"].connect(server.url, "gateway")
+        store = await SessionStore.open(gateway.jetstream(), settings)
+        revision = await store.write(SessionRecord(session_id=SESSION, connection="c1"), 0)
+        assert revision is not None
+        assert (await store.get(SESSION))[1] == revision
+        seen: list[str] = []
+        watch = LivenessWatch(await open_workers_bucket(gateway.jetstream(), settings), lambda w, _: seen.append(w))
+        watching = asyncio.create_task(watch.run())
+        await asyncio.wait_for(watch.synced.wait(), 10)
+        for user in ("vad-worker", "dialog-worker"):
+            nc = await clients[user].connect(server.url, user)
+            await Beacon(await open_workers_bucket(nc.jetstream(), settings), f"{user}-1", user, 0.5).refresh()
+        for _ in range(100):
+            if len(seen) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert sorted(seen) == ["dialog-worker-1", "vad-worker-1"]
+        watching.cancel()
+        await asyncio.gather(watching, return_exceptions=True)
+        for client in clients.values():
+            assert await client.settle() == []
+    finally:
+        for client in clients.values():
+            if client.nc is not None:
+                await client.nc.close()

@@ -113,6 +113,7 @@ _FEED = {
     Input.CONTROL: lambda s: s.control(bus.ControlBargeIn()),
     Input.CLAIMED: lambda s: s.claimed(),
     Input.TURN_LOST: lambda s: s.turn_lost(1),
+    Input.MOVING: lambda s: s.moving(),
     Input.CLOSE: lambda s: s.close(ended=False),
 }
 
@@ -176,6 +177,12 @@ class SessionMachine(RuleBasedStateMachine):
             assert released == self.sent[: len(released)]
             assert len(released) <= self.session.max_held_frames
             assert len(actions) - len(released) <= MAX_HELD_CONTROLS
+            self.sent = []
+
+    @rule()
+    def moving(self) -> None:
+        before = self.session.phase
+        self._check(self.session.moving(), before, Input.MOVING)
 
     @rule(turn=st.integers(0, 5))
     def turn_lost(self, turn: int) -> None:

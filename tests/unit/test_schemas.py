@@ -54,10 +54,23 @@ def test_internal_schemas_accept_unknown_fields() -> None:
     assert control == bus.ControlText(text="hi")
 
 
-def test_frames_carry_their_sequence_number() -> None:
-    assert bus.unpack_frame(bus.pack_frame(7, b"\x01\x02")) == (7, b"\x01\x02")
+def test_frames_carry_their_sequence_number_and_epochs() -> None:
+    assert bus.unpack_frame(bus.pack_frame(7, b"\x01\x02", 3, 9)) == (7, (3, 9), b"\x01\x02")
+    assert bus.unpack_frame(bus.pack_frame(2**31 + 5, b"")) == (5, (0, 0), b"")
     with pytest.raises(ValueError):
         bus.unpack_frame(b"\x00")
+    with pytest.raises(ValueError):
+        bus.unpack_frame(bus.pack_frame(1, b"")[:8])
+
+
+def test_frames_from_before_fencing_are_read_as_unstamped() -> None:
+    assert bus.unpack_frame(bus.FRAME_HEADER.pack(41) + b"\x05\x06") == (41, (0, 0), b"\x05\x06")
+
+
+def test_messages_from_before_fencing_decode_with_epoch_zero() -> None:
+    assert bus.claim_decoder.decode(b'{"session_id": "ab"}').epoch == 0
+    assert bus.control_decoder.decode(b'{"op": "owner", "kind": "vad", "worker_id": "w"}').epoch == 0
+    assert bus.vad_decoder.decode(b'{"type": "speech_started", "offset_ms": 20}').epoch == 0
 
 
 def test_settings_are_typed_and_validated() -> None:

@@ -1,0 +1,52 @@
+"""The session record kept in the JetStream KV bucket of sessions (shared/session_store.py).
+
+One record per session, written only with compare-and-set on its revision (shared/ownership.py decides every
+change): which socket holds the session, which worker of each kind owns it and under which ownership epoch, and
+where its turn ids and audio sequence numbers continue after a resume. Every bus message of a session carries the
+epoch it was sent under (shared/epochs.py), so a message of an older epoch is recognised and dropped.
+"""
+
+import msgspec
+
+from shared.subjects import WORKER_KINDS, WorkerKind
+
+
+class KindOwner(msgspec.Struct, frozen=True):
+    """The owner of one worker kind: the last worker that took the session (None: never taken yet) and the
+    newest epoch reserved for it. A reserved epoch is handed to exactly one claim request."""
+
+    worker_id: str | None = None
+    epoch: int = 0
+
+
+class SessionRecord(msgspec.Struct, frozen=True, kw_only=True):
+    session_id: str
+    connection: str  # the socket that holds the session; a resume elsewhere takes it over
+    language: str = "en-US"
+    subject: str | None = None  # the authenticated subject (JWT `sub`), None without auth
+    owners: dict[str, KindOwner] = msgspec.field(default_factory=dict)
+    last_turn_id: int = 0
+    audio_seq: int = 0  # the next audio frame's sequence number; audio time is seq * 20 ms
+
+    def owner(self, kind: WorkerKind) -> KindOwner:
+        return self.owners.get(kind, KindOwner())
+
+    def reserve(self, kinds: tuple[WorkerKind, ...]) -> "SessionRecord":
+        """A new epoch for each of `kinds` (the recorded owners stay, as the first worker to ask)."""
+        owners = dict(self.owners)
+        for kind in kinds:
+            current = self.owner(kind)
+            owners[kind] = KindOwner(current.worker_id, current.epoch + 1)
+        return msgspec.structs.replace(self, owners=owners)
+
+    def assign(self, kind: WorkerKind, worker_id: str) -> "SessionRecord":
+        """`worker_id` took the session under the epoch reserved for `kind`."""
+        return msgspec.structs.replace(self, owners={**self.owners, kind: KindOwner(worker_id, self.owner(kind).epoch)})
+
+    def epochs(self) -> tuple[int, ...]:
+        """The epoch of every worker kind, in WORKER_KINDS order."""
+        return tuple(self.owner(kind).epoch for kind in WORKER_KINDS)
+
+
+record_decoder = msgspec.json.Decoder(SessionRecord)
+record_encoder = msgspec.json.Encoder()
