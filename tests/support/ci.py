@@ -1,7 +1,7 @@
 """External tools the tests need: under CI a missing one is a failure, elsewhere a skip with the reason.
 
 The skip is deliberate (issue 5: "outside CI they may skip with a clear reason"): a developer without Debian's
-Chromium or promtool can still run the rest; CI installs both in `.ci/run` and fails if either is missing.
+Chromium, promtool or flite can still run the rest; CI installs all three in `.ci/run` and fails if one is missing.
 """
 
 import os
