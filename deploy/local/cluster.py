@@ -81,6 +81,9 @@ class ClusterLayout:
             "CLUSTER_LOCAL_CX_OPS_PORT": str(self.local_cx_ops_port),
             # both gateways verify each other's resume tokens (a fresh key per `make cluster`)
             "VOICECHAT_RESUME_SECRET": secrets.token_urlsafe(32),
+            # the session record, worker liveness and the conversation log survive the loss of any one node
+            "VOICECHAT_KV_REPLICAS": "3",
+            "VOICECHAT_CONVLOG_REPLICAS": "3",
         }
         for node in NODES:
             others = [f"nats://127.0.0.1:{self.route_port(n)}" for n in NODES if n != node]
