@@ -4,6 +4,11 @@ It streams silence, then the script's utterance, waits for the answer audio, the
 sends `barge_in` (message barge-in) or speaks the utterance again over the bot (spoken barge-in, which is also the
 next turn), in a fixed rotation. Every expected event gets a deadline; a missed one counts as lost.
 
+Speech over the answer first pauses it (`paused{n}`: the answer stops there) and is confirmed as an interruption
+(`interrupted{n}`) once words are heard or the speech lasted long enough: the spoken barge-in's latency is taken at
+the first of the two, and the confirmation must follow within its own deadline. An interruption taken back
+(`resumed{n}`) is counted: the script speaks words, so it should not happen.
+
 Which frame makes the VAD worker report speech start or end depends a little on its history (webrtcvad adapts),
 so each session feeds what it speaks to its own replica of the worker's detector: the clock of `speech_started`
 starts when the frame that triggers the replica is sent. Silence between clips is not fed (all-zero frames leave
@@ -23,6 +28,7 @@ BARGE_DELAY_S = 0.4  # after the first answer audio: well past the dialog worker
 GAP_S = 0.3  # silence between an answer's end and the next utterance
 RECOVER_S = 1.0  # silence after a lost event before the next utterance
 DEADLINES_S = {"speech_started": 2.0, "speech_ended": 2.0, "audio_response": 5.0, "interrupted": 2.0}
+CONFIRM_S = 6.0  # paused -> interrupted: the utterance has to be heard (or end) first
 BARGE_IN = '{"type": "barge_in"}'
 VAD_EVENTS = ("speech_started", "speech_ended")
 DRIFT_S = 0.1  # a VAD event this much before the replica's frame: the worker's detector drifted (e.g. re-claimed)
@@ -61,6 +67,7 @@ class Recorder:
 class _Expect:
     since: float
     metric: str | None  # histogram to record into, None = only checked for loss
+    deadline_s: float | None = None  # None: DEADLINES_S of its kind
 
 
 class SessionDriver:
@@ -113,8 +120,13 @@ class SessionDriver:
                 self._on_audio(now)
             case "audio_end":
                 self._on_audio_end(now)
+            case "paused":
+                self._on_paused(now)
             case "interrupted":
                 self._on_interrupted(now)
+            case "resumed":
+                self.recorder.count("barge_in_taken_back", now)
+                self._reset(now, RECOVER_S)
             case "error":
                 self.recorder.count(f"error_events_{code or 'unknown'}", now)  # e.g. error_events_rate_limited
 
@@ -173,6 +185,11 @@ class SessionDriver:
         if self._clip is None:
             self._next_at = now + GAP_S
 
+    def _on_paused(self, now: float) -> None:
+        """The answer stopped for the speech over it: the barge-in's latency; its confirmation is still due."""
+        if self._met("interrupted", now):
+            self._expect["interrupted"] = _Expect(now, None, CONFIRM_S)
+
     def _on_interrupted(self, now: float) -> None:
         expected = self._expect.get("interrupted")
         if not self._met("interrupted", now):
@@ -183,7 +200,7 @@ class SessionDriver:
 
     def _check_deadlines(self, now: float) -> None:
         for kind, expected in self._expect.items():
-            if now - expected.since > DEADLINES_S[kind]:
+            if now - expected.since > (expected.deadline_s or DEADLINES_S[kind]):
                 self.recorder.count(f"lost_{kind}", expected.since)
                 self._reset(now, RECOVER_S)
                 return

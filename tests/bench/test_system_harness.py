@@ -3,7 +3,7 @@
 import pytest
 
 from bench.system.capacity import stage_split
-from bench.system.driver import BARGE_IN, Mode, Recorder, SessionDriver, Window
+from bench.system.driver import BARGE_DELAY_S, BARGE_IN, Mode, Recorder, SessionDriver, Window
 from bench.system.hist import Histograms
 from bench.system.order import OrderChecker
 from bench.system.script import SILENCE, Script, build
@@ -62,11 +62,10 @@ def script() -> Script:
     return build()
 
 
-def _session(script: Script, rotation: tuple[Mode, ...]) -> tuple[SessionDriver, Recorder]:
+def _session(script: Script, rotation: tuple[Mode, ...], vad_events: bool = True) -> tuple[SessionDriver, Recorder]:
     recorder = Recorder(Window(0.0, 1e9))
-    return SessionDriver(
-        script, make_detector(load_settings(VadSettings, {})), recorder, rotation, first_at=0.0
-    ), recorder
+    detector = make_detector(load_settings(VadSettings, {}))
+    return SessionDriver(script, detector, recorder, rotation, first_at=0.0, vad_events=vad_events), recorder
 
 
 def test_driver_measures_a_turn_and_a_message_barge_in(script: Script) -> None:
@@ -89,6 +88,45 @@ def test_driver_measures_a_turn_and_a_message_barge_in(script: Script) -> None:
     assert 4.9 <= summaries["barge_in"]["p50_ms"] <= 5.1
     assert recorder.histograms.summary("turn_overhead_raw")["count"] == 1
     assert not recorder.counts
+
+
+def _answered(driver: SessionDriver, script: Script) -> float:
+    """Speak the script's utterance and get the answer's first audio; returns the time after it."""
+    now = 0.0
+    for index in range(len(script.frames)):
+        driver.tick(now)
+        if index == script.start_frame:
+            driver.on_event("speech_started", now + 0.003)
+        now += 0.02
+    driver.on_event("speech_ended", now)
+    driver.on_event("audio_response", now + 0.01)
+    return now + 0.01
+
+
+def _speak_over_the_answer(driver: SessionDriver, script: Script, now: float) -> float:
+    """Ticks until the spoken barge-in's first audible frame is sent; returns when it was sent."""
+    barge_at, clip_frames = now + BARGE_DELAY_S, 0
+    while clip_frames <= script.speech_frame:
+        driver.tick(now)
+        clip_frames += now >= barge_at
+        now += 0.02
+    return now - 0.02
+
+
+@pytest.mark.parametrize("confirmed", [True, False])
+def test_a_spoken_barge_in_is_timed_to_the_pause_and_must_be_confirmed(script: Script, confirmed: bool) -> None:
+    driver, recorder = _session(script, (Mode.SPOKEN,), vad_events=False)  # only the barge-in's events here
+    spoke = _speak_over_the_answer(driver, script, _answered(driver, script))
+    driver.on_event("paused", spoke + 0.03)
+    now = spoke + 0.04
+    if confirmed:
+        driver.on_event("interrupted", spoke + 1.5)  # words heard: later than the pause
+    for _ in range(400):  # 8 s: past the confirmation's deadline
+        driver.tick(now)
+        now += 0.02
+    barge_in = recorder.histograms.summary("spoken_barge_in")
+    assert barge_in["count"] == 1 and 29.0 <= barge_in["p50_ms"] <= 31.0
+    assert recorder.counts["lost_interrupted"] == (0 if confirmed else 1)
 
 
 def test_driver_counts_a_missing_event_as_lost(script: Script) -> None:
