@@ -1,5 +1,9 @@
 """Scripted fast mode (VOICECHAT_LOCAL_CX_SCRIPTED=1): no ASR, a fixed `search_products` turn, cached audio.
 
+Like a streaming recogniser, it reports a first word as an interim hypothesis once it has had half a second of
+audio, and the fixed transcript as the final: speech over an answer is then confirmed as an interruption by words
+heard, as with a real recogniser (dialog_worker/turns.py), not only by its length.
+
 Same protocol as the real agent with near-zero processing time, so pipeline benchmarks measure the pipeline.
 It is the second implementation of `Dialogue` (local_agent/dialogue.py) and of `Listener`
 (local_agent/listening.py), chosen once at start by local_agent/server.py.
@@ -13,6 +17,8 @@ from local_agent.listening import Heard, Recognition
 from local_agent.nlu import Match
 
 TRANSCRIPT = "show me shoes"
+INTERIM = "show"
+INTERIM_AFTER_FRAMES = 25  # 500 ms of audio, pre-roll included
 QUERY = "shoes"
 ANSWER = "Here are some shoes I found for you."
 
@@ -47,8 +53,12 @@ class ScriptedListener:
 class _ScriptedRecognition:
     speech_ended = False
 
+    def __init__(self) -> None:
+        self._frames = 0
+
     def feed(self, frames: list[bytes]) -> str:
-        return ""
+        self._frames += len(frames)
+        return INTERIM if self._frames >= INTERIM_AFTER_FRAMES else ""
 
     def finish(self) -> Heard:
         return Heard(TRANSCRIPT, 1.0)

@@ -1,4 +1,4 @@
-"""Scripted fast mode: no ASR, a fixed search_products turn on half-close, cached answer audio."""
+"""Scripted fast mode: no ASR, an interim first word, a fixed search_products turn on half-close, cached answer audio."""
 
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,6 +19,8 @@ async def test_scripted_turn_and_tool_answer(scripted_client: Any, scripted_cx: 
     responses = [r async for r in await scripted_client.streaming_detect_intent(requests=requests())]
     kinds = [r.recognition_result.message_type.name for r in responses if "recognition_result" in r]
     assert "END_OF_SINGLE_UTTERANCE" not in kinds
+    interim = [r.recognition_result.transcript for r in responses if "recognition_result" in r]
+    assert interim == ["show", "show me shoes"]  # a first word heard while streaming, as a recogniser reports one
     final = responses[-1].detect_intent_response
     assert intent_of(final) == "search_products"
     assert dict(tool_calls(final)[0].input_parameters) == {"query": "shoes", "limit": 5}
