@@ -25,6 +25,11 @@ LOOP_ERRORS = Counter("voicechat_loop_errors_total", "Errors survived by a backg
 STALE_EPOCH = Counter(
     "voicechat_stale_epoch_messages_total", "Bus messages dropped because they were sent under an older epoch", ["kind"]
 )
+PUBLISHES_DROPPED = Counter(
+    "voicechat_publishes_dropped_total",
+    "Session messages the gateway dropped because NATS could not take them (away, or its pending buffer full)",
+    ["kind"],
+)
 OWNERSHIP_WRITES = Counter("voicechat_ownership_writes_total", "Compare-and-set writes of session records", ["outcome"])
 TURNS = Counter("voicechat_turns_total", "Turns by outcome", ["outcome"])
 TURN_LATENCY = Histogram(
