@@ -24,7 +24,7 @@ from shared import bus, subjects
 from shared.liveness import LivenessWatch, WorkerBeat, open_workers_bucket
 from shared.logs import get_logger
 from shared.loops import ErrorBurst, forever, guarded
-from shared.metrics import OWNERSHIP_WRITES
+from shared.metrics import OWNER_MOVES, OWNERSHIP_WRITES
 from shared.ownership import (
     Action,
     Announce,
@@ -215,6 +215,7 @@ class OwnerTracker:
 
     def _owner_lost(self, owners: SessionOwners, kind: WorkerKind, crashed: bool) -> None:
         log.info("session_owner_lost", kind=kind, crashed=crashed)
+        OWNER_MOVES.labels(kind, "crashed" if crashed else "draining").inc()
         if owners.ready.is_set():
             owners.moving.set()
         if kind != "dialog" or not owners.turns.busy:

@@ -30,6 +30,14 @@ PUBLISHES_DROPPED = Counter(
     "Session messages the gateway dropped because NATS could not take them (away, or its pending buffer full)",
     ["kind"],
 )
+LIVENESS_WORKERS = Gauge(
+    "voicechat_liveness_workers",
+    "Per-session workers whose liveness key is alive, as this gateway's watch sees them",
+    ["kind", "state"],
+)
+OWNER_MOVES = Counter(
+    "voicechat_owner_moves_total", "Session owners lost and re-claimed, by worker kind and why", ["kind", "reason"]
+)
 OWNERSHIP_WRITES = Counter("voicechat_ownership_writes_total", "Compare-and-set writes of session records", ["outcome"])
 TURNS = Counter("voicechat_turns_total", "Turns by outcome", ["outcome"])
 TURN_LATENCY = Histogram(
