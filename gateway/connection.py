@@ -35,7 +35,7 @@ from shared.audio import StreamResampler, duration_ms
 from shared.convlog.writer import LogWriter
 from shared.logs import get_logger
 from shared.loops import ErrorBurst
-from shared.metrics import ERRORS, STALE_EPOCH, WS_MESSAGES
+from shared.metrics import ERRORS, PUBLISHES_DROPPED, STALE_EPOCH, WS_MESSAGES
 from shared.protocol import (
     AudioChunk,
     AudioOut,
@@ -57,10 +57,12 @@ from shared.protocol import (
     event_type,
 )
 from shared.settings import GatewaySettings
+from shared.subjects import WorkerKind
 
 log = get_logger(__name__)
 
 SESSION_REPLACED = 4000  # close code of a socket whose session another socket took over (docs/protocol.md)
+RETRY_AFTER_MS = 2000  # what a session that could not start is told to wait before it tries again
 _publishes = ErrorBurst("gateway_publish")
 _stale_events = STALE_EPOCH.labels("dialog")
 
@@ -69,6 +71,16 @@ _CONTROLS: dict[type, bus.Control] = {
     StartSpeaking: bus.ControlStartSpeaking(),
     StopSpeaking: bus.ControlStopSpeaking(),
 }
+
+
+def _not_started(waiting: WorkerKind | None) -> Error:
+    """Why a session could not start (fatal, close 1013, retryable: docs/protocol.md): the session store (None)
+    or a worker kind did not answer within VOICECHAT_SESSION_START_TIMEOUT_S, or no worker of a kind took it."""
+    if waiting is None:
+        return Error(code="overloaded", message="session store unavailable", fatal=True, retry_after_ms=RETRY_AFTER_MS)
+    code: ErrorCode = "dialog_unavailable" if waiting == "dialog" else "overloaded"
+    message = f"no {waiting} worker could take the session"
+    return Error(code=code, message=message, fatal=True, retry_after_ms=RETRY_AFTER_MS)
 
 
 @functools.cache
@@ -120,16 +132,19 @@ class Connection:
         self._audio_subject = subjects.audio(opening.session_id)
         self._control_subject = subjects.control(opening.session_id)
         self._binary_audio = opening.audio_out == "binary"
+        self._start_by = 0.0  # the loop time by which the client gets session_start or an error
         self.observer = TurnObserver(convlog)
 
     async def run(self) -> None:
         session_id = self.opening.session_id
+        self._start_by = asyncio.get_running_loop().time() + self.settings.session_start_timeout_s
         try:
             opening = self.opening
-            owners = await self.tracker.open(session_id, opening.language, opening.subject, opening.resumed)
-        except Exception as exc:  # noqa: BLE001 - the session store is unreachable: the client retries later
-            log.warning("session_store_unavailable", error=str(exc))
-            await self._fail(Error(code="overloaded", message="session store unavailable", fatal=True), 1013)
+            async with asyncio.timeout_at(self._start_by):
+                owners = await self.tracker.open(session_id, opening.language, opening.subject, opening.resumed)
+        except Exception as exc:  # noqa: BLE001 - the session store is unreachable (or slow): the client retries
+            log.warning("session_store_unavailable", error=f"{type(exc).__name__}: {exc}")
+            await self._fail(_not_started(None), 1013)
             return
         if owners is None:
             error = Error(code="session_not_found", message="unknown session or bad resume_token", fatal=True)
@@ -162,11 +177,16 @@ class Connection:
 
     async def _claim(self) -> None:
         owners = self._owners()
-        await owners.ready.wait()
+        try:
+            async with asyncio.timeout_at(self._start_by):
+                await owners.ready.wait()
+        except TimeoutError:
+            waiting = owners.machine.waiting_for()
+            log.warning("session_start_timed_out", waiting_for=waiting or "session_store")
+            await self._fail(_not_started(waiting), 1013)
+            return
         if owners.gave_up is not None:
-            kind = owners.gave_up
-            code: ErrorCode = "dialog_unavailable" if kind == "dialog" else "overloaded"
-            await self._fail(Error(code=code, message=f"no {kind} worker could take the session", fatal=True), 1013)
+            await self._fail(_not_started(owners.gave_up), 1013)
             return
         await self._publish(subjects.takeover(owners.session_id), owners.machine.record.connection.encode())
         await self._apply(self.session.claimed())
@@ -340,12 +360,24 @@ class Connection:
                     log.warning("session_input_rejected", phase=phase.value, input=given.value)
 
     async def _publish(self, subject: str, payload: bytes, headers: dict[str, str] | None = None) -> None:
-        """Publish, or drop and count when NATS cannot take it now (the socket stays open)."""
+        """Publish, or drop and count when NATS cannot take it now (the socket stays open). The socket loop never
+        waits on a stalled server: once `VOICECHAT_NATS_PENDING_BYTES` wait to be written (nats-py would block
+        each publish on a forced flush while the TCP connection is still up, and raise once it is down), a message
+        is dropped here instead."""
+        kind = "audio" if subject == self._audio_subject else "control"
+        if self.nc.pending_data_size + len(payload) > self.settings.nats_pending_bytes:
+            self._dropped(kind, BufferError("NATS pending buffer full"))
+            return
         try:
             await self.nc.publish(subject, payload, headers=headers)
         except Exception as exc:  # noqa: BLE001 - counted and logged per burst; a turn cut by it is failed on reconnect
-            ERRORS.labels("gateway", "publish_failed").inc()
-            _publishes.failed(exc)
+            self._dropped(kind, exc)
+
+    @staticmethod
+    def _dropped(kind: str, exc: BaseException) -> None:
+        ERRORS.labels("gateway", "publish_failed").inc()
+        PUBLISHES_DROPPED.labels(kind).inc()
+        _publishes.failed(exc)
 
     async def _relay(self, msg: Msg) -> None:
         """Worker events are already protocol v1 JSON: read their type and turn, judge their epoch, then pass them

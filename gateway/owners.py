@@ -24,7 +24,7 @@ from shared import bus, subjects
 from shared.liveness import LivenessWatch, WorkerBeat, open_workers_bucket
 from shared.logs import get_logger
 from shared.loops import ErrorBurst, forever, guarded
-from shared.metrics import OWNERSHIP_WRITES
+from shared.metrics import OWNER_MOVES, OWNERSHIP_WRITES
 from shared.ownership import (
     Action,
     Announce,
@@ -32,6 +32,7 @@ from shared.ownership import (
     GiveUp,
     OwnerLost,
     OwnershipMachine,
+    Phase,
     Progress,
     Ready,
     Replaced,
@@ -93,7 +94,10 @@ class OwnerTracker:
 
     async def start(self) -> None:
         js = self.nc.jetstream()
-        self._store = await SessionStore.open(js, self.settings)
+        # Record writes time out within a claim's time and are retried, so a session starts within its bound
+        # (VOICECHAT_SESSION_START_TIMEOUT_S) once a KV leader is back.
+        store_js = self.nc.jetstream(timeout=self.settings.claim_timeout_s)
+        self._store = await SessionStore.open(store_js, self.settings)
         self.liveness = LivenessWatch(await open_workers_bucket(js, self.settings), self._liveness_changed)
         self._tasks = [
             asyncio.create_task(self.liveness.run()),
@@ -211,6 +215,7 @@ class OwnerTracker:
 
     def _owner_lost(self, owners: SessionOwners, kind: WorkerKind, crashed: bool) -> None:
         log.info("session_owner_lost", kind=kind, crashed=crashed)
+        OWNER_MOVES.labels(kind, "crashed" if crashed else "draining").inc()
         if owners.ready.is_set():
             owners.moving.set()
         if kind != "dialog" or not owners.turns.busy:
@@ -244,10 +249,15 @@ class OwnerTracker:
             except Exception as exc:  # noqa: BLE001 - NATS down or timed out: learn the outcome once it is back
                 OWNERSHIP_WRITES.labels("error").inc()
                 self._writes.failed(exc)
-                if not await self._outcome(owners):
-                    await asyncio.sleep(self.settings.claim_timeout_s / 2)
-                    continue
-                return
+                if await self._outcome(owners) or self._abandoned(owners, action):
+                    return
+                await asyncio.sleep(self.settings.claim_timeout_s / 2)
+
+    @staticmethod
+    def _abandoned(owners: SessionOwners, write: Write) -> bool:
+        """A session closed before its record was ever written (it never started) stops retrying its first write:
+        a record that did land meanwhile ages out with the bucket."""
+        return write.revision == 0 and owners.machine.phase is Phase.CLOSED
 
     async def _outcome(self, owners: SessionOwners) -> bool:
         """After a write error: read the record and let the machine judge whether the write landed."""

@@ -98,6 +98,14 @@ class Service:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
+def metric(service: Service, series: str) -> float:
+    """One series of a service's /metrics (`name{label="value"}` as exported), 0 when absent."""
+    with urllib.request.urlopen(service.base_url + "/metrics", timeout=5) as response:
+        text = response.read().decode()
+    found = re.search(rf"^{re.escape(series)} (\S+)$", text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
 def owned_sessions(service: Service) -> int:
     """Sessions a worker owns right now, from its `voicechat_worker_sessions` gauge."""
     with urllib.request.urlopen(service.base_url + "/metrics", timeout=2) as response:

@@ -7,6 +7,7 @@ expire. A draining worker says so in its key. shared/ownership.py turns these in
 """
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable
 
 import msgspec
@@ -17,7 +18,9 @@ from shared import subjects
 from shared.kv import bucket_config, open_bucket
 from shared.logs import get_logger
 from shared.loops import ErrorBurst, forever
+from shared.metrics import LIVENESS_WORKERS
 from shared.settings import SessionPlaneSettings
+from shared.subjects import WORKER_KINDS
 
 log = get_logger(__name__)
 
@@ -128,4 +131,12 @@ class LivenessWatch:
         else:
             self.workers[worker] = beat
         if before != beat:
+            self._count()
             self.on_change(worker, beat)
+
+    def _count(self) -> None:
+        """`voicechat_liveness_workers`: every kind and state, zero included (a kind with no worker shows)."""
+        counts = Counter((beat.kind, "draining" if beat.draining else "alive") for beat in self.workers.values())
+        for kind in WORKER_KINDS:
+            for state in ("alive", "draining"):
+                LIVENESS_WORKERS.labels(kind, state).set(counts[kind, state])

@@ -25,6 +25,19 @@ LOOP_ERRORS = Counter("voicechat_loop_errors_total", "Errors survived by a backg
 STALE_EPOCH = Counter(
     "voicechat_stale_epoch_messages_total", "Bus messages dropped because they were sent under an older epoch", ["kind"]
 )
+PUBLISHES_DROPPED = Counter(
+    "voicechat_publishes_dropped_total",
+    "Session messages the gateway dropped because NATS could not take them (away, or its pending buffer full)",
+    ["kind"],
+)
+LIVENESS_WORKERS = Gauge(
+    "voicechat_liveness_workers",
+    "Per-session workers whose liveness key is alive, as this gateway's watch sees them",
+    ["kind", "state"],
+)
+OWNER_MOVES = Counter(
+    "voicechat_owner_moves_total", "Session owners lost and re-claimed, by worker kind and why", ["kind", "reason"]
+)
 OWNERSHIP_WRITES = Counter("voicechat_ownership_writes_total", "Compare-and-set writes of session records", ["outcome"])
 TURNS = Counter("voicechat_turns_total", "Turns by outcome", ["outcome"])
 TURN_LATENCY = Histogram(

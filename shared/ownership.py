@@ -294,6 +294,13 @@ class OwnershipMachine:
             return [Delete(self.revision)]
         return [Write(self._ours(self.record), self.revision)]
 
+    def waiting_for(self) -> WorkerKind | None:
+        """What keeps a session from starting: the first kind not owned yet, or None while the record itself is
+        not written yet (the session store does not answer)."""
+        if self.phase is Phase.OPENING:
+            return None
+        return next((kind for kind, state in self.kinds.items() if state.slot is not Slot.OWNED), None)
+
     def owner(self, kind: WorkerKind) -> str | None:
         """The worker acting for `kind` (None while it moves)."""
         state = self.kinds.get(kind)

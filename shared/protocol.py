@@ -157,6 +157,7 @@ class Error(ServerEvent, tag="error", omit_defaults=True):
     message: str
     fatal: bool
     turn_id: TurnId | None = None
+    retry_after_ms: Annotated[int, msgspec.Meta(ge=0)] | None = None  # a retryable refusal: try again after this
 
 
 class Pong(ServerEvent, tag="pong"):

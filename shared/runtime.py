@@ -45,7 +45,10 @@ async def connect(
 ) -> NATS:
     """Connect, retrying the first connection; once connected, reconnect forever.
 
-    `VOICECHAT_NATS_URL` may list several servers of a cluster, separated by commas.
+    `VOICECHAT_NATS_URL` may list several servers of a cluster, separated by commas. While disconnected, publishes
+    are buffered up to `VOICECHAT_NATS_PENDING_BYTES`; past that they raise (every caller survives it). A server
+    that stops answering (a stalled node: the TCP connection stays up) is found after three unanswered pings,
+    `VOICECHAT_NATS_PING_INTERVAL_S` apart.
     """
 
     async def on_error(exc: Exception) -> None:
@@ -69,12 +72,12 @@ async def connect(
                 max_reconnect_attempts=-1,
                 reconnect_time_wait=0.25,
                 connect_timeout=2,
-                ping_interval=5,
+                ping_interval=settings.nats_ping_interval_s,
                 max_outstanding_pings=3,
                 error_cb=on_error,
                 disconnected_cb=on_disconnect,
                 reconnected_cb=on_reconnect,
-                pending_size=64 * 1024 * 1024,
+                pending_size=settings.nats_pending_bytes,
             )
         except (TimeoutError, OSError, nats.errors.Error) as exc:
             last = exc

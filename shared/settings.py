@@ -34,6 +34,8 @@ class CommonSettings(msgspec.Struct, frozen=True, kw_only=True):
     metrics_port: Port | None = None
     drain_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 20.0
     event_loop: Literal["asyncio", "uvloop"] = "asyncio"
+    nats_pending_bytes: Annotated[int, msgspec.Meta(ge=64 * 1024)] = 64 * 1024 * 1024
+    nats_ping_interval_s: Positive = 5.0
 
 
 class SessionPlaneSettings(CommonSettings, frozen=True, kw_only=True):
@@ -91,6 +93,7 @@ class GatewaySettings(ConvlogSettings, frozen=True, kw_only=True):
     socket_send_buffer: Annotated[int, msgspec.Meta(ge=16384)] = 128 * 1024
     ws_compression: bool = False
     socket_close_timeout_s: Positive = 2.0
+    session_start_timeout_s: Positive = 5.0
     # phone calls (Twilio Media Streams, docs/telephony.md)
     phone_enabled: bool = True
     twilio_auth_token: str | None = None

@@ -143,6 +143,34 @@ def stages() -> list[Builder[model.Panel]]:
     ]
 
 
+def ownership() -> list[Builder[model.Panel]]:
+    """Session ownership on the KV buckets and how the loops weather NATS outages (issue 12, docs/metrics.md)."""
+    return [
+        graph(
+            "Workers alive (liveness keys, as gateways see them)",
+            "short",
+            [query(f"max by (kind, state) (voicechat_liveness_workers{{{NS}}})", "{{kind}} {{state}}")],
+        ),
+        graph("Owners lost and re-claimed / s", "reqps", [rate("voicechat_owner_moves_total", "kind, reason")]),
+        graph(
+            "Session record writes / s (compare-and-set)",
+            "reqps",
+            [rate("voicechat_ownership_writes_total", "outcome")],
+        ),
+        graph(
+            "Stale-epoch messages dropped / s",
+            "reqps",
+            [rate("voicechat_stale_epoch_messages_total", "kind")],
+        ),
+        graph("Errors survived by background loops / s", "reqps", [rate("voicechat_loop_errors_total", "loop")]),
+        graph(
+            "Messages dropped by gateways (NATS away or buffer full) / s",
+            "reqps",
+            [rate("voicechat_publishes_dropped_total", "pod, kind")],
+        ),
+    ]
+
+
 def traffic() -> list[Builder[model.Panel]]:
     return [
         graph("Errors / s by service and code", "reqps", [rate("voicechat_errors_total", "service, code")]),
@@ -215,6 +243,7 @@ def build() -> model.Dashboard:
         "Overview": overview(),
         "Turns and tools": turns(),
         "Turn stages and conversation log": stages(),
+        "Session ownership and NATS outages": ownership(),
         "Traffic": traffic(),
         "Local agent": local_agent(),
         "Phone calls": phone(),

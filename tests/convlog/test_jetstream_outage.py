@@ -6,14 +6,12 @@ alone: the server refuses every publish to the log's subjects and its stream API
 client connects as), so the log's writes and its stream creation go unanswered, as when JetStream is away."""
 
 import json
-import re
-import urllib.request
 from pathlib import Path
 
 import aiohttp
 
 from harness.nats_server import NatsServer
-from harness.procs import Service, wait_http
+from harness.procs import metric, wait_http
 from harness.stack import FULL_STACK, running_stack
 from shared import subjects
 from voice_client.recorder import connect
@@ -28,13 +26,6 @@ accounts: {{ APP: {{ jetstream: enabled, users: [
 ] }} }}
 no_auth_user: app
 """
-
-
-def metric(service: Service, series: str) -> float:
-    with urllib.request.urlopen(service.base_url + "/metrics", timeout=5) as response:
-        text = response.read().decode()
-    found = re.search(rf"^{re.escape(series)} (\S+)$", text, re.M)
-    return float(found.group(1)) if found else 0.0
 
 
 async def test_turns_go_on_and_the_log_drops_past_its_bound(tmp_path: Path) -> None:

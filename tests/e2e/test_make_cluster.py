@@ -1,4 +1,5 @@
-"""`make cluster`: a session works through either gateway, survives `kill -9` of a NATS node, Ctrl-C stops it all."""
+"""`make cluster`: a session works through either gateway, survives `kill -9` of a NATS node (the one leading the
+session records' KV stream), new sessions start after it, Ctrl-C stops it all."""
 
 import asyncio
 import json
@@ -21,10 +22,13 @@ import pytest
 from deploy.local.cluster import NODES, REPLICAS, ClusterLayout
 from harness.procs import ROOT, descendants, kill_all, wait_http
 from harness.speech import frames, utterance
+from shared import subjects
 from voice_client.recorder import VoiceClient, connect
 
 pytestmark = pytest.mark.e2e
 
+# A connecting client gets session_start or a retryable error within VOICECHAT_SESSION_START_TIMEOUT_S (5 s).
+START_BOUND_S = 5.0 + 2.0
 # Speech after the node loss starts once the owners' heartbeats could have gone stale and been re-claimed.
 REROUTE_LEAD_MS = 3000
 
@@ -92,6 +96,29 @@ async def ping(client: VoiceClient) -> None:
     await client.wait_for(lambda e: e["type"] == "pong" and e["_at"] > sent)
 
 
+def sessions_leader(layout: ClusterLayout) -> int:
+    """The node leading the session records' KV stream (as the cluster reports it in /jsz)."""
+    report = monitor(layout, NODES[0], "jsz?accounts=true&streams=true")
+    streams = [stream for account in report["account_details"] for stream in account.get("stream_detail", [])]
+    (leader,) = [s["cluster"]["leader"] for s in streams if s["name"] == f"KV_{subjects.SESSIONS_BUCKET}"]
+    return int(leader.removeprefix("node"))
+
+
+async def started(http: aiohttp.ClientSession, gateway: str) -> VoiceClient:
+    """A new session right after the node loss: the gateway answers within its start bound, never with silence;
+    a retryable refusal (the new KV leader not elected yet) is retried after its `retry_after_ms`."""
+    for _ in range(5):
+        client = await connect(http, gateway, wait_start=False)
+        first = await client.wait_for(lambda e: e["type"] in ("session_start", "error"), timeout=START_BOUND_S)
+        if first["type"] == "session_start":
+            client.start = first
+            return client
+        assert first["fatal"] and first["retry_after_ms"] > 0, first
+        await client.close()
+        await asyncio.sleep(first["retry_after_ms"] / 1000)
+    raise AssertionError("no session could start after the node loss")
+
+
 async def sessions_survive_node_loss(layout: ClusterLayout, family: list[psutil.Process]) -> None:
     gateways = [layout.gateway_url(replica) for replica in REPLICAS]
     speech = frames(utterance("hello there", 16000, "en-us+f2"), 16000)
@@ -103,13 +130,13 @@ async def sessions_survive_node_loss(layout: ClusterLayout, family: list[psutil.
         per_node = await asyncio.to_thread(lambda: {node: clients(layout, [node]) for node in NODES})
         before = sum(per_node.values(), Counter[str]())
         assert before.total() >= 8  # two gateways and six workers
-        victim = max(NODES, key=lambda node: per_node[node].total())
+        victim = await asyncio.to_thread(sessions_leader, layout)  # the harder loss: the session records' leader
         survivors = [node for node in NODES if node != victim]
         nats_node(family, victim).kill()
         killed_at = time.monotonic()
         # nats-py reconnects every service to a surviving node: all client connections are back.
         await eventually(lambda: clients(layout, survivors) == before, f"every service back on {survivors}")
-        fresh = [await connect(http, gateway) for gateway in gateways]
+        fresh = [await started(http, gateway) for gateway in gateways]
         everyone = [*existing, *fresh]
         await asyncio.gather(*(speech_events(client, later, killed_at) for client in everyone))
         await asyncio.gather(*(ping(client) for client in everyone))

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import nats
 import pytest
 from nats.aio.client import Client as NATS
+from prometheus_client import REGISTRY
 
 from shared import subjects
 from shared.kv import bucket_config, open_bucket
@@ -72,6 +73,11 @@ async def test_an_unreadable_record_is_reported_absent_with_its_revision(store: 
     assert await store.write(record("c1"), revision) is not None
 
 
+def workers_seen(kind: str, state: str) -> float | None:
+    """`voicechat_liveness_workers{kind, state}` as this process exports it."""
+    return REGISTRY.get_sample_value("voicechat_liveness_workers", {"kind": kind, "state": state})
+
+
 class Changes:
     def __init__(self) -> None:
         self.seen: list[tuple[str, WorkerBeat | None]] = []
@@ -106,10 +112,12 @@ async def test_the_server_expires_a_worker_that_stops_beating(nc: NATS, watched:
     await beacon.refresh()
     await changes.wait(lambda c: c == ("dialog-x", WorkerBeat("dialog")))
     assert watch.alive() == {"dialog-x"}
+    assert workers_seen("dialog", "alive") == 1
     stopped = time.monotonic()
     await changes.wait(lambda c: c == ("dialog-x", None), timeout=SETTINGS.owner_stale_s + 3)
     assert time.monotonic() - stopped >= SETTINGS.owner_stale_s * 0.9
     assert watch.alive() == frozenset()
+    assert workers_seen("dialog", "alive") == 0
 
 
 async def test_a_draining_worker_says_so(nc: NATS, watched: tuple[LivenessWatch, Changes]) -> None:
@@ -118,6 +126,7 @@ async def test_a_draining_worker_says_so(nc: NATS, watched: tuple[LivenessWatch,
     await beacon.refresh()
     await beacon.draining()
     await changes.wait(lambda c: c == ("vad-y", WorkerBeat("vad", draining=True)))
+    assert (workers_seen("vad", "alive"), workers_seen("vad", "draining")) == (0, 1)
     assert "vad-y" not in watch.alive() and "vad-y" in watch.workers
     await beacon.leave()
     await changes.wait(lambda c: c == ("vad-y", None))

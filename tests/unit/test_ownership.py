@@ -55,6 +55,20 @@ def test_a_new_session_reserves_epochs_claims_records_and_announces() -> None:
     assert m.owner("vad") == "vad-1" and m.owner("dialog") == "dialog-1"
 
 
+def test_what_a_session_waits_for_before_it_can_start() -> None:
+    m = machine()
+    m.open(frozenset())
+    assert m.waiting_for() is None  # the record is not written yet: the session store
+    m.write_done(1)
+    assert m.waiting_for() == "vad"
+    m.claimed("vad", 1, "vad-1")
+    m.write_done(2)
+    assert m.waiting_for() == "dialog"
+    m.claimed("dialog", 1, "dialog-1")
+    m.write_done(3)
+    assert m.waiting_for() is None and m.ready
+
+
 def test_a_resume_asks_the_recorded_live_owners_first_under_new_epochs() -> None:
     old = SessionRecord(session_id=SID, connection="c0", owners={"vad": KindOwner("vad-1", 3),
                         "dialog": KindOwner("dialog-1", 5)}, last_turn_id=7, audio_seq=900)  # fmt: skip
