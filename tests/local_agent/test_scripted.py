@@ -1,4 +1,4 @@
-"""Scripted fast mode: no ASR, an interim first word, a fixed search_products turn on half-close, cached answer audio."""
+"""Scripted fast mode: no ASR, an interim first word, a fixed search_products turn, cached answer audio."""
 
 from collections.abc import AsyncIterator
 from typing import Any
