@@ -77,7 +77,7 @@ class SessionOwners:
         """Where the next owner numbers turns from: past every turn seen, and past a turn reported lost (a retry
         right after a crash must not reuse the lost turn's id)."""
         turns = self.turns
-        return max(self.machine.record.last_turn_id, turns.last_turn_id, turns.dead_turn or 0)
+        return max(self.machine.record.last_turn_id, turns.last_turn_id, turns.ended_through)
 
 
 class OwnerTracker:

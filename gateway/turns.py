@@ -1,5 +1,5 @@
 """Pure tracker of one session's turns as the gateway sees them (no asyncio, no I/O): is a turn under way, which
-one, and which turn was reported lost so that its late events are dropped.
+one, and which turns are over (ended, or reported lost) so that their late events are dropped.
 
 It reads only what the gateway relays: each event's turn and whether it ends the turn (`shared.protocol.ends_turn`,
 docs/protocol.md). The transition table `TRANSITIONS` is its documentation; every phase takes every input.
@@ -7,7 +7,9 @@ docs/protocol.md). The transition table `TRANSITIONS` is its documentation; ever
 Guarantees (tests/unit/test_gateway_turns.py walks the table and checks them with hypothesis):
 - `last_turn_id` never goes back; an open turn is never older than the newest turn seen;
 - at most one turn is open, and `busy` is exactly "a typed request is unanswered or a turn is open";
-- once `lose()` has returned turn n, no later event of turn n is relayed (until another turn is lost).
+- nothing of a turn is relayed after its end: once an event ending turn n was relayed or `lose()` returned n, no
+  later event of turn n or of an older turn reaches the client (a worker that stalled, or the retiring owner of a
+  handover, cannot speak into a turn the client has seen end).
 """
 
 from enum import Enum
@@ -57,7 +59,7 @@ class TurnTracker:
         self.phase = Phase.IDLE
         self.last_turn_id = last_turn_id
         self.open_turn: int | None = None
-        self.dead_turn: int | None = None  # a turn reported lost to the client: its late events are dropped
+        self.ended_through = 0  # the newest turn that ended or was reported lost: nothing up to it is relayed
 
     @property
     def busy(self) -> bool:
@@ -70,8 +72,10 @@ class TurnTracker:
         """Track a relayed event (`ends`: `ends_turn` of it); False when the event must not reach the client."""
         if turn_id is None:
             return True
-        if turn_id == self.dead_turn:
+        if turn_id <= self.ended_through:
             return False
+        if ends:
+            self.ended_through = turn_id
         if turn_id < self.last_turn_id:
             self._step(Input.STALE)
             return True
@@ -84,8 +88,8 @@ class TurnTracker:
         """The turn under way lost its worker or its events: the turn to report failed, None when none was."""
         turn = None
         if self.busy:
-            turn = self.open_turn if self.open_turn is not None else self.last_turn_id + 1
-            self.dead_turn = turn
+            turn = self.open_turn if self.open_turn is not None else max(self.last_turn_id, self.ended_through) + 1
+            self.ended_through = turn
         self._step(Input.LOST)
         self.open_turn = None
         return turn

@@ -41,6 +41,17 @@ def test_a_newer_turn_takes_the_place_of_the_open_one() -> None:
     assert turns.open_turn == 2
     assert turns.event(1, ends=True)  # stale: relayed, changes nothing
     assert (turns.phase, turns.open_turn) == (Phase.OPEN, 2)
+    assert not turns.event(1, ends=False)  # turn 1 has ended
+
+
+def test_nothing_of_a_turn_is_relayed_after_its_end() -> None:
+    turns = TurnTracker()
+    turns.event(3, ends=False)
+    assert turns.event(3, ends=True)
+    assert not turns.event(3, ends=False)  # e.g. a stalled worker waking up
+    assert not turns.event(3, ends=True)  # a second end (error then interrupted)
+    assert not turns.event(2, ends=False)  # an older turn is over too
+    assert turns.event(4, ends=False)
 
 
 def test_a_stale_event_does_not_answer_a_typed_request() -> None:
@@ -60,6 +71,14 @@ def test_losing_an_open_turn_reports_it_and_drops_its_late_events() -> None:
     assert turns.event(2, ends=False)
 
 
+def test_a_retry_lost_again_is_reported_as_a_new_turn() -> None:
+    turns = TurnTracker(last_turn_id=4)
+    turns.request()
+    assert turns.lose() == 5
+    turns.request()  # the retry, numbered past 5 by the next owner, is lost before it spoke
+    assert turns.lose() == 6
+
+
 def test_losing_an_unanswered_request_reports_the_next_turn() -> None:
     turns = TurnTracker(last_turn_id=4)
     turns.request()
@@ -72,7 +91,7 @@ def test_nothing_is_lost_when_no_turn_is_under_way() -> None:
     turns = TurnTracker()
     turns.event(1, ends=True)
     assert turns.lose() is None
-    assert turns.event(1, ends=False)
+    assert turns.event(2, ends=False)
 
 
 def _in_phase(phase: Phase) -> TurnTracker:
@@ -103,14 +122,14 @@ def test_every_cell_of_the_table_is_what_the_tracker_does(phase: Phase, given: I
 
 class TrackerMachine(RuleBasedStateMachine):
     """Guarantees: last_turn_id never goes back and no open turn is older than it; at most one open turn, and
-    busy is exactly "awaiting or open"; after lose() returned n, no event of turn n is relayed (until another turn
-    is lost: the tracker remembers the last one)."""
+    busy is exactly "awaiting or open"; after an end of turn n was relayed or lose() returned n, no event of turn
+    n or of an older turn is relayed."""
 
     def __init__(self) -> None:
         super().__init__()
         self.turns = TurnTracker()
         self.last = 0
-        self.lost: set[int] = set()
+        self.over = 0  # the newest turn whose end was relayed or that was reported lost
 
     @rule()
     def request(self) -> None:
@@ -119,10 +138,13 @@ class TrackerMachine(RuleBasedStateMachine):
     @rule(turn=st.none() | st.integers(0, 6), ends=st.booleans())
     def event(self, turn: int | None, ends: bool) -> None:
         relayed = self.turns.event(turn, ends)
-        if turn in self.lost:
-            assert not relayed
         if turn is None:
             assert relayed
+        elif turn <= self.over:
+            assert not relayed
+        elif ends:
+            assert relayed
+            self.over = turn
 
     @rule()
     def lose(self) -> None:
@@ -130,8 +152,8 @@ class TrackerMachine(RuleBasedStateMachine):
         turn = self.turns.lose()
         assert (turn is not None) is busy
         if turn is not None:
-            assert turn >= self.turns.last_turn_id
-            self.lost = {turn}  # the tracker remembers the last lost turn, as the gateway reports one at a time
+            assert turn >= self.turns.last_turn_id and turn > self.over
+            self.over = turn
 
     @invariant()
     def turn_ids_never_go_back(self) -> None:
