@@ -1,7 +1,9 @@
 """The `StreamingDetectIntent` of a spoken turn: the request generator (config, pre-roll, then live audio batched
 into 100 ms requests), retries while the agent is unavailable before any answer (agent_errors.py), and the
 recognition results (transcripts and the end of the utterance) reported to the turn's sink; its stages
-(`end_of_input`, `recognition`), the final transcript and a `cx stream` span go to the turn's log (`turn_log.py`)."""
+(`end_of_input`, `recognition`), the final transcript and a `cx stream` span go to the turn's log (`turn_log.py`).
+Audio waiting for the agent is bounded (`VOICECHAT_TURN_AUDIO_QUEUE_S`): `feed` says when it is full, and the turn
+fails (dropping the oldest audio would send the agent an utterance with a hole in it)."""
 
 import asyncio
 import time
@@ -38,10 +40,16 @@ class CxStream:
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._sent: list[bytes] = list(preroll)
         self._max_frames = int(deps.settings.max_turn_speech_s * 1000 / FRAME_MS)
+        self._max_queued = max(1, int(deps.settings.turn_audio_queue_s * 1000 / FRAME_MS))
 
-    def feed(self, pcm: bytes) -> None:
-        if self.ended_at is None:
-            self._queue.put_nowait(pcm)
+    def feed(self, pcm: bytes) -> bool:
+        """Queue a frame for the agent; False when the queue is full (the agent took none for too long)."""
+        if self.ended_at is not None:
+            return True
+        if self._queue.qsize() >= self._max_queued:
+            return False
+        self._queue.put_nowait(pcm)
+        return True
 
     def end_input(self) -> None:
         if self.ended_at is None:
