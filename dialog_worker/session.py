@@ -119,6 +119,10 @@ class DialogSession:
             await self._handle(turns.SpeechEnd(event.offset_ms))
 
     async def on_control(self, message: bus.Control) -> None:
+        if isinstance(message, bus.ControlOwner):  # the VAD's owner (its announcement may come before ours)
+            if message.kind == "vad":
+                self._vad_fence.advance(message.epoch)
+            return
         if not self._confirmed:
             return  # meant for the previous owner, which handles it
         match message:
@@ -135,8 +139,6 @@ class DialogSession:
                 await self._handle(turns.SpeechEnd(self._offset_ms), "stop")
             case bus.ControlText(text=text) if not self._retiring:
                 await self._handle(turns.Text(text), "text")
-            case bus.ControlOwner(kind="vad", epoch=epoch):
-                self._vad_fence.advance(epoch)
 
     def confirm(self) -> None:
         self._confirmed = True

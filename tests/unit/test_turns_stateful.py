@@ -1,8 +1,8 @@
 """Invariants of the turn machine (dialog_worker/turns.py) under any order of inputs (hypothesis stateful testing):
 nothing of turn n is emitted after `interrupted{n}`, nor after its own last event (`audio_end{n}`, or `error{n}` that
-fails it, whatever the phase: a CX stream failing while the user still speaks included); turn ids never go back; at most one turn is open for the client
-(two streams only while an answer is paused and a candidate listens); a paused answer and its candidate are held
-back until the pause is decided, and `resumed{n}` only follows `paused{n}`."""
+fails it, whatever the phase: a CX stream failing while the user still speaks included); turn ids never go back; at
+most one turn is open for the client (two streams only while an answer is paused and a candidate listens); a paused
+answer and its candidate are held back until the pause is decided, and `resumed{n}` only follows `paused{n}`."""
 
 from hypothesis import settings
 from hypothesis import strategies as st
