@@ -4,7 +4,8 @@ DetectIntent mapped onto a recognition engine (`Listener`), the dialogue logic (
 Interim decoding and synthesis run in a thread pool (both are CPU heavy and decoders are not thread-safe: one per
 stream, touched by one task at a time); final recognition passes run in the bounded pool (local_agent/pool.py).
 Handlers write with `context.write` from a single coroutine, so a client cancel lands in an `await` and the
-`finally` releases the stream's decoder at once. Session state is saved after every change
+`finally` releases the stream's decoder at once. An outage on demand (local_agent/outage.py) fails calls and
+streams in flight with UNAVAILABLE. Session state is saved after every change
 (local_agent/sessions.py), so a restarted agent carries on.
 """
 
@@ -22,6 +23,7 @@ from local_agent.agent import Agent
 from local_agent.dialogue import Dialogue, SessionState
 from local_agent.listening import Listener, Recognition
 from local_agent.nlu import clean
+from local_agent.outage import Outage
 from local_agent.pool import RecognitionPool
 from local_agent.sessions import SessionStore
 from local_agent.validation import (
@@ -51,8 +53,10 @@ class LocalSessions:
         pool: RecognitionPool,
         executor: ThreadPoolExecutor,
         sessions: SessionStore,
+        outage: Outage,
     ) -> None:
         self.agent = agent
+        self.outage = outage
         self.dialogue = dialogue
         self.listener = listener
         self.pool = pool
@@ -117,6 +121,7 @@ class LocalSessions:
 
     async def detect_intent(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
+            self.outage.check()
             session = check_session(request.session)
             kind = query_kind(request.query_input)
             if kind == "text":
@@ -145,6 +150,7 @@ class LocalSessions:
             LOCAL_STREAMS_ACTIVE.dec()
 
     async def _stream(self, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> None:
+        self.outage.check()
         first = await anext(aiter(requests), None)
         if first is None:
             raise invalid("empty request stream")
@@ -173,6 +179,7 @@ class LocalSessions:
         final: str | None = None
         chunk = first.query_input.audio.audio
         async for request in _chain(chunk, requests):
+            self.outage.check()
             if final is not None or not request:
                 continue
             hypothesis = await self._run(recognition.feed, resampler.push(request))
