@@ -1,7 +1,8 @@
-"""An outage of the agent on demand, for fault tests (`make chaos`, tests/integration/test_dialog_failures.py):
-SIGUSR1 starts it, SIGUSR2 ends it (docs/local_agent.md). While it lasts, every call is refused and every stream
-in flight fails at its next request with UNAVAILABLE, the status Dialogflow CX gives when its backend is down; the
-gRPC server and its connections stay up, so the client sees the service fail, not the network."""
+"""An outage of speech on demand, for fault tests (`make chaos`, tests/integration/test_dialog_failures.py):
+SIGUSR1 starts it, SIGUSR2 ends it (docs/local_agent.md). While it lasts, every `StreamingDetectIntent` is refused
+and every one in flight fails at its next request with UNAVAILABLE, the status Dialogflow CX gives when a backend is
+down; `DetectIntent` (typed turns, tool results) is served, and the gRPC server and its connections stay up, so a
+client sees the speech service fail mid-utterance, not the network."""
 
 import asyncio
 import signal

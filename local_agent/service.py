@@ -4,8 +4,8 @@ DetectIntent mapped onto a recognition engine (`Listener`), the dialogue logic (
 Interim decoding and synthesis run in a thread pool (both are CPU heavy and decoders are not thread-safe: one per
 stream, touched by one task at a time); final recognition passes run in the bounded pool (local_agent/pool.py).
 Handlers write with `context.write` from a single coroutine, so a client cancel lands in an `await` and the
-`finally` releases the stream's decoder at once. An outage on demand (local_agent/outage.py) fails calls and
-streams in flight with UNAVAILABLE. Session state is saved after every change
+`finally` releases the stream's decoder at once. An outage of speech on demand (local_agent/outage.py) fails
+streams, new and in flight, with UNAVAILABLE. Session state is saved after every change
 (local_agent/sessions.py), so a restarted agent carries on.
 """
 
@@ -121,7 +121,6 @@ class LocalSessions:
 
     async def detect_intent(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
-            self.outage.check()
             session = check_session(request.session)
             kind = query_kind(request.query_input)
             if kind == "text":
