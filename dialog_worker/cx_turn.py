@@ -48,7 +48,9 @@ class CxTurn:
         if self._stream is not None and not self._stream.feed(pcm) and not self._overflowed:
             self._overflowed = True
             TURN_AUDIO_OVERFLOWS.inc()
-            self._task.cancel()
+            # after the task's first step (scheduled when it was made): a task cancelled before it ran would never
+            # reach the `except` that fails it
+            asyncio.get_running_loop().call_soon(self._task.cancel)
 
     def end_input(self) -> None:
         if self._stream is not None:
