@@ -139,12 +139,22 @@ class LocalSessions:
     async def streaming_detect_intent(self, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> None:
         self.active_streams += 1
         LOCAL_STREAMS_ACTIVE.inc()
+        task = asyncio.current_task()
+        assert task is not None
+        self.outage.streams.add(task)
         try:
             await self._stream(requests, context)
+        except asyncio.CancelledError:
+            if not self.outage.active:
+                raise  # the client cancelled
+            task.uncancel()
+            error = self.outage.error()
+            await context.abort(error.code, error.message)
         except RequestError as exc:
             log.info("local_cx_rejected", code=exc.code.name, reason=exc.message)
             await context.abort(exc.code, exc.message)
         finally:
+            self.outage.streams.discard(task)
             self.active_streams -= 1
             LOCAL_STREAMS_ACTIVE.dec()
 
@@ -178,7 +188,6 @@ class LocalSessions:
         final: str | None = None
         chunk = first.query_input.audio.audio
         async for request in _chain(chunk, requests):
-            self.outage.check()
             if final is not None or not request:
                 continue
             hypothesis = await self._run(recognition.feed, resampler.push(request))
