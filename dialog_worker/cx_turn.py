@@ -89,7 +89,8 @@ class CxTurn:
             log.warning("turn_failed", status=status_of(exc), error=str(exc.message))
             await self._fail(failure, "the dialog agent failed")
         except Exception as exc:  # our bug, or NATS refusing an event: the turn fails, the session lives
-            log.warning("turn_crashed", error=f"{type(exc).__name__}: {exc}", exc_info=True)
+            log.warning("turn_crashed", error=type(exc).__name__)  # its message may hold session data: DEBUG only
+            log.debug("turn_crashed_detail", exc_info=True)
             await self._fail(failure, "the turn failed")
         finally:
             TURNS.labels(outcome).inc()

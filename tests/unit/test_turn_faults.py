@@ -8,7 +8,8 @@ the real local agent and a real nats-server). Also: the bounded turn audio queue
 """
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from unittest import mock
@@ -21,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from nats.errors import OutboundBufferLimitError
 
+from dialog_worker import cx_stream
 from dialog_worker import session as session_module
 from dialog_worker.cx_calls import CxDeps
 from dialog_worker.cx_turn import CxTurn
@@ -35,8 +37,9 @@ from shared.settings import DialogSettings
 
 FRAME = b"\x01\x00" * 320  # 20 ms of 16 kHz audio
 FRAMES = 40
-STEPS = 22  # steps of the longest turn drawn (spoken, a tool call, the answer after it), the next speech start
+STEPS = 24  # steps of the longest turn drawn (spoken, a tool call, the answer after it), the next speech start
 SESSION = "projects/p/locations/global/agents/a/sessions/s"
+make_request = cx_stream._audio_request
 FAULTS: dict[str, type[Exception]] = {
     "unavailable": ServiceUnavailable,  # retried once at the start, fails the turn after an answer began
     "internal": InternalServerError,
@@ -191,6 +194,21 @@ def check_total(nc: FakeNats, session: DialogSession, typed: bool) -> None:
     assert not tracker.busy
 
 
+@contextlib.contextmanager
+def injecting(faults: Injected) -> Iterator[None]:
+    """Faults inside our request generator too; the session's retries of a refused publish without waiting."""
+
+    def audio_request(pcm: bytes) -> Any:
+        faults.step()
+        return make_request(pcm)
+
+    with (
+        mock.patch.object(session_module, "SURE_RETRY_S", 0.0),
+        mock.patch.object(cx_stream, "_audio_request", audio_request),
+    ):
+        yield
+
+
 async def one_turn(faults: Injected, typed: bool, tool: bool, final: bool, end_at: int) -> None:
     nc = FakeNats(faults)
     session = new_session(nc, FakeAgent(faults, tool, final), settings_for())
@@ -223,8 +241,9 @@ async def one_turn(faults: Injected, typed: bool, tool: bool, final: bool, end_a
 def test_every_turn_ends_exactly_once_whatever_fails(
     at: int | None, kind: str, typed: bool, tool: bool, final: bool, end_at: int
 ) -> None:
-    with mock.patch.object(session_module, "SURE_RETRY_S", 0.0):
-        asyncio.run(one_turn(Injected(at, kind), typed, tool, final or typed, end_at))
+    faults = Injected(at, kind)
+    with injecting(faults):
+        asyncio.run(one_turn(faults, typed, tool, final or typed, end_at))
 
 
 async def stalled_turn() -> tuple[FakeNats, DialogSession]:
@@ -315,5 +334,6 @@ def test_vad_events_of_an_older_vad_epoch_are_dropped_and_counted(announced: boo
 def test_every_fault_kind_and_point_is_reachable() -> None:
     """Every step of the longest turn is in the range hypothesis draws faults from."""
     faults = Injected(None, "bug")
-    asyncio.run(one_turn(faults, typed=False, tool=True, final=True, end_at=FRAMES - 1))
+    with injecting(faults):
+        asyncio.run(one_turn(faults, typed=False, tool=True, final=True, end_at=FRAMES - 1))
     assert faults.count == STEPS
