@@ -1,5 +1,6 @@
 """`make chaos`: run the stack (two of each worker, two gateways, one local agent, one NATS) on loopback, drive
-shoppers' sessions, inject every fault in turn, and print what each did. Exits 1 when a session was lost.
+shoppers' sessions, inject every fault in turn, and print what each did. Exits 1 when a session was lost, or a
+fault that checks a session of its own (chaos/speaker.py) found it wrong.
 """
 
 import asyncio
@@ -69,7 +70,7 @@ def run_faults(target: Target) -> list[tuple[str, bool, float, float, float]]:
     return moments
 
 
-def report(moments: list[tuple[str, bool, float, float, float]], shoppers: list[Shopper]) -> int:
+def report(moments: list[tuple[str, bool, float, float, float]], shoppers: list[Shopper], problems: list[str]) -> int:
     print(
         f"\n{'fault':32} {'alive before':>12} {'alive after':>11} {'in flight':>9} {'failed':>6} {'late':>4} "
         f"{'stale':>5}  expected / failures"
@@ -98,7 +99,10 @@ def report(moments: list[tuple[str, bool, float, float, float]], shoppers: list[
     for shopper in lost:
         print(f"  shopper {shopper.index}: {shopper.lost}")
     print(f"sessions lost: {len(lost)}")
-    return 1 if lost else 0
+    for problem in problems:
+        print(f"  {problem}")
+    print(f"faults' own checks failed: {len(problems)}")
+    return 1 if lost or problems else 0
 
 
 def main() -> None:
@@ -114,7 +118,8 @@ def main() -> None:
         driver.start()
         time.sleep(SETTLE_S)
         print(f"stack up, {SHOPPERS} shoppers talking; injecting {len(FAULTS)} faults", flush=True)
-        moments = run_faults(Target(stack, gateways, shoppers))
+        target = Target(stack, gateways, shoppers)
+        moments = run_faults(target)
         final = time.monotonic()
         time.sleep(AFTER_S)
         loop.call_soon_threadsafe(stop.set)
@@ -123,7 +128,7 @@ def main() -> None:
             if shopper.lost is None and not ok_between(shopper, final, final + AFTER_S):
                 shopper.lost = "no completed turn after the last fault"
     print(f"chaos run took {time.monotonic() - started:.0f} s")
-    sys.exit(report(moments, shoppers))
+    sys.exit(report(moments, shoppers, target.problems))
 
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
 """The faults `make chaos` injects, each on a running stack of two of each worker and two gateways, or on the
 shoppers' sessions (chaos/shopper.py)."""
 
+import asyncio
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chaos.shopper import Shopper
+from chaos.speaker import speak_through_outage
 from harness.procs import Service, owned_sessions, wait_http
 from harness.stack import Stack
 
@@ -16,6 +18,7 @@ class Target:
     stack: Stack
     gateways: list[str]
     shoppers: list[Shopper]
+    problems: list[str] = field(default_factory=list)  # what a fault that checks its own session found wrong
 
 
 @dataclass
@@ -73,6 +76,13 @@ def pause(module: str, seconds: float) -> Callable[[Target], None]:
     return inject
 
 
+def cx_unavailable_mid_speech(target: Target) -> None:
+    """The agent's speech streams fail UNAVAILABLE while a session speaks (chaos/speaker.py); typed turns go on."""
+    agent = alive(target.stack, "local_agent")[0]
+    problems = asyncio.run(speak_through_outage(target.gateways[0], agent))
+    target.problems += [f"CX UNAVAILABLE mid-speech: {problem}" for problem in problems]
+
+
 def duel(target: Target) -> None:
     """Half the shoppers resume their session on both gateways at once, their old socket left open."""
     for shopper in target.shoppers[::2]:
@@ -99,6 +109,7 @@ FAULTS = (
     Fault("kill -9 dialog_worker", kill_and_restart("dialog_worker"), crash=True),
     Fault("kill -9 tools_worker", kill_and_restart("tools_worker"), crash=True),
     Fault("kill -9 local agent", kill_and_restart("local_agent"), crash=True),
+    Fault("CX UNAVAILABLE mid-speech", cx_unavailable_mid_speech, crash=False),
     Fault("restart nats-server", restart_nats, crash=True),
     Fault("NATS paused 5 s", pause_nats(5.0), crash=True),
     Fault("NATS paused 20 s", pause_nats(20.0), crash=True),

@@ -1,7 +1,9 @@
 """The `StreamingDetectIntent` of a spoken turn: the request generator (config, pre-roll, then live audio batched
 into 100 ms requests), retries while the agent is unavailable before any answer (agent_errors.py), and the
 recognition results (transcripts and the end of the utterance) reported to the turn's sink; its stages
-(`end_of_input`, `recognition`), the final transcript and a `cx stream` span go to the turn's log (`turn_log.py`)."""
+(`end_of_input`, `recognition`), the final transcript and a `cx stream` span go to the turn's log (`turn_log.py`).
+Audio waiting for the agent is bounded (`VOICECHAT_TURN_AUDIO_QUEUE_S`): `feed` says when it is full, and the turn
+fails (dropping the oldest audio would send the agent an utterance with a hole in it)."""
 
 import asyncio
 import time
@@ -36,12 +38,20 @@ class CxStream:
         self.ended_at: float | None = None  # when the input ended (perf_counter), for the turn latency
         self._closed_at: float | None = None  # when the last audio went to the agent
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._drained = False  # the queue gave its end: a retry replays the audio sent and ends there
+        self._batch: list[bytes] = []
         self._sent: list[bytes] = list(preroll)
         self._max_frames = int(deps.settings.max_turn_speech_s * 1000 / FRAME_MS)
+        self._max_queued = max(1, int(deps.settings.turn_audio_queue_s * 1000 / FRAME_MS))
 
-    def feed(self, pcm: bytes) -> None:
-        if self.ended_at is None:
-            self._queue.put_nowait(pcm)
+    def feed(self, pcm: bytes) -> bool:
+        """Queue a frame for the agent; False when the queue is full (the agent took none for too long)."""
+        if self.ended_at is not None:
+            return True
+        if self._queue.qsize() >= self._max_queued:
+            return False
+        self._queue.put_nowait(pcm)
+        return True
 
     def end_input(self) -> None:
         if self.ended_at is None:
@@ -101,25 +111,30 @@ class CxStream:
         )
         for start in range(0, len(self._sent), BATCH_FRAMES):
             yield _audio_request(b"".join(self._sent[start : start + BATCH_FRAMES]))
-        while len(self._sent) < self._max_frames:
+        while len(self._sent) < self._max_frames and not self._drained:
             batch, more = await self._next_batch()
+            self._drained = not more  # before the yield: the attempt may fail there
             if batch:
                 self._sent.extend(batch)
                 yield _audio_request(b"".join(batch))
             if not more:
                 self._closed_at = self.record.stage("end_of_input", self.ended_at or time.perf_counter())
                 return
-        await self.sink.stream_ended(self.turn_id)
+        if not self._drained:
+            await self.sink.stream_ended(self.turn_id)
 
     async def _next_batch(self) -> tuple[list[bytes], bool]:
-        """Up to BATCH_FRAMES frames of audio; False once the input has ended."""
-        batch: list[bytes] = []
-        while len(batch) < BATCH_FRAMES:
+        """Up to BATCH_FRAMES frames of audio; False once the input has ended. A batch being filled outlives a
+        failed attempt (its frames are off the queue): the retry sends it."""
+        more = True
+        while len(self._batch) < BATCH_FRAMES and more:
             pcm = await self._queue.get()
             if pcm is None:
-                return batch, False
-            batch.append(pcm)
-        return batch, True
+                more = False
+            else:
+                self._batch.append(pcm)
+        batch, self._batch = self._batch, []
+        return batch, more
 
     async def _on_recognition(self, result: cx.StreamingRecognitionResult) -> None:
         if result.message_type == _MessageType.END_OF_SINGLE_UTTERANCE:

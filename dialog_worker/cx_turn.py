@@ -1,6 +1,11 @@
 """One turn against Dialogflow CX: stream the utterance (`cx_stream.py`) or send the text, run the tool call the
 agent asks for (`tool_call.py`), speak the answer (`pacing.py`). It tells its session only what `TurnSink` offers,
-and leaves its facts, stages and spans in its `TurnLog` (`turn_log.py`), written once when it is over."""
+and leaves its facts, stages and spans in its `TurnLog` (`turn_log.py`), written once when it is over.
+
+It ends with exactly one of `audio_end`, an `error` that fails it, or (cancelled by its session) nothing of its own:
+the agent's failure, a stream that ends without a final answer, audio the agent does not take in time, and any
+other exception (ours, or NATS refusing an event) all fail it with an `error`; the session fails a turn that still
+sent no last event (dialog_worker/session.py). tests/unit/test_turn_faults.py injects faults at random points."""
 
 import asyncio
 import contextlib
@@ -19,7 +24,7 @@ from dialog_worker.turn_log import TurnLog
 from shared.audio import wav_payload
 from shared.convlog.records import Outcome
 from shared.logs import get_logger
-from shared.metrics import TURN_LATENCY, TURNS
+from shared.metrics import TURN_AUDIO_OVERFLOWS, TURN_LATENCY, TURNS
 from shared.protocol import AudioEnd, Error, ErrorCode, Intent, ResponseText, ServerEvent, Transcript
 from shared.structs import struct_to_dict
 
@@ -36,11 +41,16 @@ class CxTurn:
         self._stream = CxStream(deps, sink, record, start.preroll) if isinstance(start, Spoken) else None
         self._text_at: float | None = None
         self._answer_at = 0.0  # when the answer that is spoken was in hand (perf_counter): `first_audio` starts
+        self._overflowed = False  # the agent did not take the audio in time: the task is cancelled to fail
         self._task = asyncio.create_task(self._run(start))
 
     def feed(self, pcm: bytes) -> None:
-        if self._stream is not None:
-            self._stream.feed(pcm)
+        if self._stream is not None and not self._stream.feed(pcm) and not self._overflowed:
+            self._overflowed = True
+            TURN_AUDIO_OVERFLOWS.inc()
+            # after the task's first step (scheduled when it was made): a task cancelled before it ran would never
+            # reach the `except` that fails it
+            asyncio.get_running_loop().call_soon(self._task.cancel)
 
     def end_input(self) -> None:
         if self._stream is not None:
@@ -62,21 +72,33 @@ class CxTurn:
         failure: ErrorCode = "turn_failed"
         try:
             response = await self._ask(start)
-            if response is not None:
+            if response is None:
+                log.warning("turn_failed", status="NO_FINAL")
+                await self._fail(failure, "the dialog agent gave no answer")
+            else:
                 outcome = await self._answer(response)
         except asyncio.CancelledError:
-            outcome = "interrupted"
-            raise
+            if not self._overflowed:
+                outcome = "interrupted"
+                raise
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            log.warning("turn_failed", status="AUDIO_OVERFLOW")
+            await self._fail(failure, "the dialog agent did not take the audio in time")
         except GoogleAPICallError as exc:
             failure = error_code(exc)
             log.warning("turn_failed", status=status_of(exc), error=str(exc.message))
-            await self.sink.emit(
-                self.turn_id, Error(code=failure, message="the dialog agent failed", turn_id=self.turn_id, fatal=False)
-            )
+            await self._fail(failure, "the dialog agent failed")
+        except Exception as exc:  # our bug, or NATS refusing an event: the turn fails, the session lives
+            log.warning("turn_crashed", error=type(exc).__name__)  # its message may hold session data: DEBUG only
+            log.debug("turn_crashed_detail", exc_info=True)
+            await self._fail(failure, "the turn failed")
         finally:
             TURNS.labels(outcome).inc()
             self.record.finish(_OUTCOMES[outcome], failure if outcome == "failed" else None)
-            self.sink.turn_done(self.turn_id)
+            await self.sink.turn_done(self.turn_id)
+
+    async def _fail(self, code: ErrorCode, message: str) -> None:
+        await self.sink.emit(self.turn_id, Error(code=code, message=message, turn_id=self.turn_id, fatal=False))
 
     async def emit(self, turn_id: int, event: ServerEvent) -> bool:
         """The sink's `emit`: this turn is the pacing sink of its answer audio."""

@@ -6,6 +6,12 @@ running turn talks to the session through its own `TurnPort`: events go out only
 wait while it holds them (the answer is paused), and a port whose turn was cancelled goes silent, so a dropped
 candidate turn never speaks for the turn that reuses its id. Each turn also has its `TurnLog` (its record in the
 conversation log, its stages and its trace: dialog_worker/turn_log.py).
+
+Turn ends are total: a turn's last event (`audio_end`, or an `error` that fails it) ends it in the machine before it
+goes out, and a turn whose task ends without one gets `error{turn_failed}` from its port; the events that end a
+turn, and the machine's own, are retried a few times when NATS refuses them (nats-py raises on publish while its
+pending buffer is full), then counted and dropped. VAD events of an older VAD epoch are dropped and counted
+(shared/epochs.py): the VAD owner's epoch comes from its announcement on the control subject, or a newer event.
 """
 
 import asyncio
@@ -25,14 +31,17 @@ from shared import bus, subjects, tracing
 from shared.audio import FRAME_MS, frame_time_ms
 from shared.convlog.records import Interruption
 from shared.convlog.writer import LogWriter
-from shared.epochs import EpochFilter
+from shared.epochs import EpochFilter, Verdict
 from shared.logs import get_logger
-from shared.metrics import ANSWER_PAUSES, ANSWER_RESUMES, BARGE_IN_LATENCY, TURN_INPUTS_REJECTED
-from shared.protocol import Paused, Resumed, ServerEvent, Transcript, encoder
+from shared.loops import ErrorBurst
+from shared.metrics import ANSWER_PAUSES, ANSWER_RESUMES, BARGE_IN_LATENCY, STALE_EPOCH, TURN_INPUTS_REJECTED
+from shared.protocol import Error, Paused, Resumed, ServerEvent, Transcript, encoder, event_ends_turn
 from shared.session_worker import MsgHandler
 from shared.settings import DialogSettings
 
 log = get_logger(__name__)
+SURE_ATTEMPTS = 5  # how often an event that must go out (a turn's end, the machine's own) is tried
+SURE_RETRY_S = 0.2
 
 
 def barge_in_rules(settings: DialogSettings) -> turns.BargeInRules:
@@ -58,6 +67,8 @@ class DialogSession:
         self.session_id = claim.session_id
         self.machine = turns.TurnMachine(claim.last_turn_id, barge_in_rules(settings))
         self._fence = fence  # its epoch stamps every event (shared/epochs.py)
+        self._vad_fence = EpochFilter()  # the VAD owner's epoch: its events of an older one are dropped
+        self._publishes = ErrorBurst("dialog_publish")
         self._events_at = (fence.epoch, subjects.events(claim.session_id, fence.epoch))
         self._new_turn = new_turn
         self._preroll: deque[bytes] = deque(maxlen=max(1, settings.preroll_ms // FRAME_MS))
@@ -96,6 +107,10 @@ class DialogSession:
             return
         if not self._confirmed:
             return
+        if self._vad_fence.judge(event.epoch) is Verdict.STALE:
+            STALE_EPOCH.labels("vad").inc()  # from a VAD worker that no longer owns the session
+            return
+        self._vad_fence.advance(event.epoch)
         if isinstance(event, bus.VadSpeechStarted):
             self._speech_trace = tracing.extract(msg.headers)
             if not self._retiring:
@@ -104,6 +119,10 @@ class DialogSession:
             await self._handle(turns.SpeechEnd(event.offset_ms))
 
     async def on_control(self, message: bus.Control) -> None:
+        if isinstance(message, bus.ControlOwner):  # the VAD's owner (its announcement may come before ours)
+            if message.kind == "vad":
+                self._vad_fence.advance(message.epoch)
+            return
         if not self._confirmed:
             return  # meant for the previous owner, which handles it
         match message:
@@ -135,12 +154,33 @@ class DialogSession:
             running.turn.cancel()
         self._turns.clear()
 
-    async def publish(self, turn_id: int, event: ServerEvent) -> bool:
-        """Send an event of a running turn; False (and nothing sent) once that turn is over."""
+    async def publish(self, port: "TurnPort", event: ServerEvent) -> bool:
+        """Send an event of a running turn; False (and nothing sent) once that turn is over. The event that ends
+        the turn ends it in the machine first (nothing of the turn can follow it) and is sent surely; a NATS error
+        on any other event is raised to the turn, which then fails."""
+        turn_id = port.turn_id
         if not self.machine.accepts(turn_id):
             return False
-        await self.nc.publish(self._events, encoder.encode(event), headers=self._trace_headers(turn_id))
+        headers = self._trace_headers(turn_id)
+        if not event_ends_turn(event):
+            await self.nc.publish(self._events, encoder.encode(event), headers=headers)
+            return True
+        port.live = False
+        self.forget(port)
+        self.report(turns.TurnDone(turn_id))
+        await self._send_surely(event, headers)
         return True
+
+    async def _send_surely(self, event: ServerEvent, headers: dict[str, str] | None) -> None:
+        """Publish, retried a few times while NATS refuses; then counted and logged (once per burst), not raised."""
+        for attempt in range(SURE_ATTEMPTS):
+            try:
+                await self.nc.publish(self._events, encoder.encode(event), headers=headers)
+                return
+            except Exception as exc:  # noqa: BLE001 - counted, logged per burst, retried: the turn must end
+                self._publishes.failed(exc)
+            if attempt + 1 < SURE_ATTEMPTS:
+                await asyncio.sleep(SURE_RETRY_S)
 
     def _trace_headers(self, turn_id: int | None) -> dict[str, str] | None:
         """The trace context for the gateway: the turn's, or (before it opens) the utterance's."""
@@ -197,7 +237,7 @@ class DialogSession:
             match action:
                 case turns.Emit(event=event):
                     headers = self._trace_headers(getattr(event, "turn_id", None)) if tracing.enabled() else None
-                    await self.nc.publish(self._events, encoder.encode(event), headers=headers)
+                    await self._send_surely(event, headers)
                     if isinstance(event, Paused):
                         ANSWER_PAUSES.inc()
                     elif isinstance(event, Resumed):
@@ -241,7 +281,7 @@ class TurnPort:
         if self.live and isinstance(event, Transcript) and event.text:
             await self.session.handle_report(turns.Words(turn_id))
         await self.wait_while_paused(turn_id)
-        return self.live and await self.session.publish(turn_id, event)
+        return self.live and await self.session.publish(self, event)
 
     async def wait_while_paused(self, turn_id: int) -> float:
         waited = 0.0
@@ -259,8 +299,12 @@ class TurnPort:
         if self.live:
             await self.session.handle_report(turns.StreamEnd(turn_id, self.session.offset_ms))
 
-    def turn_done(self, turn_id: int) -> None:
+    async def turn_done(self, turn_id: int) -> None:
+        """The turn's task is over: one that sent no last event (a bug, or cut short) fails here."""
         if self.live:
+            message = "the turn ended without an answer"
+            await self.emit(turn_id, Error(code="turn_failed", message=message, turn_id=turn_id, fatal=False))
+        if self.live:  # not accepted: nothing of it may be sent
             self.live = False
             self.session.forget(self)
             self.session.report(turns.TurnDone(turn_id))

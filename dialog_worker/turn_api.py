@@ -32,11 +32,13 @@ TurnStart = Spoken | Typed
 
 class TurnSink(AudioSink, Protocol):
     """What a turn may tell its session: events to send (`emit`, False once the turn may no longer speak), that
-    its first audio went out, that the agent heard the end of the utterance, and that it is over."""
+    its first audio went out, that the agent heard the end of the utterance, and that it is over. Its last event
+    (`audio_end`, or an error that fails it: `shared.protocol.ends_turn`) goes through `emit` and ends it."""
 
     async def stream_ended(self, turn_id: int) -> None: ...
 
-    def turn_done(self, turn_id: int) -> None: ...
+    async def turn_done(self, turn_id: int) -> None:
+        """The turn's task is over; one that sent no last event (`audio_end`, or an error that fails it) fails."""
 
 
 class Turn(Protocol):

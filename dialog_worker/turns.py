@@ -19,6 +19,14 @@ that lasted at least `min_speech_s` (judged at its end from the VAD's offsets) o
 it: `interrupted{n}`, then the candidate becomes the turn (`speech_started{n+1}`). Speech that ended shorter, or
 no decision within `resume_timeout_s`, takes it back: the candidate is dropped and `resumed{n}` lets the answer go
 on where it stopped; the next turn is n+1 again.
+
+A turn that ends by itself (its `audio_end`, or an `error` that fails it: the agent failed, gave no answer, or our
+code did) reports `TurnDone` before that last event goes out, so nothing of turn n follows it: every phase with an
+open turn goes to IDLE. While the user is still speaking (LISTENING) that is at once: the session listens again
+without waiting for the VAD. The rest of that utterance is not a turn: its `speech_ended` (the VAD's, or the
+client's `stop_speaking`) lands in IDLE and changes nothing, and the next speech start opens turn n+1 (the VAD
+alternates starts and ends, so that is the user's next utterance; a client's `start_speaking` opens it at once).
+A paused answer's last event waits for the pause to be decided, so TURN_DONE never comes while PAUSED.
 """
 
 from dataclasses import dataclass
@@ -92,7 +100,7 @@ class BotAudio:
 
 @dataclass(frozen=True, slots=True)
 class TurnDone:
-    """The turn's task is over (answered, failed or cancelled)."""
+    """The turn is over (answered or failed): reported before its last event goes out, so none follows it."""
 
     turn_id: int
 
@@ -113,7 +121,7 @@ class Trigger(Enum):
     WORDS = "words"  # words heard in the newest turn's speech (the candidate's, while paused)
     STREAM_END = "stream_end"
     BOT_AUDIO = "bot_audio"
-    TURN_DONE = "turn_done"
+    TURN_DONE = "turn_done"  # the turn's last event (audio_end, or an error that fails it) is going out
     CANDIDATE = "candidate"  # while paused: a report of the candidate turn (its stream ended or failed)
     STALE = "stale"  # a report of an older turn: it was interrupted or replaced, nothing of it matters
 
@@ -164,7 +172,7 @@ TRANSITIONS: dict[Phase, dict[Trigger, Transition]] = {
         Trigger.TEXT: _INTERRUPT_AND_TEXT,
         Trigger.WORDS: _STAY[Phase.LISTENING],
         Trigger.STREAM_END: Transition(Phase.THINKING, (Effect.END,)),
-        Trigger.TURN_DONE: _STAY[Phase.LISTENING],  # the agent failed mid-utterance; the speech end closes it
+        Trigger.TURN_DONE: Transition(Phase.IDLE),  # it failed mid-utterance: listen again now (module docstring)
     },
     Phase.THINKING: {
         Trigger.SPEECH_START: Transition(Phase.LISTENING, (Effect.INTERRUPT, Effect.OPEN)),  # nothing to pause yet

@@ -30,6 +30,7 @@ async def serve(settings: AgentSettings) -> None:
         sessions_path=store_path(settings.run_dir),
     )
     server = await start_server(settings.local_cx_host, settings.local_cx_port, options)
+    server.service.outage.install_signals()  # SIGUSR1/SIGUSR2: an outage for fault tests (local_agent/outage.py)
     ops = await start_ops_server(settings.metrics_port or DEFAULT_METRICS_PORT, lambda: not stop.is_set())
     try:
         await stop.wait()

@@ -13,6 +13,7 @@ from local_agent.asr import build_model
 from local_agent.dialogue import AgentDialogue, Dialogue
 from local_agent.listeners import PocketsphinxListener, WhisperListener
 from local_agent.listening import Listener
+from local_agent.outage import Outage
 from local_agent.pool import RecognitionPool, cpu_count, pool_size
 from local_agent.scripted import ScriptedDialogue, ScriptedListener
 from local_agent.service import LocalSessions
@@ -71,7 +72,7 @@ async def start_server(host: str = "127.0.0.1", port: int = 0, options: AgentOpt
     dialogue, listener = build_engine(agent, options, workers)
     executor = ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="local-cx")
     pool = RecognitionPool(listener.name, workers, options.asr_wait_s)
-    service = LocalSessions(agent, dialogue, listener, pool, executor, SessionStore(options.sessions_path))
+    service = LocalSessions(agent, dialogue, listener, pool, executor, SessionStore(options.sessions_path), Outage())
     server = grpc.aio.server()
     server.add_generic_rpc_handlers((service.handler(),))
     bound = server.add_insecure_port(f"{host}:{port}")

@@ -4,7 +4,8 @@ DetectIntent mapped onto a recognition engine (`Listener`), the dialogue logic (
 Interim decoding and synthesis run in a thread pool (both are CPU heavy and decoders are not thread-safe: one per
 stream, touched by one task at a time); final recognition passes run in the bounded pool (local_agent/pool.py).
 Handlers write with `context.write` from a single coroutine, so a client cancel lands in an `await` and the
-`finally` releases the stream's decoder at once. Session state is saved after every change
+`finally` releases the stream's decoder at once. An outage of speech on demand (local_agent/outage.py) fails
+streams, new and in flight, with UNAVAILABLE. Session state is saved after every change
 (local_agent/sessions.py), so a restarted agent carries on.
 """
 
@@ -22,6 +23,7 @@ from local_agent.agent import Agent
 from local_agent.dialogue import Dialogue, SessionState
 from local_agent.listening import Listener, Recognition
 from local_agent.nlu import clean
+from local_agent.outage import Outage
 from local_agent.pool import RecognitionPool
 from local_agent.sessions import SessionStore
 from local_agent.validation import (
@@ -51,8 +53,10 @@ class LocalSessions:
         pool: RecognitionPool,
         executor: ThreadPoolExecutor,
         sessions: SessionStore,
+        outage: Outage,
     ) -> None:
         self.agent = agent
+        self.outage = outage
         self.dialogue = dialogue
         self.listener = listener
         self.pool = pool
@@ -135,16 +139,27 @@ class LocalSessions:
     async def streaming_detect_intent(self, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> None:
         self.active_streams += 1
         LOCAL_STREAMS_ACTIVE.inc()
+        task = asyncio.current_task()
+        assert task is not None
+        self.outage.streams.add(task)
         try:
             await self._stream(requests, context)
+        except asyncio.CancelledError:
+            if not self.outage.active:
+                raise  # the client cancelled
+            task.uncancel()
+            error = self.outage.error()
+            await context.abort(error.code, error.message)
         except RequestError as exc:
             log.info("local_cx_rejected", code=exc.code.name, reason=exc.message)
             await context.abort(exc.code, exc.message)
         finally:
+            self.outage.streams.discard(task)
             self.active_streams -= 1
             LOCAL_STREAMS_ACTIVE.dec()
 
     async def _stream(self, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> None:
+        self.outage.check()
         first = await anext(aiter(requests), None)
         if first is None:
             raise invalid("empty request stream")

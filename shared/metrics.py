@@ -40,6 +40,9 @@ OWNER_MOVES = Counter(
 )
 OWNERSHIP_WRITES = Counter("voicechat_ownership_writes_total", "Compare-and-set writes of session records", ["outcome"])
 TURNS = Counter("voicechat_turns_total", "Turns by outcome", ["outcome"])
+TURN_AUDIO_OVERFLOWS = Counter(
+    "voicechat_turn_audio_overflows_total", "Turns failed because the agent did not take their audio in time"
+)
 TURN_LATENCY = Histogram(
     "voicechat_turn_latency_seconds", "End of user speech to first response audio", buckets=_LATENCY_BUCKETS
 )

@@ -232,8 +232,8 @@ class SessionWorker:
                         await self._moved(session_id)
                     else:
                         self._stale.inc()
-                case bus.ControlOwner():
-                    pass  # the other kind's owner
+                case bus.ControlOwner():  # the other kind's owner: its epoch fences that kind's events here
+                    await owned.handler.on_control(message)
                 case _:
                     # controls carry the dialog epoch; the VAD only needs the release ones, handled above
                     if self.kind != "dialog" or await self._admits(session_id, owned, message.epoch):

@@ -174,6 +174,12 @@ class DialogSettings(ConvlogSettings, frozen=True, kw_only=True):
     tool_timeout_s: Positive = 3.0
     # how long a turn that finds the agent unavailable at its very start keeps retrying (dialog_worker/agent_errors.py)
     dialog_start_retry_s: Annotated[float, msgspec.Meta(ge=0, le=30)] = 3.0
+    # audio of a turn waiting for the agent to take it (during start retries); more fails the turn (cx_stream.py)
+    turn_audio_queue_s: Annotated[float, msgspec.Meta(gt=0, le=120)] = 10.0
+
+    def __post_init__(self) -> None:
+        if self.turn_audio_queue_s <= self.dialog_start_retry_s:
+            raise ValueError("VOICECHAT_TURN_AUDIO_QUEUE_S must exceed VOICECHAT_DIALOG_START_RETRY_S")
 
 
 class ToolsSettings(CommonSettings, frozen=True, kw_only=True):

@@ -1,6 +1,8 @@
-"""Dialog failures: tools down or stalled, the local agent down and back, a dialog worker killed, endless speech."""
+"""Dialog failures: tools down or stalled, the local agent down and back or failing mid-speech, a dialog worker
+killed, endless speech."""
 
 import asyncio
+import signal
 from typing import Any
 
 import aiohttp
@@ -61,6 +63,35 @@ async def test_local_agent_down_then_back() -> None:
             back = await text_turn(client, "hello", 2)
             assert back["type"] == "audio_end"
             assert (await client.wait_for(lambda e: e["type"] == "intent" and e["turn_id"] == 2))["name"] == "greeting"
+            await client.close()
+
+
+async def test_agent_unavailable_while_the_shopper_speaks_fails_the_turn_once() -> None:
+    """CX fails UNAVAILABLE mid-utterance (the local agent's outage, local_agent/outage.py): `error{1}` once, while
+    the shopper still speaks; nothing of turn 1 after it (no `speech_ended{1}`, no `interrupted{1}`), the rest of
+    that utterance opens no turn, and the next utterance is answered as turn 2."""
+    with running_stack(WITHOUT_TOOLS, {"VOICECHAT_DIALOG_START_RETRY_S": "0.5"}) as stack:
+        wait_http(stack.gateway.base_url + "/readyz")
+        agent = next(s for s in stack.services if s.module == "local_agent")
+        long_speech = utterance("show me some running shoes in size ten please " * 3, 16000, "en-us+f2", lead_ms=200)
+        async with aiohttp.ClientSession() as http:
+            client = await connect(http, stack.gateway.base_url)
+            speaking = asyncio.create_task(client.stream(frames(long_speech, 16000)))
+            await client.wait_for(lambda e: e["type"] == "speech_started" and e["turn_id"] == 1, timeout=10)
+            agent.signal(signal.SIGUSR1)
+            failed = await client.wait_for(lambda e: e["type"] == "error" and e.get("turn_id") == 1, timeout=10)
+            assert failed["code"] == "turn_failed" and failed["fatal"] is False
+            assert not speaking.done(), "the error came after the utterance: not mid-speech"
+            agent.signal(signal.SIGUSR2)
+            await speaking
+            await client.stream(frames(utterance("", 16000, lead_ms=0, tail_ms=1500), 16000))  # silence
+            assert [e for e in client.events if e.get("turn_id", 0) > 1] == []  # the rest opened no turn
+            await client.stream(frames(utterance("hello there", 16000, "en-us+f2"), 16000))
+            end = await client.wait_for(lambda e: e.get("turn_id") == 2 and e["type"] in ("audio_end", "error"), 30)
+            assert end["type"] == "audio_end"
+            turn_1 = [e["type"] for e in client.events if e.get("turn_id") == 1]
+            assert turn_1[-1] == "error" and turn_1.count("error") == 1, turn_1
+            assert "interrupted" not in turn_1 and "speech_ended" not in turn_1, turn_1
             await client.close()
 
 

@@ -179,6 +179,20 @@ def test_spoken_turn_opens_then_ends_the_stream() -> None:
     assert machine.phase is Phase.IDLE and not machine.accepts(1)
 
 
+def test_a_turn_failing_while_the_user_speaks_listens_again_at_once() -> None:
+    """The CX stream fails mid-utterance: the session reports the turn done before `error{1}` goes out; the rest of
+    the utterance is not a turn (its end changes nothing), nothing of turn 1 follows, the next speech is turn 2."""
+    machine = TurnMachine()
+    machine.handle(SpeechStart(100, 1.0))
+    assert machine.handle(TurnDone(1)) == []
+    assert machine.phase is Phase.IDLE and not machine.accepts(1)
+    assert machine.handle(Tick(1.5)) == []
+    assert machine.handle(SpeechEnd(2500)) == []  # the failed utterance's end: no speech_ended{1}
+    assert machine.handle(StreamEnd(1, 2400)) == []  # a late report of the failed stream
+    assert machine.handle(SpeechStart(4000, 5.0)) == [Emit(SpeechStarted(turn_id=2, offset_ms=4000)), OpenStream(2)]
+    assert machine.handle(BargeIn()) == []  # no interrupted{1}, ever
+
+
 def test_turn_ids_continue_from_the_claim() -> None:
     machine = TurnMachine(last_turn_id=7)
     assert machine.handle(SpeechStart(0, 0.0))[1] == OpenStream(8)

@@ -1,7 +1,8 @@
 """Invariants of the turn machine (dialog_worker/turns.py) under any order of inputs (hypothesis stateful testing):
-nothing of turn n is emitted after `interrupted{n}`; turn ids never go back; at most one turn is open for the client
-(two streams only while an answer is paused and a candidate listens); a paused answer and its candidate are held
-back until the pause is decided, and `resumed{n}` only follows `paused{n}`."""
+nothing of turn n is emitted after `interrupted{n}`, nor after its own last event (`audio_end{n}`, or `error{n}` that
+fails it, whatever the phase: a CX stream failing while the user still speaks included); turn ids never go back; at
+most one turn is open for the client (two streams only while an answer is paused and a candidate listens); a paused
+answer and its candidate are held back until the pause is decided, and `resumed{n}` only follows `paused{n}`."""
 
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -22,6 +23,7 @@ class TurnMachineRules(RuleBasedStateMachine):
         self.now = 0.0
         self.offset_ms = 0
         self.interrupted: set[int] = set()
+        self.ended: set[int] = set()  # turns whose own last event went out (audio_end, or an error failing them)
         self.started: list[int] = []  # turns started for the client (speech_started, or a typed turn)
         self.visible: set[int] = set()  # started, neither interrupted nor done
         self.streams: set[int] = set()  # opened and neither cancelled nor done
@@ -69,6 +71,7 @@ class TurnMachineRules(RuleBasedStateMachine):
 
     def sent(self, turn_id: int) -> None:
         assert turn_id not in self.interrupted, f"an event of turn {turn_id} after interrupted{{{turn_id}}}"
+        assert turn_id not in self.ended, f"an event of turn {turn_id} after its last event"
 
     def report_turn(self, back: int) -> int:
         newest = self.machine.turn_id if self.machine.candidate is None else self.machine.candidate
@@ -120,6 +123,18 @@ class TurnMachineRules(RuleBasedStateMachine):
         self.visible.discard(turn)
 
     @rule(back=BACK)
+    def turn_sends_its_last_event(self, back: int) -> None:
+        """`audio_end{n}` or `error{n}` (the agent failed, at any time): the session reports it done, then sends it,
+        when the machine accepts the turn's events (dialog_worker/session.py)."""
+        turn = self.report_turn(back)
+        if self.machine.accepts(turn) and not self.machine.holds(turn):
+            self.sent(turn)
+            self.feed(turns.TurnDone(turn))
+            self.ended.add(turn)
+            self.streams.discard(turn)
+            self.visible.discard(turn)
+
+    @rule(back=BACK)
     def recogniser_hears_words(self, back: int) -> None:
         self.feed(turns.Words(self.report_turn(back)))
 
@@ -149,8 +164,8 @@ class TurnMachineRules(RuleBasedStateMachine):
             assert self.machine.holds(self.machine.candidate) and not self.machine.accepts(self.machine.candidate)
 
     @invariant()
-    def an_interrupted_turn_is_not_accepted(self) -> None:
-        assert not any(self.machine.accepts(turn) for turn in self.interrupted)
+    def an_interrupted_or_ended_turn_is_not_accepted(self) -> None:
+        assert not any(self.machine.accepts(turn) for turn in self.interrupted | self.ended)
 
 
 TurnMachineRules.TestCase.settings = settings(max_examples=150, stateful_step_count=30, deadline=None)
