@@ -87,6 +87,7 @@ class Opening:
     resumed: bool
     audio_out: AudioOut = "json"
     subject: str | None = None  # the JWT subject that opens it (auth on): the owner of its conversation log
+    resume_epoch: int = 0  # the dialog epoch of the resume token it was opened with (gateway/tokens.py)
 
 
 class Connection:
@@ -126,7 +127,9 @@ class Connection:
         session_id = self.opening.session_id
         try:
             opening = self.opening
-            owners = await self.tracker.open(session_id, opening.language, opening.subject, opening.resumed)
+            owners = await self.tracker.open(
+                session_id, opening.language, opening.subject, opening.resumed, opening.resume_epoch
+            )
         except Exception as exc:  # noqa: BLE001 - the session store is unreachable: the client retries later
             log.warning("session_store_unavailable", error=str(exc))
             await self._fail(Error(code="overloaded", message="session store unavailable", fatal=True), 1013)

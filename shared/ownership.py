@@ -5,7 +5,8 @@ The gateway that holds a session's socket runs one machine per session. Every ch
 (shared/session_store.py), one write at a time:
 
 - opening (new session or resume, on any gateway) takes the record over for this socket and reserves a new epoch
-  for every worker kind; of two sockets racing for one session the last writer wins and the other is replaced;
+  for every worker kind, recording the new dialog epoch as the holder's (`holder_epoch`); of two sockets racing for
+  one session the first writer wins: the other finds a holder newer than its resume token and is replaced;
 - a claim request is sent only under an epoch this socket reserved, one request per epoch (a retry reserves a new
   one), so at most one worker ever owns an epoch; the worker that answers is recorded, then announced;
 - an owner whose liveness key expired (shared/liveness.py: judged by the NATS server) is suspected, and re-claimed
@@ -19,6 +20,8 @@ the table leave the slot as it is.
 
 from dataclasses import dataclass, field
 from enum import Enum
+
+import msgspec
 
 from shared.session_record import SessionRecord
 from shared.subjects import WORKER_KINDS, WorkerKind
@@ -159,6 +162,7 @@ class OwnershipMachine:
     revision: int  # of `record` in the store; 0 when it does not exist yet
     confirm_s: float  # an expired owner not seen again within this long is re-claimed
     retry_s: float  # after a claim nobody answered
+    admitted_epoch: int = 0  # the dialog epoch of the resume token this socket was let in with (0: a new session)
     phase: Phase = Phase.OPENING
     kinds: dict[WorkerKind, _KindState] = field(default_factory=dict)
     progress: Progress = field(default_factory=Progress)
@@ -210,7 +214,7 @@ class OwnershipMachine:
             return self.write_done(revision)
         ours = fresh is not None and fresh.connection == self.record.connection
         self._conflicts += 1
-        if fresh is None or (not ours and (self.phase is Phase.OPEN or self._conflicts > TAKEOVER_ATTEMPTS)):
+        if fresh is None or (not ours and (self.phase is Phase.OPEN or self._superseded(fresh))):
             return self._replaced()
         for state in self.kinds.values():
             self._step(state, Input.WRITE_LOST)
@@ -311,6 +315,11 @@ class OwnershipMachine:
     def _owned_by(self, worker_id: str) -> list[_KindState]:
         return [state for state in self.kinds.values() if state.worker_id == worker_id]
 
+    def _superseded(self, fresh: SessionRecord) -> bool:
+        """While opening: another socket took the session after our resume token was issued, or too many
+        conflicts in a row."""
+        return fresh.holder_epoch > self.admitted_epoch or self._conflicts > TAKEOVER_ATTEMPTS
+
     def _ours(self, base: SessionRecord) -> SessionRecord:
         """This socket's record on top of `base` (the fresh one after a conflict): the owners of `base`, this
         socket's connection, language and subject, and the further of both progresses."""
@@ -322,6 +331,7 @@ class OwnershipMachine:
             owners=base.owners,
             last_turn_id=max(base.last_turn_id, self.progress.last_turn_id),
             audio_seq=max(base.audio_seq, self.progress.audio_seq),
+            holder_epoch=self.record.holder_epoch,
         )
 
     def _flush(self) -> list[Action]:
@@ -333,6 +343,8 @@ class OwnershipMachine:
             return []
         record = self._ours(self.record)
         record = record.reserve(tuple(k for k in due if self.kinds[k].slot is Slot.NEEDS_EPOCH))
+        if self.phase is Phase.OPENING:  # the takeover: tokens of earlier holders are refused from now on
+            record = msgspec.structs.replace(record, holder_epoch=record.owner("dialog").epoch)
         for kind in due:
             state = self.kinds[kind]
             if state.slot is Slot.NEEDS_COMMIT and state.worker_id is not None:

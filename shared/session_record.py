@@ -27,6 +27,9 @@ class SessionRecord(msgspec.Struct, frozen=True, kw_only=True):
     owners: dict[str, KindOwner] = msgspec.field(default_factory=dict)
     last_turn_id: int = 0
     audio_seq: int = 0  # the next audio frame's sequence number; audio time is seq * 20 ms
+    # the dialog epoch that `connection` reserved when it took the session: resume tokens of an older epoch were
+    # issued to an earlier socket, and are refused (gateway/tokens.py)
+    holder_epoch: int = 0
 
     def owner(self, kind: WorkerKind) -> KindOwner:
         return self.owners.get(kind, KindOwner())

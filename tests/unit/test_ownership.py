@@ -153,6 +153,30 @@ def test_while_opening_a_conflict_with_another_socket_takes_the_session_over_aga
     assert write.record.connection == "c1" and write.record.epochs() == (5, 5)
 
 
+def test_the_opening_write_records_the_new_holders_dialog_epoch() -> None:
+    old = SessionRecord(session_id=SID, connection="c0", owners={"dialog": KindOwner("dialog-1", 5)}, holder_epoch=2)
+    m = machine(old, revision=10, connection="c2")
+    [write] = m.open(frozenset())
+    assert isinstance(write, Write) and write.record.holder_epoch == 6 and write.record.owner("dialog").epoch == 6
+    m.write_done(11)
+    m.claimed("vad", 1, "vad-1")
+    m.claimed("dialog", 6, "dialog-2")
+    m.write_done(12)
+    m.write_done(13)
+    _, moved = m.worker_draining("dialog-2")  # an owner that moves raises the dialog epoch, not the holder's
+    assert isinstance(moved, Write) and moved.record.owner("dialog").epoch == 7 and moved.record.holder_epoch == 6
+
+
+def test_while_opening_a_takeover_newer_than_the_resume_token_means_replaced() -> None:
+    """Two sockets resuming with one token: the first takeover wins, the second finds a newer holder."""
+    theirs = SessionRecord(session_id=SID, connection="c9", owners={"dialog": KindOwner("dialog-2", 4)}, holder_epoch=4)
+    for admitted, replaced in ((3, True), (4, False)):
+        m = OwnershipMachine(record=SessionRecord(session_id=SID, connection="c1"), revision=3, confirm_s=0.5,
+                             retry_s=1.0, admitted_epoch=admitted)  # fmt: skip
+        m.open(frozenset())
+        assert (m.write_conflict(theirs, 8) == [Replaced()]) is replaced
+
+
 def test_once_open_a_record_of_another_socket_means_replaced() -> None:
     m = machine()
     opened(m)
