@@ -121,19 +121,11 @@ class OwnerTracker:
         record is gone (the session ended), belongs to another authenticated subject, or another socket took the
         session after the resume token (of dialog epoch `resume_epoch`) was issued."""
         record, revision = await self.store.get(session_id) if resumed else (None, 0)
-        if resumed and (record is None or record.subject != subject or record.holder_epoch > resume_epoch):
+        if resumed and (record is None or record.subject != subject or not record.accepts(resume_epoch)):
             return None
         connection = uuid.uuid4().hex
         base = record or SessionRecord(session_id=session_id, connection=connection)
-        mine = SessionRecord(
-            session_id=session_id,
-            connection=connection,
-            language=language,
-            subject=subject,
-            owners=base.owners,
-            last_turn_id=base.last_turn_id,
-            audio_seq=base.audio_seq,
-        )
+        mine = msgspec.structs.replace(base, connection=connection, language=language, subject=subject)
         confirm_s = self.settings.heartbeat_interval_s * 2
         retry_s = self.settings.claim_timeout_s / 2
         machine = OwnershipMachine(mine, revision, confirm_s=confirm_s, retry_s=retry_s, admitted_epoch=resume_epoch)

@@ -5,7 +5,7 @@ A token is `base64url(payload) "." base64url(mac)`: the payload is JSON with the
 derived for resume tokens only (`HMAC(secret, "voicechat resume v1")`), never the JWT key itself. Verification
 takes any string and never raises: a token that is malformed, forged, expired or of another subject is refused
 with a reason; so is a token of an ended session (gateway/shopper_kv.py) or of a socket that another socket took
-the session from since (its epoch is older than the record's `holder_epoch`) (docs/protocol.md, "Resuming").
+the session from since (`SessionRecord.accepts`, shared/session_record.py) (docs/protocol.md, "Resuming").
 """
 
 import base64
@@ -82,7 +82,7 @@ class ResumeTokens:
     def verify(self, token: str, subject: str, now: float) -> ResumeClaims | Refused:
         """The claims of an authentic, unexpired token of `subject`. Whether its session ended is the shopper
         directory's to say (gateway/shopper_kv.py), whether another socket took it over the session record's
-        (`holder_epoch`, gateway/owners.py)."""
+        (`SessionRecord.accepts`, gateway/owners.py)."""
         claims = self._authentic(token)
         if isinstance(claims, Refused):
             return claims

@@ -5,8 +5,9 @@ The gateway that holds a session's socket runs one machine per session. Every ch
 (shared/session_store.py), one write at a time:
 
 - opening (new session or resume, on any gateway) takes the record over for this socket and reserves a new epoch
-  for every worker kind, recording the new dialog epoch as the holder's (`holder_epoch`); of two sockets racing for
-  one session the first writer wins: the other finds a holder newer than its resume token and is replaced;
+  for every worker kind, the new dialog epoch becoming the holder's (`SessionRecord.taken`); the write that makes
+  every kind owned marks the holder ready, and from then on only its own resume tokens are accepted. Of two sockets
+  racing for one session the last writer wins while the record still accepts its token, and the other is replaced;
 - a claim request is sent only under an epoch this socket reserved, one request per epoch (a retry reserves a new
   one), so at most one worker ever owns an epoch; the worker that answers is recorded, then announced;
 - an owner whose liveness key expired (shared/liveness.py: judged by the NATS server) is suspected, and re-claimed
@@ -318,11 +319,13 @@ class OwnershipMachine:
     def _superseded(self, fresh: SessionRecord) -> bool:
         """While opening: another socket took the session after our resume token was issued, or too many
         conflicts in a row."""
-        return fresh.holder_epoch > self.admitted_epoch or self._conflicts > TAKEOVER_ATTEMPTS
+        return not fresh.accepts(self.admitted_epoch) or self._conflicts > TAKEOVER_ATTEMPTS
 
     def _ours(self, base: SessionRecord) -> SessionRecord:
         """This socket's record on top of `base` (the fresh one after a conflict): the owners of `base`, this
-        socket's connection, language and subject, and the further of both progresses."""
+        socket's connection, language and subject, and the further of both progresses; while opening, the holder
+        of `base` (the takeover is added by `_flush`), else this socket's."""
+        holder = base if self.phase is Phase.OPENING else self.record
         return SessionRecord(
             session_id=base.session_id,
             connection=self.record.connection,
@@ -331,7 +334,9 @@ class OwnershipMachine:
             owners=base.owners,
             last_turn_id=max(base.last_turn_id, self.progress.last_turn_id),
             audio_seq=max(base.audio_seq, self.progress.audio_seq),
-            holder_epoch=self.record.holder_epoch,
+            holder_epoch=holder.holder_epoch,
+            holder_ready=holder.holder_ready or (self.ready and self.phase is not Phase.OPENING),
+            prior_epoch=holder.prior_epoch,
         )
 
     def _flush(self) -> list[Action]:
@@ -343,8 +348,12 @@ class OwnershipMachine:
             return []
         record = self._ours(self.record)
         record = record.reserve(tuple(k for k in due if self.kinds[k].slot is Slot.NEEDS_EPOCH))
-        if self.phase is Phase.OPENING:  # the takeover: tokens of earlier holders are refused from now on
-            record = msgspec.structs.replace(record, holder_epoch=record.owner("dialog").epoch)
+        if self.phase is Phase.OPENING:
+            record = record.taken(record.owner("dialog").epoch)
+        elif all(state.slot is Slot.OWNED or kind in due for kind, state in self.kinds.items()) and all(
+            self.kinds[kind].slot is Slot.NEEDS_COMMIT for kind in due
+        ):  # every kind owned once this lands: the holder is ready, earlier holders' tokens are spent
+            record = msgspec.structs.replace(record, holder_ready=True)
         for kind in due:
             state = self.kinds[kind]
             if state.slot is Slot.NEEDS_COMMIT and state.worker_id is not None:

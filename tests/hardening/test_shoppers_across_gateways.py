@@ -1,17 +1,22 @@
 """Per-shopper limits and resume tokens across gateways (gateway/shopper_kv.py, docs/protocol.md "Limits"): a
 real nats-server and two real gateways. A shopper's sessions are capped over both, a race for the last slot has
 one winner, a closed socket frees its slot, a crashed gateway's slots age out within their TTL, an ended session's
-token is refused on the other gateway, and a token of a socket whose session was taken over is refused."""
+token is refused on the other gateway, and a token of a socket whose session was taken over is refused (but may
+be tried again when the resume it let in was cut before its `session_start`)."""
 
 import asyncio
+import signal
 import time
 from collections.abc import Iterator
 
 import aiohttp
+import nats
 import pytest
 
 from harness.procs import Service, wait_http
 from harness.stack import Stack, running_stack
+from shared import subjects
+from shared.session_record import record_decoder
 from tests.hardening.test_auth_and_limits import SECRET, still_works, token
 from voice_client.recorder import VoiceClient, connect
 
@@ -179,6 +184,44 @@ async def test_a_token_of_a_socket_whose_session_was_taken_over_is_refused(
     assert again.start["session_id"] == original.start["session_id"]
     await again.send({"type": "end_session"})
     await asyncio.wait_for(again._reader, 5)
+
+
+async def holder_epoch(stack: Stack, session_id: str) -> int:
+    nc = await nats.connect(stack.nats.url)
+    try:
+        entry = await (await nc.jetstream().key_value(subjects.SESSIONS_BUCKET)).get(session_id)
+        return record_decoder.decode(entry.value or b"").holder_epoch
+    finally:
+        await nc.close()
+
+
+async def test_a_resume_cut_before_its_session_start_can_be_retried_with_the_same_token(
+    stack: Stack, http: aiohttp.ClientSession
+) -> None:
+    shopper = token()
+    first, second = gateways(stack)
+    original = await connect(http, first.base_url, token=shopper)
+    session_id, spent = original.start["session_id"], original.resume_token
+    await original.ws.close()
+    before = await holder_epoch(stack, session_id)
+    dialog = next(s for s in stack.services if s.module == "dialog_worker")
+    dialog.signal(signal.SIGSTOP)  # the resumed socket cannot get ready: its claim waits for the stopped worker
+    try:
+        cut = await connect(http, second.base_url, wait_start=False, token=shopper, resume=spent)
+        deadline = time.monotonic() + 5
+        while await holder_epoch(stack, session_id) == before:  # its takeover is in the record
+            assert time.monotonic() < deadline, "the resume did not take the session over"
+            await asyncio.sleep(0.05)
+        assert cut.of_type("session_start") == []
+        await cut.close()  # cut before its session_start
+    finally:
+        dialog.signal(signal.SIGCONT)
+    retry = await outcome(http, first, shopper, resume=spent)
+    assert retry.start["session_id"] == session_id and retry.start["resumed"] is True
+    refused = await outcome(http, second, shopper, resume=spent)  # the retry got ready: the old token is spent now
+    assert [e["code"] for e in refused.of_type("error")] == ["session_not_found"]
+    await retry.send({"type": "end_session"})
+    await asyncio.wait_for(retry._reader, 5)
 
 
 async def test_the_gateways_stayed_healthy(stack: Stack, http: aiohttp.ClientSession) -> None:
