@@ -28,7 +28,7 @@ async def main(ctx: ServiceContext[GatewaySettings]) -> None:
     tracker = OwnerTracker(ctx.nc, ctx.settings)
     await tracker.start()
     ctx.reconnect_hooks.append(tracker.nats_reconnected)
-    shoppers = await KvShoppers.open_buckets(ctx.nc.jetstream(), settings)
+    shoppers = await KvShoppers.open_buckets(ctx.nc.jetstream(timeout=settings.claim_timeout_s), settings)
     refresh = asyncio.create_task(shoppers.run())
     convlog = LogWriter(ctx.nc.jetstream(), settings) if settings.convlog_enabled else None
     if convlog is not None:

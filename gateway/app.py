@@ -150,9 +150,10 @@ async def _resume_claims(
     now = time.time()
     claims = app[TOKENS_KEY].verify(token, subject, now)
     try:
-        if not isinstance(claims, Refused) and await app[SHOPPERS_KEY].ended(claims.sid, now):
-            claims = Refused("ended")
-    except Exception as exc:  # noqa: BLE001 - the KV is unreachable: the client retries later
+        async with asyncio.timeout(app[SETTINGS_KEY].claim_timeout_s):
+            if not isinstance(claims, Refused) and await app[SHOPPERS_KEY].ended(claims.sid, now):
+                claims = Refused("ended")
+    except Exception as exc:  # noqa: BLE001 - the KV is unreachable or slow: the client retries later
         await _unavailable(ws, exc)
         return None
     if isinstance(claims, Refused):
@@ -175,9 +176,10 @@ async def _admitted(request: web.Request, ws: web.WebSocketResponse, shopper: st
     if len(sockets) >= settings.max_sessions:
         await _refuse(ws, Error(code="overloaded", message="gateway full, try again later", fatal=True), 1013)
         return False
-    try:
-        admitted = await app[SHOPPERS_KEY].open(shopper, session_id)
-    except Exception as exc:  # noqa: BLE001 - the KV is unreachable: the client retries later
+    try:  # bounded, so the client hears within the session start bound (a slot taken meanwhile ages out)
+        async with asyncio.timeout(settings.claim_timeout_s):
+            admitted = await app[SHOPPERS_KEY].open(shopper, session_id)
+    except Exception as exc:  # noqa: BLE001 - the KV is unreachable or slow: the client retries later
         await _unavailable(ws, exc)
         return False
     if not admitted:
