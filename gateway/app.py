@@ -4,6 +4,7 @@ The connect checks live in gateway/auth.py, resume tokens in gateway/tokens.py, 
 gateways in gateway/shopper_kv.py; the WebSocket flow is documented in docs/protocol.md."""
 
 import asyncio
+import functools
 import re
 import socket
 import time
@@ -192,9 +193,10 @@ async def _admitted(request: web.Request, ws: web.WebSocketResponse, shopper: st
 
 
 def _budget(app: web.Application, shopper: str) -> TurnBudget:
-    settings, now = app[SETTINGS_KEY], time.monotonic()
-    bucket = app[SHOPPERS_KEY].turn_bucket(shopper, now)
-    return TurnBudget(settings.turns_per_minute_session, bucket, settings.max_text_chars, now)
+    settings, shoppers, now = app[SETTINGS_KEY], app[SHOPPERS_KEY], time.monotonic()
+    bucket = shoppers.turn_bucket(shopper, now)
+    charge = functools.partial(shoppers.turn_taken, shopper, bucket)
+    return TurnBudget(settings.turns_per_minute_session, bucket, settings.max_text_chars, now, charge)
 
 
 async def _release(app: web.Application, ws: web.WebSocketResponse, shopper: str, session_id: str, ended: bool) -> None:

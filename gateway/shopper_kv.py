@@ -13,9 +13,16 @@ the bucket ages a slot out one TTL after its last refresh: a crashed gateway's s
 Ended sessions: the bucket `voicechat_ended` holds one key per session ended with `end_session` (its digest), with
 a per-message TTL until the last resume token of the session expires; every gateway refuses those tokens.
 
-Keys and values carry digests (gateway/shoppers.py), never a subject, an address or a session id. Turns a minute
-per shopper are counted per gateway (`LocalShoppers`): the KV is touched when sockets open and close, on resumes
-and on a timer, never per frame or per turn.
+Turns a minute per shopper: each gateway decides a turn at once from its own bucket of the shopper
+(`LocalShoppers`), then charges the turn to the shopper's ledger `<shopper digest>.turns` in the same bucket (a
+token bucket in unix time, compare-and-set) in the background, and lowers its own bucket to what the ledger has
+left: the budget holds across gateways, each gateway at most one turn behind (a turn is never delayed by the KV).
+A ledger left alone for the slot TTL ages out, which counts as full (by then it has refilled by half a minute's
+worth or more at the default settings).
+
+Keys and values carry digests (gateway/shoppers.py), never a subject, an address or a session id. The KV is
+touched when sockets open and close, on resumes, once per turn (off the turn's path) and on a timer, never per
+frame.
 """
 
 import asyncio
@@ -48,8 +55,14 @@ class SlotHolder(msgspec.Struct, frozen=True):
     socket: str  # a random id of the socket holding it
 
 
+class TurnLedger(msgspec.Struct, frozen=True):
+    tokens: float  # turns left
+    at: float  # unix seconds of `tokens`
+
+
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(SlotHolder)
+_ledger_decoder = msgspec.json.Decoder(TurnLedger)
 
 
 @dataclass(slots=True)
@@ -72,6 +85,8 @@ class KvShoppers:
         self._held: dict[tuple[str, str], _Held] = {}
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._errors = ErrorBurst("shopper_slots")
+        self._charges: set[asyncio.Task[None]] = set()
+        self._charge_errors = ErrorBurst("shopper_turns")
 
     @classmethod
     async def open_buckets(cls, js: JetStreamContext, settings: GatewaySettings) -> "KvShoppers":
@@ -131,6 +146,45 @@ class KvShoppers:
 
     def turn_bucket(self, shopper: str, now: float) -> TokenBucket:
         return self.local.turn_bucket(shopper, now)
+
+    def turn_taken(self, shopper: str, bucket: TokenBucket) -> None:
+        """A turn of `shopper` was allowed here from `bucket`: charge it to the shopper's ledger (background)."""
+        task = asyncio.ensure_future(self._charge(shopper, bucket))
+        self._charges.add(task)
+        task.add_done_callback(self._charges.discard)
+
+    async def _charge(self, shopper: str, bucket: TokenBucket) -> None:
+        key = f"{digest(self._key, 'shopper', shopper)}.turns"
+        rate, burst = bucket.rate, bucket.burst
+        try:
+            for _ in range(_TAKE_ATTEMPTS):
+                now = time.time()
+                ledger, revision = await self._ledger(key)
+                shared = (
+                    TokenBucket(rate, burst, ledger.tokens, ledger.at) if ledger else TokenBucket.full(rate, burst, now)
+                )
+                if not shared.take(1, now):
+                    bucket.tokens = 0.0  # over the budget across gateways: refuse here until it refills
+                    return
+                value = _encoder.encode(TurnLedger(tokens=shared.tokens, at=now))
+                try:
+                    await (self.slots.create(key, value) if revision == 0 else self.slots.update(key, value, revision))
+                except (KeyWrongLastSequenceError, KeyNotFoundError):
+                    continue  # another gateway charged meanwhile: again on the fresh ledger
+                bucket.tokens = min(bucket.tokens, shared.tokens)
+                return
+        except Exception as exc:  # noqa: BLE001 - counted: the turn stands, this gateway's own bucket still holds
+            self._charge_errors.failed(exc)
+
+    async def _ledger(self, key: str) -> tuple[TurnLedger | None, int]:
+        try:
+            entry = await self.slots.get(key)
+        except (KeyNotFoundError, KeyDeletedError):
+            return None, 0
+        try:
+            return _ledger_decoder.decode(entry.value or b""), entry.revision or 0
+        except msgspec.DecodeError:
+            return None, entry.revision or 0  # unreadable: replaced by a full ledger
 
     # -- slots --------------------------------------------------------------------------------------------------
 

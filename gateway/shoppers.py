@@ -2,8 +2,9 @@
 
 `ShopperDirectory` is the seam; gateway/shopper_kv.py implements it across every gateway on JetStream KV, on top
 of `LocalShoppers`, this gateway's own book (pure, time passed in): sockets per session per shopper, ended
-sessions seen here, and each shopper's turn bucket (turns a minute per shopper are counted per gateway). The pure
-pieces of the KV implementation live here too: the digests its keys are made of and the choice of a slot.
+sessions seen here, and each shopper's turn bucket here (which the KV implementation keeps in step with the
+shopper's budget across gateways). The pure pieces of the KV implementation live here too: the digests its keys
+are made of and the choice of a slot.
 """
 
 import hashlib
@@ -32,7 +33,13 @@ class ShopperDirectory(Protocol):
 
     async def ended(self, session_id: str, now: float) -> bool: ...
 
-    def turn_bucket(self, shopper: str, now: float) -> TokenBucket: ...
+    def turn_bucket(self, shopper: str, now: float) -> TokenBucket:
+        """The shopper's turn bucket on this gateway, shared by its sessions here."""
+        ...
+
+    def turn_taken(self, shopper: str, bucket: TokenBucket) -> None:
+        """A turn was allowed from `bucket`: count it in the shopper's budget across gateways."""
+        ...
 
 
 class LocalShoppers:

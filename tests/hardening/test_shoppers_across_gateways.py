@@ -1,8 +1,9 @@
 """Per-shopper limits and resume tokens across gateways (gateway/shopper_kv.py, docs/protocol.md "Limits"): a
 real nats-server and two real gateways. A shopper's sessions are capped over both, a race for the last slot has
 one winner, a closed socket frees its slot, a crashed gateway's slots age out within their TTL, an ended session's
-token is refused on the other gateway, and a token of a socket whose session was taken over is refused (but may
-be tried again when the resume it let in was cut before its `session_start`)."""
+token is refused on the other gateway, a token of a socket whose session was taken over is refused (but may be
+tried again when the resume it let in was cut before its `session_start`), and a shopper's turns a minute are
+counted over both gateways."""
 
 import asyncio
 import signal
@@ -17,7 +18,7 @@ from harness.procs import Service, wait_http
 from harness.stack import Stack, running_stack
 from shared import subjects
 from shared.session_record import record_decoder
-from tests.hardening.test_auth_and_limits import SECRET, still_works, token
+from tests.hardening.test_auth_and_limits import SECRET, still_works, token, turn_limits
 from voice_client.recorder import VoiceClient, connect
 
 CAP, SLOT_TTL_S = 5, 6.0
@@ -27,6 +28,7 @@ ENV = {
     "VOICECHAT_AUTH_AUDIENCE": "voicechat",
     "VOICECHAT_MAX_SESSIONS_PER_SHOPPER": str(CAP),
     "VOICECHAT_SHOPPER_SLOT_TTL_S": str(SLOT_TTL_S),
+    "VOICECHAT_TURNS_PER_MINUTE_SHOPPER": "4",
 }
 
 
@@ -222,6 +224,31 @@ async def test_a_resume_cut_before_its_session_start_can_be_retried_with_the_sam
     assert [e["code"] for e in refused.of_type("error")] == ["session_not_found"]
     await retry.send({"type": "end_session"})
     await asyncio.wait_for(retry._reader, 5)
+
+
+async def test_turns_a_minute_per_shopper_count_over_both_gateways(stack: Stack, http: aiohttp.ClientSession) -> None:
+    shopper = token()
+    first, second = gateways(stack)
+    here, there = (
+        await connect(http, first.base_url, token=shopper),
+        await connect(http, second.base_url, token=shopper),
+    )
+
+    async def turn(client: VoiceClient) -> None:
+        await client.send({"type": "start_speaking"})
+        await client.send({"type": "stop_speaking"})
+        await still_works(client)
+        await asyncio.sleep(0.3)  # its charge to the shopper's ledger lands
+
+    for client in (here, here, there, there):  # the budget (4 a minute) spent over both gateways
+        await turn(client)
+    assert turn_limits(here) == turn_limits(there) == []
+    await turn(there)
+    assert turn_limits(there) == ["too many turns a minute for this shopper"]
+    await turn(here)  # this gateway was a turn behind: it learns from this turn's charge
+    await turn(here)
+    assert turn_limits(here) == ["too many turns a minute for this shopper"]
+    await close_all([here, there])
 
 
 async def test_the_gateways_stayed_healthy(stack: Stack, http: aiohttp.ClientSession) -> None:

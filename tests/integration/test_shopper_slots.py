@@ -1,20 +1,25 @@
 """The shopper slots and ended sessions (gateway/shopper_kv.py) on a real nats-server, two directories standing for
 two gateways: many opens racing over both never pass the cap, a slot taken over by another gateway is let go, and
-a gateway cut off longer than the TTL takes a slot again if one is free (and leaves its socket uncounted if not)."""
+a gateway cut off longer than the TTL takes a slot again if one is free (and leaves its socket uncounted if not),
+and a shopper's turns a minute are counted across both."""
 
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from functools import partial
 
 import pytest
 from nats.aio.client import Client as NATS
 
+from gateway.limits import TurnBudget
 from gateway.shopper_kv import KvShoppers
 from shared import subjects
 from shared.settings import GatewaySettings
 
 TTL_S = 1.0
-SETTINGS = GatewaySettings(max_sessions_per_shopper=3, shopper_slot_ttl_s=TTL_S, resume_secret="r" * 40)
+SETTINGS = GatewaySettings(
+    max_sessions_per_shopper=3, shopper_slot_ttl_s=TTL_S, turns_per_minute_shopper=4, resume_secret="r" * 40
+)
 
 
 def sid(index: int) -> str:
@@ -74,3 +79,30 @@ async def test_an_ended_session_is_known_to_every_gateway_until_its_tokens_expir
     assert await second.ended(sid(5), time.time()) and not await second.ended(sid(6), time.time())
     await asyncio.sleep(2.2)  # the marker's TTL is whole seconds, at least one
     assert not await second.ended(sid(5), time.time())
+
+
+async def test_turns_a_minute_per_shopper_hold_across_gateways_each_at_most_one_turn_behind(
+    two: tuple[KvShoppers, KvShoppers],
+) -> None:
+    now = time.monotonic()
+    budgets = []
+    for shoppers in two:
+        bucket = shoppers.turn_bucket("sub:talker", now)
+        budgets.append(
+            (shoppers, TurnBudget(100, bucket, 100, now, partial(shoppers.turn_taken, "sub:talker", bucket)))
+        )
+
+    async def turns(index: int, count: int) -> list[bool]:
+        """Turns one after the other on one gateway, each charged before the next (as messages of a socket)."""
+        shoppers, budget = budgets[index]
+        allowed = []
+        for _ in range(count):
+            allowed.append(budget.refuse(None, now) is None)
+            await asyncio.gather(*shoppers._charges)
+        return allowed
+
+    assert await turns(0, 2) == [True, True] and await turns(1, 2) == [True, True]  # the budget (4) is spent
+    assert await turns(1, 1) == [False]  # the second gateway charged the last turns: it knows
+    assert await turns(0, 2) == [True, False]  # the first was one turn behind, then learns
+    other = two[0].turn_bucket("sub:quiet", now)
+    assert TurnBudget(100, other, 100, now).refuse(None, now) is None  # another shopper is not disturbed

@@ -140,3 +140,11 @@ class ShopperBook(RuleBasedStateMachine):
 
 TestShopperBook = ShopperBook.TestCase
 TestShopperBook.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
+
+
+def test_only_an_allowed_turn_is_reported_for_the_shoppers_budget_across_gateways() -> None:
+    reported: list[int] = []
+    turns = TurnBudget(2, TokenBucket.full(1, 1, 0), 10, 0, lambda: reported.append(1))
+    assert turns.refuse("hi", 0) is None and reported == [1]
+    assert turns.refuse("hi", 0) is not None  # the shopper's bucket is empty: refused, not reported
+    assert turns.refuse("x" * 11, 5) is not None and reported == [1]  # too long: not reported either
