@@ -65,6 +65,15 @@ _decoder = msgspec.json.Decoder(SlotHolder)
 _ledger_decoder = msgspec.json.Decoder(TurnLedger)
 
 
+async def _entry(kv: KeyValue, key: str) -> tuple[bytes | None, int]:
+    """A key's value and revision; (None, 0) when it has none."""
+    try:
+        entry = await kv.get(key)
+    except (KeyNotFoundError, KeyDeletedError):
+        return None, 0
+    return entry.value or b"", entry.revision or 0
+
+
 @dataclass(slots=True)
 class _Held:
     key: str
@@ -138,11 +147,8 @@ class KvShoppers:
         """Ended here, or on any gateway (a KV read: raises when NATS cannot answer; the resume is then refused)."""
         if await self.local.ended(session_id, now):
             return True
-        try:
-            await self.ended_kv.get(digest(self._key, "session", session_id))
-        except (KeyNotFoundError, KeyDeletedError):
-            return False
-        return True
+        value, _ = await _entry(self.ended_kv, digest(self._key, "session", session_id))
+        return value is not None
 
     def turn_bucket(self, shopper: str, now: float) -> TokenBucket:
         return self.local.turn_bucket(shopper, now)
@@ -177,14 +183,11 @@ class KvShoppers:
             self._charge_errors.failed(exc)
 
     async def _ledger(self, key: str) -> tuple[TurnLedger | None, int]:
+        value, revision = await _entry(self.slots, key)
         try:
-            entry = await self.slots.get(key)
-        except (KeyNotFoundError, KeyDeletedError):
-            return None, 0
-        try:
-            return _ledger_decoder.decode(entry.value or b""), entry.revision or 0
+            return (None if value is None else _ledger_decoder.decode(value)), revision
         except msgspec.DecodeError:
-            return None, entry.revision or 0  # unreadable: replaced by a full ledger
+            return None, revision  # unreadable: replaced by a full ledger
 
     # -- slots --------------------------------------------------------------------------------------------------
 
@@ -219,14 +222,11 @@ class KvShoppers:
 
     async def _read(self, key: str) -> tuple[str | None, int]:
         """Who holds a slot (a session digest; None: free) and its revision. An unreadable value holds it."""
+        value, revision = await _entry(self.slots, key)
         try:
-            entry = await self.slots.get(key)
-        except (KeyNotFoundError, KeyDeletedError):
-            return None, 0
-        try:
-            return _decoder.decode(entry.value or b"").session, entry.revision or 0
+            return (None if value is None else _decoder.decode(value).session), revision
         except msgspec.DecodeError:
-            return "unreadable", entry.revision or 0
+            return "unreadable", revision
 
     async def _release(self, held: _Held) -> None:
         try:
