@@ -1,9 +1,12 @@
 """`python -m gateway`: serve the WebSocket gateway until SIGTERM, then close sockets with 1001."""
 
+import asyncio
+
 from aiohttp import web
 
 from gateway.app import SHUTDOWN_TIMEOUT_S, build_app
 from gateway.owners import OwnerTracker
+from gateway.shopper_kv import KvShoppers
 from gateway.tokens import resume_key
 from shared.convlog.writer import LogWriter
 from shared.logs import get_logger
@@ -25,10 +28,12 @@ async def main(ctx: ServiceContext[GatewaySettings]) -> None:
     tracker = OwnerTracker(ctx.nc, ctx.settings)
     await tracker.start()
     ctx.reconnect_hooks.append(tracker.nats_reconnected)
+    shoppers = await KvShoppers.open_buckets(ctx.nc.jetstream(timeout=settings.claim_timeout_s), settings)
+    refresh = asyncio.create_task(shoppers.run())
     convlog = LogWriter(ctx.nc.jetstream(), settings) if settings.convlog_enabled else None
     if convlog is not None:
         await convlog.start()
-    app = build_app(ctx.nc, settings, tracker, key, convlog)
+    app = build_app(ctx.nc, settings, tracker, shoppers, key, convlog)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
     await runner.setup()
     await web.TCPSite(runner, "0.0.0.0", ctx.settings.http_port).start()
@@ -37,6 +42,7 @@ async def main(ctx: ServiceContext[GatewaySettings]) -> None:
         await ctx.stop.wait()
     finally:
         await runner.cleanup()
+        refresh.cancel()
         await tracker.stop()
         if convlog is not None:
             await convlog.close()

@@ -1,9 +1,10 @@
 """The gateway's aiohttp application: WebSocket endpoint, service info, health, readiness, metrics.
 
-The connect checks live in gateway/auth.py, resume tokens in gateway/tokens.py, per-shopper accounting in
-gateway/shoppers.py; the WebSocket flow is documented in docs/protocol.md."""
+The connect checks live in gateway/auth.py, resume tokens in gateway/tokens.py, per-shopper accounting across
+gateways in gateway/shopper_kv.py; the WebSocket flow is documented in docs/protocol.md."""
 
 import asyncio
+import functools
 import re
 import socket
 import time
@@ -16,13 +17,13 @@ from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
 
 from gateway.auth import PROTOCOL, authenticate, check_origin, read_credentials, refuse, shopper_of
-from gateway.connection import Connection, Opening
+from gateway.connection import RETRY_AFTER_MS, Connection, Opening
 from gateway.history import HISTORY_SETTINGS_KEY, JETSTREAM_KEY, PATH, delete_history, get_history
 from gateway.limits import TurnBudget
 from gateway.owners import OwnerTracker
 from gateway.page import add_page_routes
-from gateway.shoppers import LocalShoppers
-from gateway.tokens import Refused, ResumeTokens, SessionTokens
+from gateway.shoppers import ShopperDirectory
+from gateway.tokens import Refused, ResumeClaims, ResumeTokens, SessionTokens
 from gateway.twilio.call import PhoneCall, caller_of, opening_of, pick_up, run_call
 from gateway.twilio.webhook import STREAM_PATH, VOICE_PATH, check_signature, voice_webhook
 from shared import subjects
@@ -40,7 +41,7 @@ TRACKER_KEY = web.AppKey("tracker", OwnerTracker)
 SOCKETS_KEY = web.AppKey("sockets", dict[web.WebSocketResponse, asyncio.Transport | None])
 DRAINING_KEY = web.AppKey("draining", asyncio.Event)
 TOKENS_KEY = web.AppKey("tokens", ResumeTokens)
-SHOPPERS_KEY = web.AppKey("shoppers", LocalShoppers)
+SHOPPERS_KEY = web.AppKey("shoppers", ShopperDirectory)
 CONVLOG_KEY = web.AppKey("convlog", LogWriter)
 
 # After the drain, how long aiohttp waits for request handlers to finish (python -m gateway).
@@ -83,22 +84,19 @@ async def voice_chat(request: web.Request) -> web.WebSocketResponse:
     )
     _bound_send_buffer(request, settings.socket_send_buffer)
     await ws.prepare(request)
-    shoppers, tokens = app[SHOPPERS_KEY], app[TOKENS_KEY]
-    session_id = uuid.uuid4().hex
+    tokens, session_id, resume_epoch = app[TOKENS_KEY], uuid.uuid4().hex, 0
     if credentials.resume is not None:
-        claims = tokens.verify(credentials.resume, subject or "", time.time(), await shoppers.ended(time.time()))
-        if isinstance(claims, Refused):
-            log.info("resume_refused", reason=claims.reason)
-            message = "unknown or ended session, or a bad or expired resume token"
-            await _refuse(ws, Error(code="session_not_found", message=message, fatal=True))
+        claims = await _resume_claims(app, ws, credentials.resume, subject or "")
+        if claims is None:
             return ws
-        session_id = claims.sid
+        session_id, resume_epoch = claims.sid, claims.epoch
     if not await _admitted(request, ws, shopper, session_id):
         return ws
     connection: Connection | None = None
     try:
         issuer = SessionTokens(tokens, session_id, subject or "")
-        opening = Opening(session_id, sample_rate, language, credentials.resume is not None, audio_out, subject=subject)
+        resumed = credentials.resume is not None
+        opening = Opening(session_id, sample_rate, language, resumed, audio_out, subject, resume_epoch)
         connection = Connection(
             ws,
             request,
@@ -146,14 +144,47 @@ async def twilio_stream(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
+async def _resume_claims(
+    app: web.Application, ws: web.WebSocketResponse, token: str, subject: str
+) -> ResumeClaims | None:
+    """The claims of a resume token that may resume its session (not ended on any gateway), or None: refused."""
+    now = time.time()
+    claims = app[TOKENS_KEY].verify(token, subject, now)
+    try:
+        async with asyncio.timeout(app[SETTINGS_KEY].claim_timeout_s):
+            if not isinstance(claims, Refused) and await app[SHOPPERS_KEY].ended(claims.sid, now):
+                claims = Refused("ended")
+    except Exception as exc:  # noqa: BLE001 - the KV is unreachable or slow: the client retries later
+        await _unavailable(ws, exc)
+        return None
+    if isinstance(claims, Refused):
+        log.info("resume_refused", reason=claims.reason)
+        message = "unknown or ended session, or a bad or expired resume token"
+        await _refuse(ws, Error(code="session_not_found", message=message, fatal=True))
+        return None
+    return claims
+
+
+async def _unavailable(ws: web.WebSocketResponse, exc: Exception) -> None:
+    log.warning("session_store_unavailable", error=str(exc))
+    error = Error(code="overloaded", message="session store unavailable", fatal=True, retry_after_ms=RETRY_AFTER_MS)
+    await _refuse(ws, error, 1013)
+
+
 async def _admitted(request: web.Request, ws: web.WebSocketResponse, shopper: str, session_id: str) -> bool:
-    """Take a session slot on this gateway and one of the shopper's, or refuse the socket."""
+    """Take a session slot on this gateway and one of the shopper's (across gateways), or refuse the socket."""
     app = request.app
     settings, sockets = app[SETTINGS_KEY], app[SOCKETS_KEY]
     if len(sockets) >= settings.max_sessions:
         await _refuse(ws, Error(code="overloaded", message="gateway full, try again later", fatal=True), 1013)
         return False
-    if not await app[SHOPPERS_KEY].open(shopper, session_id):
+    try:  # bounded, so the client hears within the session start bound (a slot taken meanwhile ages out)
+        async with asyncio.timeout(settings.claim_timeout_s):
+            admitted = await app[SHOPPERS_KEY].open(shopper, session_id)
+    except Exception as exc:  # noqa: BLE001 - the KV is unreachable or slow: the client retries later
+        await _unavailable(ws, exc)
+        return False
+    if not admitted:
         message = f"more than {settings.max_sessions_per_shopper} sessions at once for this shopper"
         await _refuse(ws, Error(code="rate_limited", message=message, fatal=True))
         return False
@@ -163,9 +194,10 @@ async def _admitted(request: web.Request, ws: web.WebSocketResponse, shopper: st
 
 
 def _budget(app: web.Application, shopper: str) -> TurnBudget:
-    settings, now = app[SETTINGS_KEY], time.monotonic()
-    bucket = app[SHOPPERS_KEY].turn_bucket(shopper, now)
-    return TurnBudget(settings.turns_per_minute_session, bucket, settings.max_text_chars, now)
+    settings, shoppers, now = app[SETTINGS_KEY], app[SHOPPERS_KEY], time.monotonic()
+    bucket = shoppers.turn_bucket(shopper, now)
+    charge = functools.partial(shoppers.turn_taken, shopper, bucket)
+    return TurnBudget(settings.turns_per_minute_session, bucket, settings.max_text_chars, now, charge)
 
 
 async def _release(app: web.Application, ws: web.WebSocketResponse, shopper: str, session_id: str, ended: bool) -> None:
@@ -258,11 +290,16 @@ def _cors_defaults(settings: GatewaySettings) -> dict[str, aiohttp_cors.Resource
 
 
 def build_app(
-    nc: NATS, settings: GatewaySettings, tracker: OwnerTracker, resume_key: bytes, convlog: LogWriter | None = None
+    nc: NATS,
+    settings: GatewaySettings,
+    tracker: OwnerTracker,
+    shoppers: ShopperDirectory,
+    resume_key: bytes,
+    convlog: LogWriter | None = None,
 ) -> web.Application:
     app = web.Application()
     app[TOKENS_KEY] = ResumeTokens(resume_key, settings.resume_ttl_s)
-    app[SHOPPERS_KEY] = LocalShoppers(settings.max_sessions_per_shopper, settings.turns_per_minute_shopper)
+    app[SHOPPERS_KEY] = shoppers
     app[NATS_KEY] = nc
     app[SETTINGS_KEY] = settings
     app[TRACKER_KEY] = tracker

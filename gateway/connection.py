@@ -99,6 +99,7 @@ class Opening:
     resumed: bool
     audio_out: AudioOut = "json"
     subject: str | None = None  # the JWT subject that opens it (auth on): the owner of its conversation log
+    resume_epoch: int = 0  # the dialog epoch of the resume token it was opened with (gateway/tokens.py)
 
 
 class Connection:
@@ -141,7 +142,9 @@ class Connection:
         try:
             opening = self.opening
             async with asyncio.timeout_at(self._start_by):
-                owners = await self.tracker.open(session_id, opening.language, opening.subject, opening.resumed)
+                owners = await self.tracker.open(
+                    session_id, opening.language, opening.subject, opening.resumed, opening.resume_epoch
+                )
         except Exception as exc:  # noqa: BLE001 - the session store is unreachable (or slow): the client retries
             log.warning("session_store_unavailable", error=f"{type(exc).__name__}: {exc}")
             await self._fail(_not_started(None), 1013)

@@ -1,6 +1,7 @@
 """Pure per-session rate limits (token buckets, time passed in): message rate, audio faster than real time, turns
 a minute and `text_input` length (README, Configuration)."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from shared.protocol import Error
@@ -56,13 +57,22 @@ class ClientLimits:
 
 class TurnBudget:
     """Turns a session may open (`text_input`, `start_speaking`): N a minute for the session and M a minute for
-    its shopper (a bucket shared by the shopper's sessions on this gateway), bursts of a minute's worth; and the
-    longest `text_input`. A refused turn costs nothing."""
+    its shopper (a bucket shared by the shopper's sessions on this gateway, which `shopper_turn` reports each turn
+    to, for the shopper's budget across gateways), bursts of a minute's worth; and the longest `text_input`. A
+    refused turn costs nothing."""
 
-    def __init__(self, per_minute: float, shopper: TokenBucket, max_text_chars: int, now: float) -> None:
+    def __init__(
+        self,
+        per_minute: float,
+        shopper: TokenBucket,
+        max_text_chars: int,
+        now: float,
+        shopper_turn: Callable[[], None] = lambda: None,
+    ) -> None:
         self.session = TokenBucket.full(per_minute / 60, per_minute, now)
         self.shopper = shopper
         self.max_text_chars = max_text_chars
+        self.shopper_turn = shopper_turn
 
     def refuse(self, text: str | None, now: float) -> Error | None:
         """None when the turn may start; otherwise the non-fatal error to send (the turn is dropped)."""
@@ -74,4 +84,5 @@ class TurnBudget:
         if not self.shopper.take(1, now):
             self.session.tokens += 1
             return Error(code="rate_limited", message="too many turns a minute for this shopper", fatal=False)
+        self.shopper_turn()
         return None

@@ -118,25 +118,21 @@ class OwnerTracker:
 
     # -- sessions -----------------------------------------------------------------------------------------------
 
-    async def open(self, session_id: str, language: str, subject: str | None, resumed: bool) -> SessionOwners | None:
-        """Open a session for a new socket (a resume continues from the record); None when the record belongs
-        to another authenticated subject."""
+    async def open(
+        self, session_id: str, language: str, subject: str | None, resumed: bool, resume_epoch: int = 0
+    ) -> SessionOwners | None:
+        """Open a session for a new socket (a resume continues from the record); None for a resume when the
+        record is gone (the session ended), belongs to another authenticated subject, or another socket took the
+        session after the resume token (of dialog epoch `resume_epoch`) was issued."""
         record, revision = await self.store.get(session_id) if resumed else (None, 0)
-        if record is not None and record.subject != subject:
+        if resumed and (record is None or record.subject != subject or not record.accepts(resume_epoch)):
             return None
         connection = uuid.uuid4().hex
         base = record or SessionRecord(session_id=session_id, connection=connection)
-        mine = SessionRecord(
-            session_id=session_id,
-            connection=connection,
-            language=language,
-            subject=subject,
-            owners=base.owners,
-            last_turn_id=base.last_turn_id,
-            audio_seq=base.audio_seq,
-        )
+        mine = msgspec.structs.replace(base, connection=connection, language=language, subject=subject)
         confirm_s = self.settings.heartbeat_interval_s * 2
-        machine = OwnershipMachine(mine, revision, confirm_s=confirm_s, retry_s=self.settings.claim_timeout_s / 2)
+        retry_s = self.settings.claim_timeout_s / 2
+        machine = OwnershipMachine(mine, revision, confirm_s=confirm_s, retry_s=retry_s, admitted_epoch=resume_epoch)
         owners = SessionOwners(
             session_id, machine, TurnTracker(base.last_turn_id), next_seq=base.audio_seq, resumed=resumed
         )

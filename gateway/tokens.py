@@ -3,8 +3,9 @@
 A token is `base64url(payload) "." base64url(mac)`: the payload is JSON with the session id, the JWT subject
 (empty when auth is off), the ownership epoch and the expiry (unix seconds); the MAC is HMAC-SHA256 under a key
 derived for resume tokens only (`HMAC(secret, "voicechat resume v1")`), never the JWT key itself. Verification
-takes any string and never raises: a token that is malformed, forged, expired, of another subject or of an ended
-session is refused with a reason (docs/protocol.md, "Resuming").
+takes any string and never raises: a token that is malformed, forged, expired or of another subject is refused
+with a reason; so is a token of an ended session (gateway/shopper_kv.py) or of a socket that another socket took
+the session from since (`SessionRecord.accepts`, shared/session_record.py) (docs/protocol.md, "Resuming").
 """
 
 import base64
@@ -13,7 +14,6 @@ import hashlib
 import hmac
 import os
 import re
-from collections.abc import Container
 from dataclasses import dataclass
 from typing import Literal
 
@@ -79,7 +79,10 @@ class ResumeTokens:
         payload = _encoder.encode(ResumeClaims(sid=session_id, sub=subject, epoch=epoch, exp=int(now + self.ttl_s)))
         return f"{_b64(payload)}.{_b64(self._mac(payload))}"
 
-    def verify(self, token: str, subject: str, now: float, ended: Container[str]) -> ResumeClaims | Refused:
+    def verify(self, token: str, subject: str, now: float) -> ResumeClaims | Refused:
+        """The claims of an authentic, unexpired token of `subject`. Whether its session ended is the shopper
+        directory's to say (gateway/shopper_kv.py), whether another socket took it over the session record's
+        (`SessionRecord.accepts`, gateway/owners.py)."""
         claims = self._authentic(token)
         if isinstance(claims, Refused):
             return claims
@@ -87,8 +90,6 @@ class ResumeTokens:
             return Refused("expired")
         if not hmac.compare_digest(claims.sub.encode(), subject.encode()):
             return Refused("other_subject")
-        if claims.sid in ended:
-            return Refused("ended")
         return claims
 
     def _authentic(self, token: str) -> ResumeClaims | Refused:

@@ -1,9 +1,9 @@
 """The whole stack as real processes on loopback: nats-server, gateway and workers, for end-to-end tests.
 
 Every client of a test shares one address (loopback), which is one shopper when auth is off: the per-shopper
-session cap and turn budget are raised here (LOOPBACK_SHOPPERS) unless the caller's env sets them. Every
-gateway of a stack shares a fresh VOICECHAT_RESUME_SECRET, so sessions resume on any of them. Each stack has its
-own run directory (the local agent's session store), removed after.
+session cap is lifted (0) and the turn budget raised here (LOOPBACK_SHOPPERS) unless the caller's env sets them.
+Every gateway of a stack shares a fresh VOICECHAT_RESUME_SECRET, so sessions resume on any of them. Each stack
+has its own run directory (the local agent's session store), removed after.
 """
 
 import secrets
@@ -18,7 +18,7 @@ from harness.ports import free_port
 from harness.procs import Service
 
 FULL_STACK = ("tools_worker", "local_agent", "vad_worker", "dialog_worker", "gateway")
-LOOPBACK_SHOPPERS = {"VOICECHAT_MAX_SESSIONS_PER_SHOPPER": "100000", "VOICECHAT_TURNS_PER_MINUTE_SHOPPER": "100000"}
+LOOPBACK_SHOPPERS = {"VOICECHAT_MAX_SESSIONS_PER_SHOPPER": "0", "VOICECHAT_TURNS_PER_MINUTE_SHOPPER": "100000"}
 
 
 class Stack:

@@ -5,7 +5,9 @@ The gateway that holds a session's socket runs one machine per session. Every ch
 (shared/session_store.py), one write at a time:
 
 - opening (new session or resume, on any gateway) takes the record over for this socket and reserves a new epoch
-  for every worker kind; of two sockets racing for one session the last writer wins and the other is replaced;
+  for every worker kind, the new dialog epoch becoming the holder's (`SessionRecord.taken`); the write that makes
+  every kind owned marks the holder ready, and from then on only its own resume tokens are accepted. Of two sockets
+  racing for one session the last writer wins while the record still accepts its token, and the other is replaced;
 - a claim request is sent only under an epoch this socket reserved, one request per epoch (a retry reserves a new
   one), so at most one worker ever owns an epoch; the worker that answers is recorded, then announced;
 - an owner whose liveness key expired (shared/liveness.py: judged by the NATS server) is suspected, and re-claimed
@@ -19,6 +21,8 @@ the table leave the slot as it is.
 
 from dataclasses import dataclass, field
 from enum import Enum
+
+import msgspec
 
 from shared.session_record import SessionRecord
 from shared.subjects import WORKER_KINDS, WorkerKind
@@ -159,6 +163,7 @@ class OwnershipMachine:
     revision: int  # of `record` in the store; 0 when it does not exist yet
     confirm_s: float  # an expired owner not seen again within this long is re-claimed
     retry_s: float  # after a claim nobody answered
+    admitted_epoch: int = 0  # the dialog epoch of the resume token this socket was let in with (0: a new session)
     phase: Phase = Phase.OPENING
     kinds: dict[WorkerKind, _KindState] = field(default_factory=dict)
     progress: Progress = field(default_factory=Progress)
@@ -210,7 +215,7 @@ class OwnershipMachine:
             return self.write_done(revision)
         ours = fresh is not None and fresh.connection == self.record.connection
         self._conflicts += 1
-        if fresh is None or (not ours and (self.phase is Phase.OPEN or self._conflicts > TAKEOVER_ATTEMPTS)):
+        if fresh is None or (not ours and (self.phase is Phase.OPEN or self._superseded(fresh))):
             return self._replaced()
         for state in self.kinds.values():
             self._step(state, Input.WRITE_LOST)
@@ -318,9 +323,16 @@ class OwnershipMachine:
     def _owned_by(self, worker_id: str) -> list[_KindState]:
         return [state for state in self.kinds.values() if state.worker_id == worker_id]
 
+    def _superseded(self, fresh: SessionRecord) -> bool:
+        """While opening: another socket took the session after our resume token was issued, or too many
+        conflicts in a row."""
+        return not fresh.accepts(self.admitted_epoch) or self._conflicts > TAKEOVER_ATTEMPTS
+
     def _ours(self, base: SessionRecord) -> SessionRecord:
         """This socket's record on top of `base` (the fresh one after a conflict): the owners of `base`, this
-        socket's connection, language and subject, and the further of both progresses."""
+        socket's connection, language and subject, and the further of both progresses; while opening, the holder
+        of `base` (the takeover is added by `_flush`), else this socket's."""
+        holder = base if self.phase is Phase.OPENING else self.record
         return SessionRecord(
             session_id=base.session_id,
             connection=self.record.connection,
@@ -329,6 +341,9 @@ class OwnershipMachine:
             owners=base.owners,
             last_turn_id=max(base.last_turn_id, self.progress.last_turn_id),
             audio_seq=max(base.audio_seq, self.progress.audio_seq),
+            holder_epoch=holder.holder_epoch,
+            holder_ready=holder.holder_ready or (self.ready and self.phase is not Phase.OPENING),
+            prior_epoch=holder.prior_epoch,
         )
 
     def _flush(self) -> list[Action]:
@@ -340,6 +355,12 @@ class OwnershipMachine:
             return []
         record = self._ours(self.record)
         record = record.reserve(tuple(k for k in due if self.kinds[k].slot is Slot.NEEDS_EPOCH))
+        if self.phase is Phase.OPENING:
+            record = record.taken(record.owner("dialog").epoch)
+        elif all(state.slot is Slot.OWNED or kind in due for kind, state in self.kinds.items()) and all(
+            self.kinds[kind].slot is Slot.NEEDS_COMMIT for kind in due
+        ):  # every kind owned once this lands: the holder is ready, earlier holders' tokens are spent
+            record = msgspec.structs.replace(record, holder_ready=True)
         for kind in due:
             state = self.kinds[kind]
             if state.slot is Slot.NEEDS_COMMIT and state.worker_id is not None:

@@ -27,6 +27,14 @@ class SessionRecord(msgspec.Struct, frozen=True, kw_only=True):
     owners: dict[str, KindOwner] = msgspec.field(default_factory=dict)
     last_turn_id: int = 0
     audio_seq: int = 0  # the next audio frame's sequence number; audio time is seq * 20 ms
+    # Which resume tokens (gateway/tokens.py, each with the dialog epoch it was issued under) may take the session:
+    # those of the holding socket, from `holder_epoch` (the dialog epoch it reserved when it took the session) on;
+    # until the holder is ready (its `session_start`, the first of its tokens, is on its way) also those from
+    # `prior_epoch` on, the tokens of the last holder that was ready, so a resume cut before its `session_start`
+    # can be tried again with the same token.
+    holder_epoch: int = 0
+    holder_ready: bool = False
+    prior_epoch: int = 0
 
     def owner(self, kind: WorkerKind) -> KindOwner:
         return self.owners.get(kind, KindOwner())
@@ -42,6 +50,16 @@ class SessionRecord(msgspec.Struct, frozen=True, kw_only=True):
     def assign(self, kind: WorkerKind, worker_id: str) -> "SessionRecord":
         """`worker_id` took the session under the epoch reserved for `kind`."""
         return msgspec.structs.replace(self, owners={**self.owners, kind: KindOwner(worker_id, self.owner(kind).epoch)})
+
+    def accepts(self, token_epoch: int) -> bool:
+        """Whether a resume token issued under dialog epoch `token_epoch` may take the session over."""
+        return token_epoch >= (self.holder_epoch if self.holder_ready else self.prior_epoch)
+
+    def taken(self, epoch: int) -> "SessionRecord":
+        """Taken over by a new socket that reserved dialog epoch `epoch`: the tokens this record accepts now stay
+        accepted until the new holder is ready."""
+        prior = self.holder_epoch if self.holder_ready else self.prior_epoch
+        return msgspec.structs.replace(self, holder_epoch=epoch, holder_ready=False, prior_epoch=prior)
 
     def epochs(self) -> tuple[int, ...]:
         """The epoch of every worker kind, in WORKER_KINDS order."""

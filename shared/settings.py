@@ -76,7 +76,9 @@ class GatewaySettings(ConvlogSettings, frozen=True, kw_only=True):
     allowed_origins: tuple[str, ...] = ()
     # limits per shopper (the JWT subject, or the client address when auth is off)
     client_ip_header: str | None = None
-    max_sessions_per_shopper: Annotated[int, msgspec.Meta(ge=1)] = 5
+    max_sessions_per_shopper: Annotated[int, msgspec.Meta(ge=0, le=100)] = 5  # 0: no cap (load tests)
+    # a crashed gateway's sessions stop counting against their shoppers this long after its last refresh
+    shopper_slot_ttl_s: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 30.0
     turns_per_minute_session: Positive = 20.0
     turns_per_minute_shopper: Positive = 60.0
     max_text_chars: Annotated[int, msgspec.Meta(ge=1, le=2000)] = 500

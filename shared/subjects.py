@@ -19,10 +19,13 @@ TOOLS_GROUP = f"{PREFIX}.tools"
 # The conversation log (docs/conversation_log.md): one JetStream stream, one subject per session.
 CONVLOG_STREAM = "VOICECHAT_CONVLOG"
 CONVLOG_ALL = f"{PREFIX}.convlog.*"
-# JetStream KV buckets (their keys are subjects `$KV.<bucket>.<key>`): session records, and one key per live
-# worker that the server expires when the worker stops refreshing it.
+# JetStream KV buckets (their keys are subjects `$KV.<bucket>.<key>`): session records, one key per live
+# worker that the server expires when the worker stops refreshing it, the shoppers' session slots and the ended
+# sessions (gateway/shopper_kv.py: keys are digests, never a subject, address or session id).
 SESSIONS_BUCKET = "voicechat_sessions"
 WORKERS_BUCKET = "voicechat_workers"
+SHOPPERS_BUCKET = "voicechat_shoppers"
+ENDED_BUCKET = "voicechat_ended"
 
 
 def is_session_id(value: str) -> bool:

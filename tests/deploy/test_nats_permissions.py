@@ -5,6 +5,7 @@ import asyncio
 import datetime
 import json
 import re
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
 
+from gateway.shopper_kv import KvShoppers
 from harness.nats_server import NatsServer
 from shared import subjects
 from shared.convlog.records import TurnRecord, encoder
@@ -258,3 +260,22 @@ async def test_each_service_uses_its_kv_buckets(server: NatsServer) -> None:
         for client in clients.values():
             if client.nc is not None:
                 await client.nc.close()
+
+
+async def test_the_gateway_keeps_shopper_slots_and_ended_sessions(server: NatsServer) -> None:
+    """The per-shopper session slots and the ended sessions (gateway/shopper_kv.py) under the gateway's user."""
+    settings = GatewaySettings(max_sessions_per_shopper=1, shopper_slot_ttl_s=3.0)
+    client = Client()
+    try:
+        nc = await client.connect(server.url, "gateway")
+        shoppers = await KvShoppers.open_buckets(nc.jetstream(), settings)
+        assert await shoppers.open("sub:a", SESSION) and not await shoppers.open("sub:a", "f" * 32)
+        await shoppers._refresh_all()
+        await shoppers.close("sub:a", SESSION)
+        assert await shoppers.open("sub:a", "f" * 32)
+        await shoppers.end(SESSION, time.time() + 60)
+        assert await KvShoppers(shoppers.slots, shoppers.ended_kv, settings).ended(SESSION, time.time())
+        assert await client.settle() == []
+    finally:
+        if client.nc is not None:
+            await client.nc.close()

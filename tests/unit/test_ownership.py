@@ -1,6 +1,9 @@
 """The ownership machine (shared/ownership.py), transition by transition: compare-and-set writes, claims under
 reserved epochs, suspected and draining owners, takeovers."""
 
+import msgspec
+import pytest
+
 from shared.ownership import (
     SLOT_TABLE,
     Announce,
@@ -165,6 +168,59 @@ def test_while_opening_a_conflict_with_another_socket_takes_the_session_over_aga
     [write] = m.write_conflict(theirs, 8)
     assert isinstance(write, Write) and write.revision == 8
     assert write.record.connection == "c1" and write.record.epochs() == (5, 5)
+
+
+def test_the_opening_write_takes_the_holder_and_the_write_that_makes_it_ready_says_so() -> None:
+    old = SessionRecord(session_id=SID, connection="c0", owners={"dialog": KindOwner("dialog-1", 5)}, holder_epoch=2,
+                        holder_ready=True)  # fmt: skip
+    mine = msgspec.structs.replace(old, connection="c2")  # as gateway/owners.py opens it
+    m = OwnershipMachine(record=mine, revision=10, confirm_s=0.5, retry_s=1.0, admitted_epoch=5)
+    [write] = m.open(frozenset())
+    assert isinstance(write, Write) and write.record.owner("dialog").epoch == 6
+    assert (write.record.holder_epoch, write.record.holder_ready, write.record.prior_epoch) == (6, False, 2)
+    m.write_done(11)
+    [first] = m.claimed("vad", 1, "vad-1")
+    assert isinstance(first, Write) and not first.record.holder_ready  # dialog still to be claimed
+    m.claimed("dialog", 6, "dialog-2")
+    [*_, last] = m.write_done(12)
+    assert isinstance(last, Write) and last.record.holder_ready and last.record.holder_epoch == 6
+    assert Ready() in m.write_done(13)
+    _, moved = m.worker_draining("dialog-2")  # an owner that moves raises the dialog epoch, not the holder's
+    assert isinstance(moved, Write) and moved.record.owner("dialog").epoch == 7
+    assert (moved.record.holder_epoch, moved.record.holder_ready) == (6, True)
+
+
+@pytest.mark.parametrize(
+    ("ready", "prior", "admitted", "replaced"),
+    [(True, 0, 3, True), (True, 0, 4, False), (False, 2, 3, False), (False, 2, 1, True)],
+)
+def test_while_opening_a_record_that_no_longer_accepts_the_resume_token_means_replaced(
+    ready: bool, prior: int, admitted: int, replaced: bool
+) -> None:
+    """Two sockets resuming with one token: once the winner is ready the token is spent and the loser replaced;
+    before, the loser takes the session again (the token is still the holder's) and the winner is replaced."""
+    theirs = SessionRecord(session_id=SID, connection="c9", owners={"dialog": KindOwner("dialog-2", 4)}, holder_epoch=4,
+                           holder_ready=ready, prior_epoch=prior)  # fmt: skip
+    m = OwnershipMachine(record=SessionRecord(session_id=SID, connection="c1"), revision=3, confirm_s=0.5,
+                         retry_s=1.0, admitted_epoch=admitted)  # fmt: skip
+    m.open(frozenset())
+    actions = m.write_conflict(theirs, 8)
+    assert (actions == [Replaced()]) is replaced
+    if not replaced:
+        [write] = actions
+        assert isinstance(write, Write) and write.record.holder_epoch == 5
+        assert write.record.prior_epoch == (4 if ready else prior)  # the chain of unready takeovers keeps it
+
+
+def test_a_record_accepts_its_holders_tokens_and_the_previous_ones_until_the_holder_is_ready() -> None:
+    spent = SessionRecord(session_id=SID, connection="c1", holder_epoch=3, holder_ready=True)
+    assert spent.accepts(3) and spent.accepts(9) and not spent.accepts(2)
+    taking = spent.taken(5)
+    assert taking.accepts(3) and taking.accepts(5) and not taking.accepts(2)
+    again = taking.taken(6)  # taken again before the holder was ready: still the last ready holder's tokens
+    assert again.prior_epoch == 3 and again.accepts(3)
+    ready = msgspec.structs.replace(again, holder_ready=True)
+    assert not ready.accepts(5) and ready.accepts(6)
 
 
 def test_once_open_a_record_of_another_socket_means_replaced() -> None:

@@ -2,12 +2,15 @@
 compare-and-set store, workers claiming, crashing, coming back and draining, replies delivered in any order.
 
 Invariants: no epoch of a kind is ever claimed twice (so never two owners acting in one epoch), announcements name
-the worker that claimed that epoch, recorded epochs only grow, and the socket holding the session is never left
-without an owner of a kind for longer than the re-claim time while a worker of that kind is alive.
+the worker that claimed that epoch, recorded epochs only grow, the socket holding the session is never left
+without an owner of a kind for longer than the re-claim time while a worker of that kind is alive, and a resume
+token (any one issued so far, the holder's or an earlier socket's) takes the session only from a record that still
+accepts it: once a later holder is ready, older tokens are spent.
 """
 
 from dataclasses import dataclass, field
 
+import msgspec
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -18,6 +21,7 @@ from shared.ownership import (
     GiveUp,
     OwnershipMachine,
     Phase,
+    Ready,
     Replaced,
     SendClaim,
     Slot,
@@ -57,6 +61,7 @@ class OwnershipMoves(RuleBasedStateMachine):
         self.workers: dict[WorkerKind, dict[str, bool]] = {kind: {} for kind in WORKER_KINDS}  # id -> alive
         self.claimed: dict[tuple[str, int], str] = {}  # (kind, epoch) -> worker that took it
         self.epochs_seen: dict[str, int] = {kind: 0 for kind in WORKER_KINDS}
+        self.tokens: list[int] = []  # the dialog epoch of every resume token issued (at each socket's Ready)
         self.serial = 0
         for kind in WORKER_KINDS:
             self._add_worker(kind)
@@ -78,13 +83,19 @@ class OwnershipMoves(RuleBasedStateMachine):
 
     # -- the environment ---------------------------------------------------------------------------------------
 
-    @rule()
-    def open_socket(self) -> None:
-        """A new socket (a new session at first, then a resume on any gateway) takes the session."""
+    @rule(data=st.data())
+    def open_socket(self, data: st.DataObject) -> None:
+        """A new socket (a new session at first, then a resume on any gateway with any token issued so far)
+        takes the session, when the record accepts its token (gateway/owners.py checks it so)."""
         connection = f"c{len(self.sockets)}"
+        token = data.draw(st.sampled_from(self.tokens)) if self.tokens else 0
+        if self.store.record is not None and not self.store.record.accepts(token):
+            return  # refused: session_not_found
         base = self.store.record or SessionRecord(session_id=SID, connection=connection)
-        record = SessionRecord(session_id=SID, connection=connection, owners=base.owners)
-        machine = OwnershipMachine(record=record, revision=self.store.revision, confirm_s=CONFIRM_S, retry_s=RETRY_S)
+        record = msgspec.structs.replace(base, connection=connection)
+        machine = OwnershipMachine(
+            record=record, revision=self.store.revision, confirm_s=CONFIRM_S, retry_s=RETRY_S, admitted_epoch=token
+        )
         socket = Socket(machine)
         self.sockets.append(socket)
         socket.pending += machine.open(self._live())
@@ -150,7 +161,10 @@ class OwnershipMoves(RuleBasedStateMachine):
         machine = socket.machine
         match action:
             case Write(record=record, revision=revision):
+                before = self.store.record
                 if self.store.cas(record, revision):
+                    if before is not None and before.connection != record.connection:  # a takeover landed
+                        assert before.accepts(machine.admitted_epoch), "a spent token took the session"
                     for kind in WORKER_KINDS:
                         assert record.owner(kind).epoch >= self.epochs_seen[kind], "epochs only grow"
                         self.epochs_seen[kind] = record.owner(kind).epoch
@@ -177,6 +191,8 @@ class OwnershipMoves(RuleBasedStateMachine):
                     socket.pending += machine.claim_missed(kind, epoch, self.now)
             case Announce(kind=kind, worker_id=worker, epoch=epoch):
                 assert self.claimed.get((kind, epoch)) == worker, "announced owner is the one that claimed"
+            case Ready():
+                self.tokens.append(machine.record.owner("dialog").epoch)  # session_start (and later ones) carry it
             case GiveUp() | Replaced():
                 socket.pending.clear()
             case _:

@@ -3,12 +3,13 @@ per shopper, text_input length, and the ended-session list that resume checks; p
 
 import asyncio
 
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from gateway.limits import TokenBucket, TurnBudget
-from gateway.shoppers import LocalShoppers
+from gateway.shoppers import LocalShoppers, digest, digest_key, slots_to_try
+from shared.settings import GatewaySettings
 
 
 async def test_a_shopper_opens_at_most_n_sessions_and_a_resume_is_not_another() -> None:
@@ -26,8 +27,39 @@ async def test_a_shopper_opens_at_most_n_sessions_and_a_resume_is_not_another() 
 async def test_ended_sessions_are_remembered_until_their_tokens_expire() -> None:
     shoppers = LocalShoppers(max_sessions=2, turns_per_minute=60)
     await shoppers.end("s1", until=100.0)
-    assert "s1" in await shoppers.ended(99.0)
-    assert "s1" not in await shoppers.ended(100.0)
+    assert await shoppers.ended("s1", 99.0) and not await shoppers.ended("s2", 99.0)
+    assert not await shoppers.ended("s1", 100.0)
+
+
+async def test_a_cap_of_zero_counts_sockets_but_refuses_none() -> None:
+    shoppers = LocalShoppers(max_sessions=0, turns_per_minute=60)
+    assert all([await shoppers.open("ip:127.0.0.1", f"s{i}") for i in range(50)])
+    assert shoppers.holds("ip:127.0.0.1", "s7")
+
+
+def test_a_session_takes_its_own_slot_else_the_free_ones_in_order() -> None:
+    assert slots_to_try(["x", None, "y", None], "s") == [1, 3]
+    assert slots_to_try(["x", None, "s", None], "s") == [2]  # a second socket of the session: its slot
+    assert slots_to_try(["x", "y"], "s") == []  # full
+    assert slots_to_try([], "s") == []
+
+
+@given(st.lists(st.sampled_from(["a", "b", "s", None]), max_size=6))
+def test_slots_tried_are_free_or_the_sessions_own(holders: list[str | None]) -> None:
+    tried = slots_to_try(holders, "s")
+    assert all(holders[i] is None for i in tried) or tried == [holders.index("s")]
+    assert tried or (None not in holders and "s" not in holders)
+
+
+def test_keys_are_digests_that_gateways_sharing_a_secret_agree_on() -> None:
+    key = digest_key(GatewaySettings(resume_secret="r" * 40))
+    name = digest(key, "shopper", "sub:alice@example.com")
+    assert len(name) == 32 and "alice" not in name and all(c in "0123456789abcdef" for c in name)
+    assert name == digest(digest_key(GatewaySettings(resume_secret="r" * 40, auth_secret="a" * 40)), "shopper",
+                          "sub:alice@example.com")  # fmt: skip
+    assert name != digest(digest_key(GatewaySettings(resume_secret="q" * 40)), "shopper", "sub:alice@example.com")
+    assert digest(key, "session", "x") != digest(key, "shopper", "x")
+    assert digest_key(GatewaySettings()) == digest_key(GatewaySettings())  # development: fixed, still agreeing
 
 
 def budget(per_session: float, shopper: TokenBucket, now: float = 0.0) -> TurnBudget:
@@ -108,3 +140,11 @@ class ShopperBook(RuleBasedStateMachine):
 
 TestShopperBook = ShopperBook.TestCase
 TestShopperBook.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
+
+
+def test_only_an_allowed_turn_is_reported_for_the_shoppers_budget_across_gateways() -> None:
+    reported: list[int] = []
+    turns = TurnBudget(2, TokenBucket.full(1, 1, 0), 10, 0, lambda: reported.append(1))
+    assert turns.refuse("hi", 0) is None and reported == [1]
+    assert turns.refuse("hi", 0) is not None  # the shopper's bucket is empty: refused, not reported
+    assert turns.refuse("x" * 11, 5) is not None and reported == [1]  # too long: not reported either
