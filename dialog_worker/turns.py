@@ -19,6 +19,11 @@ that lasted at least `min_speech_s` (judged at its end from the VAD's offsets) o
 it: `interrupted{n}`, then the candidate becomes the turn (`speech_started{n+1}`). Speech that ended shorter, or
 no decision within `resume_timeout_s`, takes it back: the candidate is dropped and `resumed{n}` lets the answer go
 on where it stopped; the next turn is n+1 again.
+
+Hand-over (the session moves to a new dialog owner while this one drains, shared/session_worker.py): the running
+turn finishes here, but speech heard over its answer (held or pausing it) is a barge-in whose turn belongs to the
+new owner: the answer is interrupted here (`interrupted{n}`), the candidate dropped, and the speech passed on
+(`PassSpeech`), so the new owner opens turn n+1 only after turn n was interrupted.
 """
 
 from dataclasses import dataclass
@@ -97,7 +102,12 @@ class TurnDone:
     turn_id: int
 
 
-Input = SpeechStart | SpeechEnd | BargeIn | Text | Words | Tick | StreamEnd | BotAudio | TurnDone
+@dataclass(frozen=True, slots=True)
+class HandOver:
+    """The session moved to a new dialog owner: this one opens no turn any more (module docstring)."""
+
+
+Input = SpeechStart | SpeechEnd | BargeIn | Text | Words | Tick | StreamEnd | BotAudio | TurnDone | HandOver
 
 
 class Trigger(Enum):
@@ -116,6 +126,7 @@ class Trigger(Enum):
     TURN_DONE = "turn_done"
     CANDIDATE = "candidate"  # while paused: a report of the candidate turn (its stream ended or failed)
     STALE = "stale"  # a report of an older turn: it was interrupted or replaced, nothing of it matters
+    HAND_OVER = "hand_over"  # the session moved to a new dialog owner
 
 
 class Effect(Enum):
@@ -130,6 +141,7 @@ class Effect(Enum):
     ADOPT = "adopt"  # the candidate becomes the turn: emit its speech_started
     DROP = "drop"  # cancel the candidate turn's stream (it never was a turn for the client)
     RESUME = "resume"  # emit resumed{n}: the answer goes on
+    PASS = "pass"  # hand the speech heard over the answer (held or pausing it) to the new owner
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,9 +155,12 @@ _INTERRUPT_AND_TEXT = Transition(Phase.THINKING, (Effect.INTERRUPT, Effect.START
 _PAUSE = Transition(Phase.PAUSED, (Effect.PAUSE,))
 _CONFIRM = Transition(Phase.LISTENING, (Effect.INTERRUPT, Effect.ADOPT))
 _TAKE_BACK = Transition(Phase.SPEAKING, (Effect.DROP, Effect.RESUME))
+_PASS_HELD = Transition(Phase.IDLE, (Effect.INTERRUPT, Effect.PASS))
+_PASS_PAUSED = Transition(Phase.IDLE, (Effect.INTERRUPT, Effect.DROP, Effect.PASS))
 
 # phase x trigger -> next phase and effects. STALE (late report of an older turn) and TICK change nothing in any
-# phase, so they are added to every row below.
+# phase, so they are added to every row below; so is HAND_OVER (the running turn finishes here), but in HELD and
+# PAUSED, where speech over the answer is handed over.
 TRANSITIONS: dict[Phase, dict[Trigger, Transition]] = {
     Phase.IDLE: {
         Trigger.SPEECH_START: Transition(Phase.LISTENING, (Effect.OPEN,)),
@@ -192,6 +207,7 @@ TRANSITIONS: dict[Phase, dict[Trigger, Transition]] = {
         Trigger.BARGE_IN: Transition(Phase.IDLE, (Effect.INTERRUPT,)),
         Trigger.TEXT: _INTERRUPT_AND_TEXT,
         Trigger.GUARD_OVER: Transition(Phase.PAUSED, (Effect.PAUSE_HELD,)),
+        Trigger.HAND_OVER: _PASS_HELD,
         Trigger.STREAM_END: _STAY[Phase.HELD],
         Trigger.TURN_DONE: Transition(Phase.IDLE),  # the answer ended first: the held speech goes with it
     },
@@ -205,11 +221,13 @@ TRANSITIONS: dict[Phase, dict[Trigger, Transition]] = {
         Trigger.TEXT: Transition(Phase.THINKING, (Effect.INTERRUPT, Effect.DROP, Effect.START_TEXT)),
         Trigger.STREAM_END: _STAY[Phase.PAUSED],  # the answer's stream, long over
         Trigger.CANDIDATE: _STAY[Phase.PAUSED],  # decided by words, the VAD's end or the timeout only
+        Trigger.HAND_OVER: _PASS_PAUSED,
     },
 }
 for _phase, _row in TRANSITIONS.items():
     _row[Trigger.TICK] = _STAY[_phase]
     _row[Trigger.STALE] = _STAY[_phase]
+    _row.setdefault(Trigger.HAND_OVER, _STAY[_phase])
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +264,14 @@ class Rejected:
     trigger: Trigger
 
 
-Action = Emit | OpenStream | EndStream | StartText | Cancel | Rejected
+@dataclass(frozen=True, slots=True)
+class PassSpeech:
+    """Tell the new owner that speech started at `offset_ms` (it opens the turn for it)."""
+
+    offset_ms: int
+
+
+Action = Emit | OpenStream | EndStream | StartText | Cancel | PassSpeech | Rejected
 
 
 class TurnMachineMisuse(Exception):
@@ -325,6 +350,8 @@ class TurnMachine:
                 return self._report(turn_id, Trigger.BOT_AUDIO)
             case TurnDone(turn_id=turn_id):
                 return self._report(turn_id, Trigger.TURN_DONE)
+            case HandOver():
+                return Trigger.HAND_OVER
 
     def _report(self, turn_id: int, trigger: Trigger) -> Trigger:
         """A running turn's report: about the current turn, the candidate, or STALE (an older turn's, late)."""
@@ -375,6 +402,9 @@ class TurnMachine:
                 return [Cancel(dropped)]
             case Effect.RESUME:
                 return [Emit(Resumed(turn_id=self.turn_id))]
+            case Effect.PASS:
+                held = self.phase is Phase.HELD
+                return [PassSpeech(self._held_offset_ms if held else self._speech_offset_ms)]
 
     def _pause(self, offset_ms: int, now: float) -> list[Action]:
         self.candidate = self.turn_id + 1

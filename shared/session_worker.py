@@ -86,7 +86,7 @@ class SessionWorker:
         self._tasks: list[asyncio.Task[None]] = []
         self._lock = asyncio.Lock()
         self._emptied = asyncio.Event()
-        self._retiring: set[asyncio.Task[None]] = set()
+        self._retiring: dict[str, asyncio.Task[None]] = {}  # sessions moved away while draining
         self._drain_deadline = 0.0
         self._epoch_index = WORKER_KINDS.index(kind)
         self._stale = STALE_EPOCH.labels(kind)
@@ -134,7 +134,7 @@ class SessionWorker:
         await asyncio.gather(*(self._retire(session_id) for session_id in list(self.sessions)))
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, *self._retiring, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *self._retiring.values(), return_exceptions=True)
         if self._beacon is not None:
             await guarded(burst, self._beacon.leave())
 
@@ -249,9 +249,11 @@ class SessionWorker:
         if not self.draining:
             await self.release(session_id, reason="moved")
             return
+        if session_id in self._retiring:
+            return  # every frame of the new epoch says so again: one retirement is enough
         task = asyncio.create_task(self._retire(session_id))
-        self._retiring.add(task)
-        task.add_done_callback(self._retiring.discard)
+        self._retiring[session_id] = task
+        task.add_done_callback(lambda _: self._retiring.pop(session_id, None))
 
     async def release(self, session_id: str, reason: str) -> None:
         owned = self.sessions.pop(session_id, None)
