@@ -200,7 +200,8 @@ class SessionWorker:
             except ValueError:
                 log.warning("audio_frame_invalid")
                 return
-            if await self._admits(session_id, owned, epochs[index]):
+            epoch = epochs[index]
+            if await self._admits(session_id, owned, epoch) or self._still_hears(session_id, owned, epoch):
                 await owned.handler.on_audio(seq, pcm)
 
         return on_audio
@@ -213,6 +214,11 @@ class SessionWorker:
         elif verdict is Verdict.NEWER:
             await self._moved(session_id)
         return verdict is Verdict.CURRENT
+
+    def _still_hears(self, session_id: str, owned: _Owned, epoch: int) -> bool:
+        """A draining dialog owner whose session moved still hears its audio until it lets go: the utterance of
+        the turn it finishes goes on in frames of the new epoch (the VAD's events reach both owners anyway)."""
+        return self.kind == "dialog" and epoch > owned.fence.epoch and session_id in self._retiring
 
     def _control_cb(self, session_id: str, owned: _Owned) -> MsgHandler:
         async def on_control(msg: Msg) -> None:
