@@ -27,12 +27,14 @@ from shared.convlog.records import Interruption
 from shared.convlog.writer import LogWriter
 from shared.epochs import EpochFilter
 from shared.logs import get_logger
+from shared.loops import ErrorBurst, guarded
 from shared.metrics import ANSWER_PAUSES, ANSWER_RESUMES, BARGE_IN_LATENCY, TURN_INPUTS_REJECTED
 from shared.protocol import Paused, Resumed, ServerEvent, Transcript, encoder
 from shared.session_worker import MsgHandler
 from shared.settings import DialogSettings
 
 log = get_logger(__name__)
+_hand_overs = ErrorBurst("dialog_hand_over")
 
 
 def barge_in_rules(settings: DialogSettings) -> turns.BargeInRules:
@@ -129,7 +131,7 @@ class DialogSession:
         answer is a barge-in whose turn is the new owner's: the answer is interrupted and the speech passed on."""
         if not self._retiring:
             self._retiring = True
-            await self._handle(turns.HandOver(), "speech")
+            await guarded(_hand_overs, self._handle(turns.HandOver(), "speech"))  # NATS may be away mid-drain
         await asyncio.gather(*(running.turn.wait(grace_s) for running in list(self._turns.values())))
 
     async def close(self) -> None:
