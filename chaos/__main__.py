@@ -1,8 +1,12 @@
 """`make chaos`: run the stack (two of each worker, two gateways, one local agent, one NATS) on loopback, drive
 shoppers' sessions, inject every fault in turn, and print what each did. Exits 1 when a session was lost, or a
 fault that checks a session of its own (chaos/speaker.py) found it wrong.
+
+`python -m chaos --only TEXT` injects only the faults whose name contains TEXT (repeatable), e.g.
+`--only "rolling SIGTERM"`.
 """
 
+import argparse
 import asyncio
 import sys
 import threading
@@ -11,7 +15,7 @@ from collections.abc import Callable
 
 import aiohttp
 
-from chaos.faults import FAULTS, Target
+from chaos.faults import FAULTS, Fault, Target
 from chaos.shopper import Shopper, late_events, stale_events
 from harness.procs import wait_http
 from harness.stack import running_stack
@@ -25,7 +29,14 @@ SHOPPERS = 12
 SETTLE_S = 8.0
 # The scripted agent answers every turn in about two seconds, so each fault sees several turns of every shopper.
 # Shoppers type a request every couple of seconds, faster than a person talks: the per-session turn budget is raised.
-ENV = {"VOICECHAT_DRAIN_GRACE_S": "15", "VOICECHAT_LOCAL_CX_SCRIPTED": "1", "VOICECHAT_TURNS_PER_MINUTE_SESSION": "600"}
+# The scripted agent hears no words, so speech over an answer is confirmed only at its end: the resume timeout is
+# raised past the length of a shopper's barge-in (chaos/shopper.py).
+ENV = {
+    "VOICECHAT_DRAIN_GRACE_S": "15",
+    "VOICECHAT_LOCAL_CX_SCRIPTED": "1",
+    "VOICECHAT_TURNS_PER_MINUTE_SESSION": "600",
+    "VOICECHAT_BARGE_IN_RESUME_TIMEOUT_MS": "4000",
+}
 
 
 AFTER_S = 20.0  # a session is alive after a fault when it completes a turn within this time
@@ -57,10 +68,10 @@ def events_between(
     return sum(1 for s in shoppers for c in s.clients for at in judge(c) if start <= at <= end)
 
 
-def run_faults(target: Target) -> list[tuple[str, bool, float, float, float]]:
-    """Inject every fault, SETTLE_S apart; returns (name, crash, injected at, injection over at, settled at)."""
+def run_faults(target: Target, faults: list[Fault]) -> list[tuple[str, bool, float, float, float]]:
+    """Inject each fault, SETTLE_S apart; returns (name, crash, injected at, injection over at, settled at)."""
     moments = []
-    for fault in FAULTS:
+    for fault in faults:
         moment = time.monotonic()
         fault.inject(target)
         recovered = time.monotonic()  # a pause lasts until here
@@ -88,10 +99,10 @@ def report(moments: list[tuple[str, bool, float, float, float]], shoppers: list[
         )
     turns = sum(len(s.turns) for s in shoppers)
     resumes, dropped = sum(s.resumes for s in shoppers), sum(s.dropped for s in shoppers)
-    duels = sum(s.duels for s in shoppers)
+    duels, barge_ins = sum(s.duels for s in shoppers), sum(s.barge_ins for s in shoppers)
     print(
         f"\nshoppers: {len(shoppers)}, turns: {turns}, resumes: {resumes}, turns cut by a dropped socket: {dropped}, "
-        f"double resumes: {duels}"
+        f"double resumes: {duels}, barge-ins: {barge_ins}"
     )
     print(f"late events after a turn's end: {events_between(shoppers, late_events, 0.0, time.monotonic())}")
     print(f"events of an older turn: {events_between(shoppers, stale_events, 0.0, time.monotonic())}")
@@ -105,7 +116,18 @@ def report(moments: list[tuple[str, bool, float, float, float]], shoppers: list[
     return 1 if lost or problems else 0
 
 
+def chosen_faults(argv: list[str]) -> list[Fault]:
+    parser = argparse.ArgumentParser(prog="python -m chaos", description="Inject faults into a running stack.")
+    parser.add_argument("--only", action="append", default=[], help="inject only faults whose name contains this")
+    only: list[str] = parser.parse_args(argv).only
+    faults = [fault for fault in FAULTS if not only or any(text in fault.name for text in only)]
+    if not faults:
+        parser.error(f"no fault matches {only}; faults: {[fault.name for fault in FAULTS]}")
+    return faults
+
+
 def main() -> None:
+    faults = chosen_faults(sys.argv[1:])
     started = time.monotonic()
     with running_stack(STACK, ENV) as stack:
         gateways = [s.base_url for s in stack.services if s.module == "gateway"]
@@ -117,9 +139,9 @@ def main() -> None:
         driver = threading.Thread(target=loop.run_until_complete, args=(drive(shoppers, stop),))
         driver.start()
         time.sleep(SETTLE_S)
-        print(f"stack up, {SHOPPERS} shoppers talking; injecting {len(FAULTS)} faults", flush=True)
+        print(f"stack up, {SHOPPERS} shoppers talking; injecting {len(faults)} faults", flush=True)
         target = Target(stack, gateways, shoppers)
-        moments = run_faults(target)
+        moments = run_faults(target, faults)
         final = time.monotonic()
         time.sleep(AFTER_S)
         loop.call_soon_threadsafe(stop.set)

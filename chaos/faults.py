@@ -89,19 +89,47 @@ def duel(target: Target) -> None:
         shopper.duel_requested = True
 
 
+def start_replacement(target: Target, old: Service) -> None:
+    """A rolling update's first step: start `old`'s replacement (a gateway's takes over its shoppers' resumes)."""
+    replacement = target.stack.add(old.module)
+    if old.module == "gateway":
+        wait_http(replacement.base_url + "/readyz")
+        target.gateways[target.gateways.index(old.base_url)] = replacement.base_url
+
+
+def retire(target: Target, old: Service) -> None:
+    """A rolling update's second step: SIGTERM `old` and wait for it to exit."""
+    old.signal(signal.SIGTERM)
+    assert old.proc is not None
+    old.proc.wait(timeout=60)
+    target.stack.services.remove(old)
+
+
 def rolling_sigterm(target: Target) -> None:
     """Every service in turn: start its replacement, then SIGTERM the old one and wait for it to exit."""
-    stack, gateways = target.stack, target.gateways
-    for old in list(stack.services):
-        replacement = stack.add(old.module)
-        if old.module == "gateway":
-            wait_http(replacement.base_url + "/readyz")
-            gateways[gateways.index(old.base_url)] = replacement.base_url
-        old.signal(signal.SIGTERM)
-        assert old.proc is not None
-        old.proc.wait(timeout=60)
-        stack.services.remove(old)
+    for old in list(target.stack.services):
+        start_replacement(target, old)
+        retire(target, old)
         time.sleep(1.0)
+
+
+def drain_during_barge_in(target: Target) -> None:
+    """Every shopper talks over the answers it gets (real speech); the busiest dialog worker gets SIGTERM once
+    several shoppers are talking over an answer (paused), so barge-ins land before, during and after its sessions
+    move (issue 12, finding 3)."""
+    for shopper in target.shoppers:
+        shopper.barging = True
+    old = max(alive(target.stack, "dialog_worker"), key=owned_sessions)
+    start_replacement(target, old)
+    deadline = time.monotonic() + 10.0
+    while sum(s.talking_over_answer for s in target.shoppers) < len(target.shoppers) // 3:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    retire(target, old)
+    time.sleep(2.0)
+    for shopper in target.shoppers:
+        shopper.barging = False
 
 
 FAULTS = (
@@ -117,6 +145,7 @@ FAULTS = (
     Fault("dialog_worker paused 3 s", pause("dialog_worker", 3.0), crash=True),
     Fault("gateway stalled 2 s", pause("gateway", 2.0), crash=True),
     Fault("two gateways resume at once", duel, crash=False),
+    Fault("dialog_worker drained, barge-ins", drain_during_barge_in, crash=False),
     Fault("kill -9 gateway", kill_and_restart("gateway"), crash=True),
     Fault("rolling SIGTERM, every service", rolling_sigterm, crash=False),
 )

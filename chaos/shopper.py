@@ -1,18 +1,29 @@
 """A chaos-test shopper: one session doing typed turns in a loop, resuming on the other gateway when dropped; on
 request it resumes on both gateways at once while its socket is still open (two sockets race for the session:
-exactly one keeps it, the others get `session_replaced`)."""
+exactly one keeps it, the others get `session_replaced`), or talks over the answers it gets (real speech,
+harness/speech.py: a barge-in; the interrupted turn and the spoken one that follows are its turns)."""
 
 import asyncio
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 
+from harness.speech import frames, utterance
 from shared.protocol import TURN_FAILING_ERRORS, ends_turn
 from voice_client.recorder import VoiceClient, connect
 
 REQUESTS = ("hello what can you do", "show me some sunglasses", "tell me about product five")
+BARGE_IN = "wait, show me something cheaper"
+ECHO_GUARD_S = 0.4  # a barge-in starts this long into the answer (past the server's echo guard)
+
+
+@functools.cache
+def barge_in_speech() -> list[bytes]:
+    """The words a shopper says over an answer, as 20 ms frames at 16 kHz (synthesized once)."""
+    return frames(utterance(BARGE_IN, 16000, "en+klatt", lead_ms=100, tail_ms=900), 16000)
 
 
 def _starts_turn(event: dict[str, Any], previous_turn: int) -> bool:
@@ -49,6 +60,8 @@ class Shopper:
     dropped: int = 0
     duel_requested: bool = False
     duels: int = 0
+    barging: bool = False  # talk over every answer while set
+    barge_ins: int = 0
     clients: list[VoiceClient] = field(default_factory=list)  # every socket it used: events judged afterwards
     _client: VoiceClient | None = None
 
@@ -79,6 +92,8 @@ class Shopper:
             await client.send({"type": "text_input", "text": text})
             first = await client.wait_for(lambda e: client.events.index(e) >= seen and _starts_turn(e, last_turn), 30)
             turn = int(first.get("turn_id") or last_turn + 1)
+            if self.barging and first["type"] != "error":
+                return await self._barge_in(turn, started)
             end = first if first["type"] == "error" else await client.wait_for(lambda e: _ends_turn(e, turn), 30)
         except TimeoutError:
             end = {"type": "timeout", "turn_id": last_turn}
@@ -88,6 +103,28 @@ class Shopper:
         ok = end["type"] == "audio_end"
         self.turns.append(Turn(started, time.monotonic(), ok, f"{end['type']}:{end.get('code', '')}"))
         return int(end.get("turn_id") or last_turn)
+
+    @property
+    def talking_over_answer(self) -> bool:
+        """The server paused an answer for this shopper's speech, undecided yet."""
+        return self._client is not None and self._client.paused_turn is not None
+
+    async def _barge_in(self, turn: int, started: float) -> int:
+        """Talk over the answer of `turn`: it ends interrupted (or, when the answer was over first, with its
+        `audio_end`), and the speech is the next turn, which must be answered. Returns the spoken turn."""
+        assert self._client is not None
+        client = self._client
+        answer = await client.wait_for(lambda e: e.get("turn_id") == turn and e["type"] == "audio_response", 30)
+        await asyncio.sleep(max(0.0, answer["_at"] + ECHO_GUARD_S - time.monotonic()))
+        self.barge_ins += 1
+        await client.stream(barge_in_speech())
+        end = await client.wait_for(lambda e: _ends_turn(e, turn), 30)
+        ok = end["type"] in ("audio_end", "interrupted")
+        self.turns.append(Turn(started, time.monotonic(), ok, f"{end['type']}:{end.get('code', '')}"))
+        spoken = await client.wait_for(lambda e: _ends_turn(e, turn + 1), 30)
+        ok = spoken["type"] == "audio_end"
+        self.turns.append(Turn(end["_at"], time.monotonic(), ok, f"{spoken['type']}:{spoken.get('code', '')}"))
+        return turn + 1
 
     async def _duel(self, http: aiohttp.ClientSession) -> None:
         """Resume on every gateway at once, the current socket still open; carry on with the one that holds the

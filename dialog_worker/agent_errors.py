@@ -1,10 +1,12 @@
 """How a turn treats an agent that cannot take it: retry at the very start, then the error code the client sees.
 
-A call that fails UNAVAILABLE (or DEADLINE_EXCEEDED) before anything came back is tried again every
+A call that fails UNAVAILABLE, DEADLINE_EXCEEDED or CANCELLED before anything came back is tried again every
 `RETRY_INTERVAL_S` until `VOICECHAT_DIALOG_START_RETRY_S` has passed (a local agent restarting after a crash is
-back within that; its sessions survive, local_agent/sessions.py). An agent that cannot be reached, or that
-refuses the turn for lack of capacity (RESOURCE_EXHAUSTED), is `dialog_unavailable`; any other failure is
-`turn_failed` (docs/protocol.md).
+back within that; its sessions survive, local_agent/sessions.py; an agent told to stop cancels the calls it had
+received but not yet started, which its replacement then takes: a rolling update). A call this worker cancels
+itself raises `asyncio.CancelledError`, never a `GoogleAPICallError`, so it is never retried. An agent that
+cannot be reached, or that refuses the turn for lack of capacity (RESOURCE_EXHAUSTED), is `dialog_unavailable`;
+any other failure is `turn_failed` (docs/protocol.md).
 """
 
 import asyncio
@@ -18,7 +20,7 @@ from shared.protocol import ErrorCode
 
 T = TypeVar("T")
 RETRY_INTERVAL_S = 0.25
-RETRYABLE = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED"})
+RETRYABLE = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED"})
 
 
 def status_of(exc: GoogleAPICallError) -> str:

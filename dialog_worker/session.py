@@ -33,7 +33,7 @@ from shared.convlog.records import Interruption
 from shared.convlog.writer import LogWriter
 from shared.epochs import EpochFilter, Verdict
 from shared.logs import get_logger
-from shared.loops import ErrorBurst
+from shared.loops import ErrorBurst, guarded
 from shared.metrics import ANSWER_PAUSES, ANSWER_RESUMES, BARGE_IN_LATENCY, STALE_EPOCH, TURN_INPUTS_REJECTED
 from shared.protocol import Error, Paused, Resumed, ServerEvent, Transcript, encoder, event_ends_turn
 from shared.session_worker import MsgHandler
@@ -42,6 +42,7 @@ from shared.settings import DialogSettings
 log = get_logger(__name__)
 SURE_ATTEMPTS = 5  # how often an event that must go out (a turn's end, the machine's own) is tried
 SURE_RETRY_S = 0.2
+_hand_overs = ErrorBurst("dialog_hand_over")
 
 
 def barge_in_rules(settings: DialogSettings) -> turns.BargeInRules:
@@ -72,7 +73,7 @@ class DialogSession:
         self._events_at = (fence.epoch, subjects.events(claim.session_id, fence.epoch))
         self._new_turn = new_turn
         self._preroll: deque[bytes] = deque(maxlen=max(1, settings.preroll_ms // FRAME_MS))
-        self._offset_ms = 0
+        self._offset_ms = frame_time_ms(claim.audio_seq)  # audio time goes on where the session was
         self._turns: dict[int, RunningTurn] = {}  # the running turns: the current one, a candidate
         self._decided = asyncio.Event()  # set unless the answer is paused
         self._decided.set()
@@ -144,8 +145,11 @@ class DialogSession:
         self._confirmed = True
 
     async def finish(self, grace_s: float) -> None:
-        """Handing over: open no new turn (the new owner does), let the running ones complete."""
-        self._retiring = True
+        """Handing over: open no new turn (the new owner does), let the running ones complete. Speech over the
+        answer is a barge-in whose turn is the new owner's: the answer is interrupted and the speech passed on."""
+        if not self._retiring:
+            self._retiring = True
+            await guarded(_hand_overs, self._handle(turns.HandOver(), "speech"))  # NATS may be away mid-drain
         await asyncio.gather(*(running.turn.wait(grace_s) for running in list(self._turns.values())))
 
     async def close(self) -> None:
@@ -258,6 +262,9 @@ class DialogSession:
                         running.log.interrupted_by = cause
                         running.port.live = False
                         running.turn.cancel()
+                case turns.PassSpeech(offset_ms=offset_ms):
+                    speech = bus.encoder.encode(bus.VadSpeechStarted(offset_ms=offset_ms))
+                    await self.nc.publish(subjects.vad(self.session_id), speech, headers=self._trace_headers(None))
                 case turns.Rejected():
                     self._rejected(action)
 

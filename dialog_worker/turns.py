@@ -27,6 +27,11 @@ without waiting for the VAD. The rest of that utterance is not a turn: its `spee
 client's `stop_speaking`) lands in IDLE and changes nothing, and the next speech start opens turn n+1 (the VAD
 alternates starts and ends, so that is the user's next utterance; a client's `start_speaking` opens it at once).
 A paused answer's last event waits for the pause to be decided, so TURN_DONE never comes while PAUSED.
+
+Hand-over (the session moves to a new dialog owner while this one drains, shared/session_worker.py): the running
+turn finishes here, but speech heard over its answer (held or pausing it) is a barge-in whose turn belongs to the
+new owner: the answer is interrupted here (`interrupted{n}`), the candidate dropped, and the speech passed on
+(`PassSpeech`), so the new owner opens turn n+1 only after turn n was interrupted.
 """
 
 from dataclasses import dataclass
@@ -105,7 +110,12 @@ class TurnDone:
     turn_id: int
 
 
-Input = SpeechStart | SpeechEnd | BargeIn | Text | Words | Tick | StreamEnd | BotAudio | TurnDone
+@dataclass(frozen=True, slots=True)
+class HandOver:
+    """The session moved to a new dialog owner: this one opens no turn any more (module docstring)."""
+
+
+Input = SpeechStart | SpeechEnd | BargeIn | Text | Words | Tick | StreamEnd | BotAudio | TurnDone | HandOver
 
 
 class Trigger(Enum):
@@ -124,6 +134,7 @@ class Trigger(Enum):
     TURN_DONE = "turn_done"  # the turn's last event (audio_end, or an error that fails it) is going out
     CANDIDATE = "candidate"  # while paused: a report of the candidate turn (its stream ended or failed)
     STALE = "stale"  # a report of an older turn: it was interrupted or replaced, nothing of it matters
+    HAND_OVER = "hand_over"  # the session moved to a new dialog owner
 
 
 class Effect(Enum):
@@ -138,6 +149,7 @@ class Effect(Enum):
     ADOPT = "adopt"  # the candidate becomes the turn: emit its speech_started
     DROP = "drop"  # cancel the candidate turn's stream (it never was a turn for the client)
     RESUME = "resume"  # emit resumed{n}: the answer goes on
+    PASS = "pass"  # hand the speech heard over the answer (held or pausing it) to the new owner
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,9 +163,12 @@ _INTERRUPT_AND_TEXT = Transition(Phase.THINKING, (Effect.INTERRUPT, Effect.START
 _PAUSE = Transition(Phase.PAUSED, (Effect.PAUSE,))
 _CONFIRM = Transition(Phase.LISTENING, (Effect.INTERRUPT, Effect.ADOPT))
 _TAKE_BACK = Transition(Phase.SPEAKING, (Effect.DROP, Effect.RESUME))
+_PASS_HELD = Transition(Phase.IDLE, (Effect.INTERRUPT, Effect.PASS))
+_PASS_PAUSED = Transition(Phase.IDLE, (Effect.INTERRUPT, Effect.DROP, Effect.PASS))
 
 # phase x trigger -> next phase and effects. STALE (late report of an older turn) and TICK change nothing in any
-# phase, so they are added to every row below.
+# phase, so they are added to every row below; so is HAND_OVER (the running turn finishes here), but in HELD and
+# PAUSED, where speech over the answer is handed over.
 TRANSITIONS: dict[Phase, dict[Trigger, Transition]] = {
     Phase.IDLE: {
         Trigger.SPEECH_START: Transition(Phase.LISTENING, (Effect.OPEN,)),
@@ -200,6 +215,7 @@ TRANSITIONS: dict[Phase, dict[Trigger, Transition]] = {
         Trigger.BARGE_IN: Transition(Phase.IDLE, (Effect.INTERRUPT,)),
         Trigger.TEXT: _INTERRUPT_AND_TEXT,
         Trigger.GUARD_OVER: Transition(Phase.PAUSED, (Effect.PAUSE_HELD,)),
+        Trigger.HAND_OVER: _PASS_HELD,
         Trigger.STREAM_END: _STAY[Phase.HELD],
         Trigger.TURN_DONE: Transition(Phase.IDLE),  # the answer ended first: the held speech goes with it
     },
@@ -213,11 +229,13 @@ TRANSITIONS: dict[Phase, dict[Trigger, Transition]] = {
         Trigger.TEXT: Transition(Phase.THINKING, (Effect.INTERRUPT, Effect.DROP, Effect.START_TEXT)),
         Trigger.STREAM_END: _STAY[Phase.PAUSED],  # the answer's stream, long over
         Trigger.CANDIDATE: _STAY[Phase.PAUSED],  # decided by words, the VAD's end or the timeout only
+        Trigger.HAND_OVER: _PASS_PAUSED,
     },
 }
 for _phase, _row in TRANSITIONS.items():
     _row[Trigger.TICK] = _STAY[_phase]
     _row[Trigger.STALE] = _STAY[_phase]
+    _row.setdefault(Trigger.HAND_OVER, _STAY[_phase])
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +272,14 @@ class Rejected:
     trigger: Trigger
 
 
-Action = Emit | OpenStream | EndStream | StartText | Cancel | Rejected
+@dataclass(frozen=True, slots=True)
+class PassSpeech:
+    """Tell the new owner that speech started at `offset_ms` (it opens the turn for it)."""
+
+    offset_ms: int
+
+
+Action = Emit | OpenStream | EndStream | StartText | Cancel | PassSpeech | Rejected
 
 
 class TurnMachineMisuse(Exception):
@@ -333,6 +358,8 @@ class TurnMachine:
                 return self._report(turn_id, Trigger.BOT_AUDIO)
             case TurnDone(turn_id=turn_id):
                 return self._report(turn_id, Trigger.TURN_DONE)
+            case HandOver():
+                return Trigger.HAND_OVER
 
     def _report(self, turn_id: int, trigger: Trigger) -> Trigger:
         """A running turn's report: about the current turn, the candidate, or STALE (an older turn's, late)."""
@@ -383,6 +410,9 @@ class TurnMachine:
                 return [Cancel(dropped)]
             case Effect.RESUME:
                 return [Emit(Resumed(turn_id=self.turn_id))]
+            case Effect.PASS:
+                held = self.phase is Phase.HELD
+                return [PassSpeech(self._held_offset_ms if held else self._speech_offset_ms)]
 
     def _pause(self, offset_ms: int, now: float) -> list[Action]:
         self.candidate = self.turn_id + 1

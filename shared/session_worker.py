@@ -86,7 +86,7 @@ class SessionWorker:
         self._tasks: list[asyncio.Task[None]] = []
         self._lock = asyncio.Lock()
         self._emptied = asyncio.Event()
-        self._retiring: set[asyncio.Task[None]] = set()
+        self._retiring: dict[str, asyncio.Task[None]] = {}  # sessions moved away while draining
         self._drain_deadline = 0.0
         self._epoch_index = WORKER_KINDS.index(kind)
         self._stale = STALE_EPOCH.labels(kind)
@@ -134,7 +134,7 @@ class SessionWorker:
         await asyncio.gather(*(self._retire(session_id) for session_id in list(self.sessions)))
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, *self._retiring, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *self._retiring.values(), return_exceptions=True)
         if self._beacon is not None:
             await guarded(burst, self._beacon.leave())
 
@@ -200,7 +200,8 @@ class SessionWorker:
             except ValueError:
                 log.warning("audio_frame_invalid")
                 return
-            if await self._admits(session_id, owned, epochs[index]):
+            epoch = epochs[index]
+            if await self._admits(session_id, owned, epoch) or self._still_hears(session_id, owned, epoch):
                 await owned.handler.on_audio(seq, pcm)
 
         return on_audio
@@ -213,6 +214,11 @@ class SessionWorker:
         elif verdict is Verdict.NEWER:
             await self._moved(session_id)
         return verdict is Verdict.CURRENT
+
+    def _still_hears(self, session_id: str, owned: _Owned, epoch: int) -> bool:
+        """A draining dialog owner whose session moved still hears its audio until it lets go: the utterance of
+        the turn it finishes goes on in frames of the new epoch (the VAD's events reach both owners anyway)."""
+        return self.kind == "dialog" and epoch > owned.fence.epoch and session_id in self._retiring
 
     def _control_cb(self, session_id: str, owned: _Owned) -> MsgHandler:
         async def on_control(msg: Msg) -> None:
@@ -249,9 +255,11 @@ class SessionWorker:
         if not self.draining:
             await self.release(session_id, reason="moved")
             return
+        if session_id in self._retiring:
+            return  # every frame of the new epoch says so again: one retirement is enough
         task = asyncio.create_task(self._retire(session_id))
-        self._retiring.add(task)
-        task.add_done_callback(self._retiring.discard)
+        self._retiring[session_id] = task
+        task.add_done_callback(lambda _: self._retiring.pop(session_id, None))
 
     async def release(self, session_id: str, reason: str) -> None:
         owned = self.sessions.pop(session_id, None)

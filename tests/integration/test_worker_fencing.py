@@ -25,6 +25,8 @@ class Recorder:
     frames: list[int] = field(default_factory=list)
     controls: list[bus.Control] = field(default_factory=list)
     closed: bool = False
+    finishes: int = 0
+    turn_over: asyncio.Event = field(default_factory=asyncio.Event)  # set: nothing runs
 
     def extra_subscriptions(self) -> dict[str, MsgHandler]:
         return {}
@@ -39,7 +41,9 @@ class Recorder:
         """Nothing to do."""
 
     async def finish(self, grace_s: float) -> None:
-        """Nothing runs."""
+        """Waits for `turn_over` (the running turn's end)."""
+        self.finishes += 1
+        await self.turn_over.wait()
 
     async def close(self) -> None:
         self.closed = True
@@ -51,6 +55,7 @@ async def worker(nc: NATS) -> AsyncIterator[tuple[SessionWorker, list[Recorder]]
 
     def factory(claim: bus.Claim, fence: EpochFilter) -> Recorder:
         made.append(Recorder(fence))
+        made[-1].turn_over.set()
         return made[-1]
 
     ctx = ServiceContext(name="dialog_worker", settings=DialogSettings(), nc=nc)
@@ -132,3 +137,22 @@ async def test_an_announcement_of_another_owner_counts_only_when_not_stale(
     await nc.publish(subjects.control(SID), bus.encoder.encode(newer))
     await settle(nc)
     assert SID not in running.sessions and made[0].closed
+
+
+async def test_a_draining_owner_finishes_a_moved_session_hearing_its_audio_and_retires_it_once(
+    nc: NATS, worker: tuple[SessionWorker, list[Recorder]]
+) -> None:
+    running, made = worker
+    await claim(nc, 1)
+    [handler] = made
+    handler.turn_over.clear()  # a turn runs: the speech it listens to goes on in frames of the new owner's epoch
+    draining = asyncio.create_task(running.drain(5.0))
+    try:
+        for seq in (1, 2, 3):
+            await nc.publish(subjects.audio(SID), bus.pack_frame(seq, b"\x00\x00", dialog_epoch=2))
+        await settle(nc)
+        assert handler.frames == [1, 2, 3] and handler.finishes == 1 and not handler.closed
+    finally:
+        handler.turn_over.set()
+    await asyncio.wait_for(draining, 10)
+    assert handler.closed and SID not in running.sessions

@@ -40,6 +40,23 @@ async def test_unavailable_at_start_is_retried_until_it_works() -> None:
     assert failures == ["UNAVAILABLE", "UNAVAILABLE"]
 
 
+async def test_a_call_the_stopping_agent_cancelled_before_answering_is_retried() -> None:
+    """An agent told to stop cancels calls it received but had not started (rolling update): its replacement
+    answers them."""
+    failures: list[str] = []
+    calls = 0
+
+    async def attempt(answered: list[bool]) -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise exceptions.Cancelled("server shutting down")  # type: ignore[no-untyped-call]
+        return "answer"
+
+    assert await retry_at_start(attempt, 5.0, failures.append) == "answer"
+    assert failures == ["CANCELLED"]
+
+
 async def test_no_retry_once_the_agent_answered_or_for_other_errors() -> None:
     calls = 0
 

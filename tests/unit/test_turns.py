@@ -15,8 +15,10 @@ from dialog_worker.turns import (
     Effect,
     Emit,
     EndStream,
+    HandOver,
     Input,
     OpenStream,
+    PassSpeech,
     Phase,
     Rejected,
     SpeechEnd,
@@ -78,6 +80,7 @@ def input_for(trigger: Trigger, machine: TurnMachine) -> Input:
         Trigger.TURN_DONE: TurnDone(current),
         Trigger.CANDIDATE: TurnDone(current + 1),
         Trigger.STALE: TurnDone(current - 1),
+        Trigger.HAND_OVER: HandOver(),
     }
     return inputs[trigger]
 
@@ -94,8 +97,9 @@ ONLY_IN = {
 CELLS = [(p, t) for p, t in itertools.product(Phase, Trigger) if p in ONLY_IN.get(t, set(Phase))]
 
 
-def expected_actions(effects: tuple[Effect, ...], turn: int, offset: int) -> list[Action]:
-    """What each effect must produce, from turn `turn` (the candidate is turn + 1)."""
+def expected_actions(effects: tuple[Effect, ...], turn: int, offset: int, speech: int = PAUSE_OFFSET) -> list[Action]:
+    """What each effect must produce, from turn `turn` (the candidate is turn + 1; `speech`: where the speech over
+    the answer started)."""
     actions: list[Action] = []
     for effect in effects:
         if effect is Effect.INTERRUPT:
@@ -117,6 +121,8 @@ def expected_actions(effects: tuple[Effect, ...], turn: int, offset: int) -> lis
             actions.append(Cancel(turn + 1))
         elif effect is Effect.RESUME:
             actions.append(Emit(Resumed(turn_id=turn)))
+        elif effect is Effect.PASS:
+            actions.append(PassSpeech(speech))
     return actions
 
 
@@ -132,7 +138,8 @@ def test_every_cell_of_the_table(phase: Phase, trigger: Trigger) -> None:
         assert actions == [Rejected(phase, trigger)]
         assert (machine.phase, machine.turn_id) == (phase, turn)
     else:
-        assert actions == expected_actions(transition.effects, turn, OFFSET)
+        speech = HELD_OFFSET if phase is Phase.HELD else PAUSE_OFFSET
+        assert actions == expected_actions(transition.effects, turn, OFFSET, speech)
         assert machine.phase is transition.to
 
 
@@ -335,3 +342,20 @@ def test_late_reports_of_an_old_turn_change_nothing() -> None:
     assert machine.handle(TurnDone(turn)) == []
     assert machine.handle(BotAudio(turn, 21.0)) == []
     assert machine.phase is Phase.LISTENING
+
+
+@pytest.mark.parametrize("phase", [Phase.HELD, Phase.PAUSED])
+def test_a_hand_over_interrupts_the_answer_and_passes_the_speech_over_it_on(phase: Phase) -> None:
+    machine = machine_in(phase)
+    speech = HELD_OFFSET if phase is Phase.HELD else PAUSE_OFFSET
+    actions = machine.handle(HandOver())
+    assert actions[:2] == [Cancel(5), Emit(Interrupted(turn_id=5))] and actions[-1] == PassSpeech(speech)
+    assert (machine.phase, machine.turn_id, machine.candidate) == (Phase.IDLE, 5, None)
+    assert not machine.accepts(5) and not machine.accepts(6)
+    assert machine.handle(SpeechEnd(OFFSET)) == []  # the speech's end is the new owner's too
+
+
+@pytest.mark.parametrize("phase", [Phase.IDLE, Phase.LISTENING, Phase.THINKING, Phase.SPEAKING])
+def test_a_hand_over_lets_the_running_turn_finish(phase: Phase) -> None:
+    machine = machine_in(phase)
+    assert machine.handle(HandOver()) == [] and machine.phase is phase

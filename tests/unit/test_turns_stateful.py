@@ -63,6 +63,8 @@ class TurnMachineRules(RuleBasedStateMachine):
                 self.start(turn_id)
             case turns.Cancel(turn_id=turn_id):
                 self.streams.discard(turn_id)
+            case turns.PassSpeech():
+                assert not self.visible, "speech passed on while a turn is open here"
 
     def start(self, turn_id: int) -> None:
         assert not self.started or turn_id > self.started[-1], (turn_id, self.started)
@@ -137,6 +139,11 @@ class TurnMachineRules(RuleBasedStateMachine):
     @rule(back=BACK)
     def recogniser_hears_words(self, back: int) -> None:
         self.feed(turns.Words(self.report_turn(back)))
+
+    @rule()
+    def session_moves(self) -> None:
+        """The session moves to a new owner (this one drains): speech over the answer goes with it."""
+        self.feed(turns.HandOver())
 
     @rule(back=BACK)
     def running_turn_speaks(self, back: int) -> None:
