@@ -9,6 +9,7 @@ import re
 import socket
 import time
 import uuid
+from typing import NamedTuple
 
 import aiohttp_cors
 import structlog
@@ -38,7 +39,17 @@ log = get_logger(__name__)
 NATS_KEY = web.AppKey("nats", NATS)
 SETTINGS_KEY = web.AppKey("settings", GatewaySettings)
 TRACKER_KEY = web.AppKey("tracker", OwnerTracker)
-SOCKETS_KEY = web.AppKey("sockets", dict[web.WebSocketResponse, asyncio.Transport | None])
+
+
+class Socket(NamedTuple):
+    """An app socket as a drain sees it: its transport (to cut off a client that does not answer the close) and
+    its session (closed once the session has no turn under way)."""
+
+    transport: asyncio.Transport | None
+    session_id: str
+
+
+SOCKETS_KEY = web.AppKey("sockets", dict[web.WebSocketResponse, Socket])
 DRAINING_KEY = web.AppKey("draining", asyncio.Event)
 TOKENS_KEY = web.AppKey("tokens", ResumeTokens)
 SHOPPERS_KEY = web.AppKey("shoppers", ShopperDirectory)
@@ -188,7 +199,7 @@ async def _admitted(request: web.Request, ws: web.WebSocketResponse, shopper: st
         message = f"more than {settings.max_sessions_per_shopper} sessions at once for this shopper"
         await _refuse(ws, Error(code="rate_limited", message=message, fatal=True))
         return False
-    sockets[ws] = request.transport  # kept to cut off a client that does not answer a drain's close
+    sockets[ws] = Socket(request.transport, session_id)  # a drain closes it once its session is idle
     SESSIONS_ACTIVE.inc()
     return True
 
@@ -258,17 +269,24 @@ async def _worker_answers(nc: NATS, kind: str) -> bool:
 
 
 async def _close_sockets(app: web.Application) -> None:
-    """Drain within VOICECHAT_DRAIN_GRACE_S: refuse new sessions, let turns under way finish while the grace
-    leaves time to close, then close every socket with 1001 (clients resume elsewhere) at once, each bounded by
-    VOICECHAT_SOCKET_CLOSE_TIMEOUT_S: a client that does not answer is cut off."""
+    """Drain within VOICECHAT_DRAIN_GRACE_S: refuse new sessions, and close each socket with 1001 (its client resumes
+    elsewhere) as soon as its session has no turn under way, the rest when the grace leaves just the time to close;
+    each close is bounded by VOICECHAT_SOCKET_CLOSE_TIMEOUT_S (a client that does not answer is cut off)."""
     app[DRAINING_KEY].set()
-    tracker, settings = app[TRACKER_KEY], app[SETTINGS_KEY]
+    tracker, settings, sockets = app[TRACKER_KEY], app[SETTINGS_KEY], app[SOCKETS_KEY]
     close_s = settings.socket_close_timeout_s
     deadline = time.monotonic() + max(0.0, settings.drain_grace_s - close_s)
-    while any(owners.turns.busy for owners in tracker.sessions.values()) and time.monotonic() < deadline:  # noqa: ASYNC110
+    closing: dict[web.WebSocketResponse, asyncio.Task[None]] = {}
+    while True:
+        late = time.monotonic() >= deadline
+        for ws, held in list(sockets.items()):
+            owners = tracker.sessions.get(held.session_id)
+            if ws not in closing and (late or owners is None or not owners.turns.busy):
+                closing[ws] = asyncio.create_task(_close_within(ws, held.transport, close_s))
+        if late or all(ws in closing for ws in sockets):
+            break
         await asyncio.sleep(0.05)
-    sockets = app[SOCKETS_KEY]
-    await asyncio.gather(*(_close_within(ws, transport, close_s) for ws, transport in list(sockets.items())))
+    await asyncio.gather(*closing.values())
 
 
 async def _close_within(ws: web.WebSocketResponse, transport: asyncio.Transport | None, close_s: float) -> None:
@@ -303,7 +321,7 @@ def build_app(
     app[NATS_KEY] = nc
     app[SETTINGS_KEY] = settings
     app[TRACKER_KEY] = tracker
-    sockets: dict[web.WebSocketResponse, asyncio.Transport | None] = {}
+    sockets: dict[web.WebSocketResponse, Socket] = {}
     app[SOCKETS_KEY] = sockets
     app[DRAINING_KEY] = asyncio.Event()
     app.router.add_get("/ws/voice-chat", voice_chat)

@@ -99,3 +99,21 @@ async def test_sigterm_of_a_gateway_closes_1001_and_sessions_resume_elsewhere(
         await resumed.wait_for("audio_end", timeout=20)
         assert resumed.of_type("error") == []
         await resumed.close()
+
+
+async def test_a_draining_gateway_closes_idle_sessions_at_once_and_busy_ones_after_their_turn(
+    stack: Stack, http: aiohttp.ClientSession
+) -> None:
+    """Each socket closes (1001) once its own session is idle, not when every session is."""
+    leaving = next(g for g in gateways(stack) if g.proc is not None and g.proc.poll() is None)
+    busy, idle = await connect(http, leaving.base_url), await connect(http, leaving.base_url)
+    await busy.send({"type": "text_input", "text": "tell me about product 3"})  # a long spoken answer
+    await busy.wait_for("audio_response", timeout=20)
+    leaving.signal(signal.SIGTERM)
+    await asyncio.wait_for(idle._reader, 10)
+    assert idle.ws.close_code == 1001
+    assert busy.of_type("audio_end") == [] and not busy.ws.closed  # still answering when the idle one closed
+    end = await busy.wait_for("audio_end", timeout=20)
+    await asyncio.wait_for(busy._reader, 10)
+    assert busy.ws.close_code == 1001 and end["turn_id"] == 1 and busy.of_type("error") == []
+    assert leaving.proc is not None and leaving.proc.wait(timeout=15) == 0
