@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 
 from shared import bus, subjects
@@ -29,7 +30,7 @@ class Recorder:
     def extra_subscriptions(self) -> dict[str, MsgHandler]:
         return {}
 
-    async def on_audio(self, seq: int, pcm: bytes) -> None:
+    async def on_audio(self, seq: int, pcm: bytes, msg: Msg) -> None:
         self.frames.append(seq)
 
     async def on_control(self, message: bus.Control) -> None:
