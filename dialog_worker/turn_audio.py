@@ -8,8 +8,9 @@ The frames of the latest utterance are kept (its pre-roll and what came before a
 an utterance gets them as its pre-roll, then every later frame once, in order of sequence number: a frame a stream
 already has (the pre-roll of an utterance that started while the previous one was still forwarded) is skipped. The
 speech events travel on another subject than the frames, so a turn may open before its utterance's first frame is
-here: it then starts with no pre-roll and waits for that utterance's first frame (a late frame of the previous
-one is not its audio), then gets the whole utterance as it comes.
+here: it then starts with no pre-roll and waits for the first frame of that utterance or a later one (a late frame of
+an earlier one is not its audio; the VAD numbers utterances upwards, across its owners too), then gets the whole
+utterance as it comes.
 """
 
 from collections import deque
@@ -52,7 +53,7 @@ class TurnAudio:
         self._kept.append((seq, pcm))
         self.offset_ms = frame_time_ms(seq + 1)
         for listener in self._listeners.values():
-            if seq > listener.last_seq and (not listener.awaits or listener.awaits == utterance):
+            if seq > listener.last_seq and listener.awaits <= utterance:
                 listener.awaits = 0
                 listener.last_seq = seq
                 listener.feed(pcm)

@@ -19,19 +19,20 @@ from shared.audio import FRAME_MS
 from shared.metrics import ERRORS, STALE_EPOCH, TURN_AUDIO_FRAMES
 
 _NOT_FORWARDING = ""
+UTTERANCES_PER_EPOCH = 1_000_000
 
 
 class TurnAudioForwarder:
     __slots__ = ("_kept", "_left", "_max_frames", "_nc", "_session_id", "_subject", "next_seq", "utterance")
 
-    def __init__(self, nc: NATS, session_id: str, preroll_ms: int, max_s: float) -> None:
+    def __init__(self, nc: NATS, session_id: str, preroll_ms: int, max_s: float, epoch: int) -> None:
         self._nc = nc
         self._session_id = session_id
         self._kept: deque[bytes] = deque(maxlen=max(1, preroll_ms // FRAME_MS))
         self._max_frames = int(max_s * 1000 / FRAME_MS)
         self._left = 0
         self._subject = _NOT_FORWARDING
-        self.utterance = 0
+        self.utterance = epoch * UTTERANCES_PER_EPOCH  # numbers go up across owners: a newer owner has a newer epoch
         self.next_seq = 0  # the sequence number after the last frame heard (audio time: next_seq * 20 ms)
 
     async def frame(self, seq: int, frame: bytes) -> None:

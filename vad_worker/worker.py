@@ -126,7 +126,9 @@ class _Session:
     def __init__(self, nc: NATS, settings: VadSettings, claim: bus.Claim, fence: EpochFilter) -> None:
         turn_audio = None
         if settings.turn_audio:
-            turn_audio = TurnAudioForwarder(nc, claim.session_id, settings.preroll_ms, settings.turn_audio_max_s)
+            turn_audio = TurnAudioForwarder(
+                nc, claim.session_id, settings.preroll_ms, settings.turn_audio_max_s, fence.epoch
+            )
         self._publisher = _Publisher(nc, claim.session_id, fence, turn_audio)
         self._session_id = claim.session_id
 

@@ -141,10 +141,10 @@ def test_a_turn_opened_before_its_audio_waits_for_its_utterance() -> None:
     preroll = audio.preroll(2)  # utterance 2's frames are not here yet
     got = list(preroll.frames)
     audio.listen(1, got.append, preroll)
-    audio.frame(1, 1, pcm(1))  # a late frame of utterance 1: not this turn's audio
-    for seq in (1, 2):
+    audio.frame(1, 1, pcm(1))  # a late frame of utterance 1, closed since: not this turn's audio
+    for seq in (5, 6):  # utterance 2 began later (frames 2 to 4 were not forwarded)
         audio.frame(2, seq, pcm(seq))
-    assert seqs(got) == [1, 2]
+    assert seqs(got) == [5, 6]
 
 
 def test_the_session_audio_is_one_endless_utterance() -> None:
