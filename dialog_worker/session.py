@@ -3,11 +3,12 @@ actions.
 
 Hands audio to the turns' streams through a `TurnAudio` (dialog_worker/turn_audio.py): a pre-roll of recent audio,
 so a turn's stream starts a little before the VAD noticed speech, then the frames that follow. The frames are the
-session's audio, or with `VOICECHAT_TURN_AUDIO` only the turn audio the VAD owner forwards; the session then tells the
-VAD owner when no stream needs an utterance any more, and the client's `start_speaking` / `stop_speaking` come
-relayed by the VAD, in order with that audio. Each
-running turn talks to the session through its own `TurnPort`: events go out only while the machine accepts them,
-wait while it holds them (the answer is paused), and a port whose turn was cancelled goes silent, so a dropped
+session's audio or, with `VOICECHAT_TURN_AUDIO`, only the turn audio the VAD owner forwards (docs/audio_path.md):
+the session then tells the VAD owner when no stream needs an utterance any more, and takes the client's
+`start_speaking` / `stop_speaking` as the VAD relays them, in order with that audio.
+
+Each running turn talks to the session through its own `TurnPort`: events go out only while the machine accepts
+them, wait while it holds them (the answer is paused), and a port whose turn was cancelled goes silent, so a dropped
 candidate turn never speaks for the turn that reuses its id. Each turn also has its `TurnLog` (its record in the
 conversation log, its stages and its trace: dialog_worker/turn_log.py).
 """

@@ -2,7 +2,7 @@
 
 Frames come either from the session's audio (every frame, one endless utterance 0) or, with `VOICECHAT_TURN_AUDIO`,
 from the VAD owner's turn audio (vad_worker/turn_audio.py): numbered utterances, each starting with its pre-roll,
-forwarded only from a speech start until the dialog closes it (docs/protocol.md "Turn audio").
+forwarded only from a speech start until the dialog closes it (docs/audio_path.md).
 
 The frames of the latest utterance are kept (its pre-roll and what came before a turn opened); a turn that opens for
 an utterance gets them as its pre-roll, then every later frame once, in order of sequence number: a frame a stream

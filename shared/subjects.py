@@ -66,7 +66,7 @@ def vad(session_id: str) -> str:
 
 def turn_audio(session_id: str, utterance: int) -> str:
     """A turn's audio frames (pre-roll first), forwarded by the VAD owner to the dialog owner from a speech start
-    until the dialog closes it (`VOICECHAT_TURN_AUDIO`); the last token numbers the utterance (docs/protocol.md)."""
+    until the dialog closes it (`VOICECHAT_TURN_AUDIO`); the last token numbers the utterance (docs/audio_path.md)."""
     return f"{_session(session_id)}.turn_audio.{utterance}"
 
 

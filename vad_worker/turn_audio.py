@@ -1,4 +1,4 @@
-"""Turn audio forwarding of one VAD session (`VOICECHAT_TURN_AUDIO`, docs/protocol.md "Turn audio").
+"""Turn audio forwarding of one VAD session (`VOICECHAT_TURN_AUDIO`, docs/audio_path.md).
 
 The VAD owner hears every frame; the dialog owner only needs a turn's audio. The forwarder keeps the last
 `VOICECHAT_PREROLL_MS` of frames; at each speech start (the VAD's or the client's `start_speaking`) it numbers a
