@@ -46,7 +46,8 @@ class SessionPlaneSettings(CommonSettings, frozen=True, kw_only=True):
     announce_interval_s: Positive = 5.0
     kv_replicas: Literal[1, 3, 5] = 1
     # the VAD owner forwards a turn's audio to the dialog owner, which then no longer hears every frame
-    turn_audio: bool = False
+    # (docs/audio_path.md); false: the dialog owner hears every frame, as before turn audio
+    turn_audio: bool = True
     preroll_ms: Annotated[int, msgspec.Meta(ge=0, le=2000)] = 300
 
 
