@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 import aiohttp
 import nats
 import pytest
+from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from dialog_worker.session import DialogSession
@@ -27,6 +28,7 @@ from shared.epochs import EpochFilter
 from shared.runtime import ServiceContext
 from shared.session_worker import SessionWorker
 from shared.settings import DialogSettings
+from vad_worker.turn_audio import UTTERANCES_PER_EPOCH, TurnAudioForwarder
 from voice_client.recorder import connect
 
 RATE = 16000
@@ -126,3 +128,43 @@ async def test_each_turn_gets_the_audio_sent_once_in_order(
     await watcher.close()
     unforwarded_ms = (len(sent) // FRAME_BYTES - len(set(forwarded))) * FRAME_MS
     assert unforwarded_ms >= 1000, unforwarded_ms  # the silence before, between and after the turns stayed home
+
+
+async def test_the_vad_side_forwards_from_the_preroll_until_the_current_dialog_owner_closes(nc: NATS) -> None:
+    """The forwarder on a real nats-server: pre-roll then live frames, unchanged; a close of an older utterance or
+    from an older dialog owner changes nothing; the current close stops it; the length cap stops it too."""
+    session_id = "e" * 32
+    got: list[tuple[int, bytes]] = []
+
+    async def on_frame(msg: Msg) -> None:
+        got.append((subjects.utterance_of(msg.subject), msg.data))
+
+    await nc.subscribe(subjects.all_turn_audio(session_id), cb=on_frame)
+    forwarder = TurnAudioForwarder(nc, session_id, preroll_ms=3 * FRAME_MS, max_s=0.2, epoch=2)
+    sent = [bus.pack_frame(seq, bytes([seq]) * FRAME_BYTES, vad_epoch=2, dialog_epoch=5) for seq in range(16)]
+
+    async def hear(seqs: range) -> None:
+        for seq in seqs:
+            await forwarder.frame(seq, sent[seq])
+        await nc.flush()
+        await asyncio.sleep(0.05)
+
+    await hear(range(4))
+    assert got == []  # nothing leaves before a speech start
+    first = await forwarder.start()
+    await hear(range(4, 6))
+    assert first == 2 * UTTERANCES_PER_EPOCH + 1
+    assert got == [(first, frame) for frame in sent[1:6]]  # the pre-roll (3 frames), then live frames
+    second = await forwarder.start()  # a speech start while forwarding: the next utterance, pre-roll again
+    forwarder.close(bus.TurnAudioClosed(utterance=first, epoch=5))  # crossed the new start: ignored
+    forwarder.close(bus.TurnAudioClosed(utterance=second, epoch=4))  # an older dialog owner's: ignored
+    await hear(range(6, 7))
+    assert got[5:] == [(second, frame) for frame in sent[3:7]]
+    forwarder.close(bus.TurnAudioClosed(utterance=second, epoch=5))
+    await hear(range(7, 8))
+    assert len(got) == 9
+    third = await forwarder.start()
+    await hear(range(8, 12))  # the cap (0.2 s: 10 frames) outlasts the pre-roll and these
+    assert [data for utterance, data in got if utterance == third] == sent[5:12]
+    await hear(range(12, 16))  # the cap: 3 more frames reach 10, then forwarding stops
+    assert [data for utterance, data in got if utterance == third] == sent[5:15]
