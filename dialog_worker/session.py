@@ -39,6 +39,9 @@ from shared.settings import DialogSettings
 log = get_logger(__name__)
 
 
+_UNDECIDED = (turns.Phase.HELD, turns.Phase.PAUSED)
+
+
 def barge_in_rules(settings: DialogSettings) -> turns.BargeInRules:
     return turns.BargeInRules(
         echo_guard_s=settings.barge_in_guard_s,
@@ -93,8 +96,9 @@ class DialogSession:
             await self._close_turn_audio()
 
     async def _close_turn_audio(self) -> None:
-        """Tell the VAD owner to stop forwarding once no stream needs the utterance (held speech may open one)."""
-        if not self._audio.listening and self.machine.phase is not turns.Phase.HELD:
+        """Tell the VAD owner to stop forwarding once no stream needs the utterance, unless speech over the answer is
+        undecided: held speech may open a stream, and the frames are the ticks that decide it (turns.Tick)."""
+        if not self._audio.listening and self.machine.phase not in _UNDECIDED:
             message = bus.TurnAudioClosed(utterance=self._unclosed, epoch=self._fence.epoch)
             self._unclosed = 0
             await self.nc.publish(subjects.turn_audio_closed(self.session_id), bus.encoder.encode(message))
