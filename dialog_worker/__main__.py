@@ -4,7 +4,7 @@ from dialog_worker.cx_calls import CxDeps
 from dialog_worker.cx_client import make_client, session_path
 from dialog_worker.cx_turn import CxTurn
 from dialog_worker.session import DialogSession
-from shared import bus
+from shared import bus, subjects
 from shared.convlog.writer import LogWriter
 from shared.epochs import EpochFilter
 from shared.metrics import start_ops_server
@@ -28,7 +28,8 @@ async def main(ctx: ServiceContext[DialogSettings]) -> None:
             ctx.nc, settings, claim, fence, lambda sink, log, start: CxTurn(deps, sink, log, start), convlog
         )
 
-    worker = SessionWorker(ctx, "dialog", new_session)
+    audio_of = subjects.all_turn_audio if settings.turn_audio else subjects.audio
+    worker = SessionWorker(ctx, "dialog", new_session, audio_of)
     ops = await start_ops_server(settings.metrics_port or METRICS_PORT, worker.ready)
     await worker.start()
     try:

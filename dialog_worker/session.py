@@ -1,9 +1,14 @@
 """Dialog session adapter: feeds the turn state machine (dialog_worker/turns.py) from the bus and carries out its
 actions.
 
-Holds a pre-roll ring of recent audio, so a turn's stream starts a little before the VAD noticed speech. Each
-running turn talks to the session through its own `TurnPort`: events go out only while the machine accepts them,
-wait while it holds them (the answer is paused), and a port whose turn was cancelled goes silent, so a dropped
+Hands audio to the turns' streams through a `TurnAudio` (dialog_worker/turn_audio.py): a pre-roll of recent audio,
+so a turn's stream starts a little before the VAD noticed speech, then the frames that follow. The frames are the
+session's audio or, with `VOICECHAT_TURN_AUDIO`, only the turn audio the VAD owner forwards (docs/audio_path.md):
+the session then tells the VAD owner when no stream needs an utterance any more, and takes the client's
+`start_speaking` / `stop_speaking` as the VAD relays them, in order with that audio.
+
+Each running turn talks to the session through its own `TurnPort`: events go out only while the machine accepts
+them, wait while it holds them (the answer is paused), and a port whose turn was cancelled goes silent, so a dropped
 candidate turn never speaks for the turn that reuses its id. Each turn also has its `TurnLog` (its record in the
 conversation log, its stages and its trace: dialog_worker/turn_log.py).
 
@@ -16,7 +21,6 @@ pending buffer is full), then counted and dropped. VAD events of an older VAD ep
 
 import asyncio
 import time
-from collections import deque
 from dataclasses import dataclass
 
 import msgspec
@@ -26,9 +30,10 @@ from opentelemetry.context import Context
 
 from dialog_worker import turns
 from dialog_worker.turn_api import Spoken, Turn, TurnFactory, TurnStart, Typed
+from dialog_worker.turn_audio import SLACK_MS, TurnAudio
 from dialog_worker.turn_log import TurnLog
 from shared import bus, subjects, tracing
-from shared.audio import FRAME_MS, frame_time_ms
+from shared.audio import frame_time_ms
 from shared.convlog.records import Interruption
 from shared.convlog.writer import LogWriter
 from shared.epochs import EpochFilter, Verdict
@@ -43,6 +48,9 @@ log = get_logger(__name__)
 SURE_ATTEMPTS = 5  # how often an event that must go out (a turn's end, the machine's own) is tried
 SURE_RETRY_S = 0.2
 _hand_overs = ErrorBurst("dialog_hand_over")
+
+
+_UNDECIDED = (turns.Phase.HELD, turns.Phase.PAUSED)
 
 
 def barge_in_rules(settings: DialogSettings) -> turns.BargeInRules:
@@ -72,8 +80,10 @@ class DialogSession:
         self._publishes = ErrorBurst("dialog_publish")
         self._events_at = (fence.epoch, subjects.events(claim.session_id, fence.epoch))
         self._new_turn = new_turn
-        self._preroll: deque[bytes] = deque(maxlen=max(1, settings.preroll_ms // FRAME_MS))
-        self._offset_ms = frame_time_ms(claim.audio_seq)  # audio time goes on where the session was
+        self._audio = TurnAudio(settings.preroll_ms + (SLACK_MS if settings.turn_audio else 0))
+        self._audio.offset_ms = frame_time_ms(claim.audio_seq)  # audio time goes on where the session was
+        self._heard = 0  # the turn audio utterance of the latest speech start (0: none, or the session's audio)
+        self._unclosed = 0  # the turn audio utterance the VAD owner forwards until this session closes it
         self._turns: dict[int, RunningTurn] = {}  # the running turns: the current one, a candidate
         self._decided = asyncio.Event()  # set unless the answer is paused
         self._decided.set()
@@ -93,12 +103,19 @@ class DialogSession:
             self._events_at = (epoch, subjects.events(self.session_id, epoch))
         return self._events_at[1]
 
-    async def on_audio(self, seq: int, pcm: bytes) -> None:
-        self._offset_ms = frame_time_ms(seq + 1)
-        self._preroll.append(pcm)
-        for running in self._turns.values():
-            running.turn.feed(pcm)
+    async def on_audio(self, seq: int, pcm: bytes, msg: Msg) -> None:
+        self._audio.frame(subjects.utterance_of(msg.subject), seq, pcm)
         await self._handle(turns.Tick(time.monotonic()), "speech")
+        if self._unclosed:
+            await self._close_turn_audio()
+
+    async def _close_turn_audio(self) -> None:
+        """Tell the VAD owner to stop forwarding once no stream needs the utterance, unless speech over the answer is
+        undecided: held speech may open a stream, and the frames are the ticks that decide it (turns.Tick)."""
+        if not self._audio.listening and self.machine.phase not in _UNDECIDED:
+            message = bus.TurnAudioClosed(utterance=self._unclosed, epoch=self._fence.epoch)
+            self._unclosed = 0
+            await self.nc.publish(subjects.turn_audio_closed(self.session_id), bus.encoder.encode(message))
 
     async def _on_vad(self, msg: Msg) -> None:
         try:
@@ -114,10 +131,13 @@ class DialogSession:
         self._vad_fence.advance(event.epoch)
         if isinstance(event, bus.VadSpeechStarted):
             self._speech_trace = tracing.extract(msg.headers)
-            if not self._retiring:
+            if not self._retiring:  # the new owner handles (and closes) the utterance
+                self._heard = self._unclosed = event.utterance if self.settings.turn_audio else 0
                 await self._handle(turns.SpeechStart(event.offset_ms, time.monotonic()), "speech")
         else:
-            await self._handle(turns.SpeechEnd(event.offset_ms))
+            await self._handle(turns.SpeechEnd(event.offset_ms), "stop" if event.client else None)
+        if self._unclosed:
+            await self._close_turn_audio()
 
     async def on_control(self, message: bus.Control) -> None:
         if isinstance(message, bus.ControlOwner):  # the VAD's owner (its announcement may come before ours)
@@ -133,11 +153,11 @@ class DialogSession:
                 await self._run(actions, "barge_in")
                 if actions:
                     BARGE_IN_LATENCY.observe(time.perf_counter() - started)
-            case bus.ControlStartSpeaking() if not self._retiring:
+            case bus.ControlStartSpeaking() if not self._retiring and not self.settings.turn_audio:
                 self._speech_trace = tracing.incoming()
-                await self._handle(turns.SpeechStart(self._offset_ms, time.monotonic()), "speech")
-            case bus.ControlStopSpeaking():
-                await self._handle(turns.SpeechEnd(self._offset_ms), "stop")
+                await self._handle(turns.SpeechStart(self.offset_ms, time.monotonic()), "speech")
+            case bus.ControlStopSpeaking() if not self.settings.turn_audio:
+                await self._handle(turns.SpeechEnd(self.offset_ms), "stop")
             case bus.ControlText(text=text) if not self._retiring:
                 await self._handle(turns.Text(text), "text")
 
@@ -153,6 +173,7 @@ class DialogSession:
         await asyncio.gather(*(running.turn.wait(grace_s) for running in list(self._turns.values())))
 
     async def close(self) -> None:
+        self._audio.clear()
         for running in self._turns.values():
             running.port.live = False
             running.turn.cancel()
@@ -210,10 +231,11 @@ class DialogSession:
         running = self._turns.get(port.turn_id)
         if running is not None and running.port is port:
             del self._turns[port.turn_id]
+            self._audio.forget(port.turn_id)
 
     @property
     def offset_ms(self) -> int:
-        return self._offset_ms
+        return self._audio.offset_ms
 
     def _step(self, event: turns.Input) -> list[turns.Action]:
         actions = self.machine.handle(event)
@@ -231,9 +253,11 @@ class DialogSession:
         log.warning("turn_input_rejected", phase=action.phase.value, input=action.trigger.value)
         TURN_INPUTS_REJECTED.labels(action.phase.value, action.trigger.value).inc()
 
-    def _start(self, log: TurnLog, start: TurnStart) -> None:
+    def _start(self, log: TurnLog, start: TurnStart) -> Turn:
         port = TurnPort(self, log.turn_id)
-        self._turns[log.turn_id] = RunningTurn(port, self._new_turn(port, log, start), log)
+        turn = self._new_turn(port, log, start)
+        self._turns[log.turn_id] = RunningTurn(port, turn, log)
+        return turn
 
     async def _run(self, actions: list[turns.Action], cause: Interruption | None = None) -> None:
         """Carry out the machine's actions; `cause` is the input that led to them (why a turn is cancelled)."""
@@ -248,17 +272,20 @@ class DialogSession:
                         ANSWER_RESUMES.inc()
                 case turns.OpenStream(turn_id=turn_id):
                     log = TurnLog(self.session_id, turn_id, "speech", self._writer, self._speech_trace)
-                    self._start(log, Spoken(tuple(self._preroll)))
+                    preroll = self._audio.preroll(self._heard)
+                    self._audio.listen(turn_id, self._start(log, Spoken(preroll.frames)).feed, preroll)
                 case turns.StartText(turn_id=turn_id, text=text):
                     self._start(
                         TurnLog(self.session_id, turn_id, "text", self._writer, tracing.incoming(), text), Typed(text)
                     )
                 case turns.EndStream(turn_id=turn_id):
+                    self._audio.forget(turn_id)
                     if turn_id in self._turns:
                         self._turns[turn_id].turn.end_input()
                 case turns.Cancel(turn_id=turn_id):
                     if turn_id in self._turns:
                         running = self._turns.pop(turn_id)
+                        self._audio.forget(turn_id)
                         running.log.interrupted_by = cause
                         running.port.live = False
                         running.turn.cancel()

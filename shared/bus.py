@@ -75,10 +75,14 @@ AnyControl = ControlBargeIn | ControlStartSpeaking | ControlStopSpeaking | Contr
 
 class VadEvent(msgspec.Struct, tag_field="type"):
     """Base of raw voice-activity events from the VAD owner; `offset_ms` is audio time since session start,
-    `epoch` the VAD epoch it was sent under."""
+    `epoch` the VAD epoch it was sent under. With turn audio on (`VOICECHAT_TURN_AUDIO`), `utterance` numbers the
+    turn audio the VAD forwards from this speech start (0: none), and `client` marks the client's own
+    `start_speaking` / `stop_speaking`, relayed by the VAD so they reach the dialog in order with that audio."""
 
     offset_ms: int
     epoch: int = 0
+    utterance: int = 0
+    client: bool = False
 
 
 class VadSpeechStarted(VadEvent, tag="speech_started"):
@@ -90,6 +94,13 @@ class VadSpeechEnded(VadEvent, tag="speech_ended"):
 
 
 AnyVadEvent = VadSpeechStarted | VadSpeechEnded
+
+
+class TurnAudioClosed(msgspec.Struct):
+    """The dialog owner needs no more of `utterance`'s turn audio; `epoch`: the dialog epoch it was sent under."""
+
+    utterance: int
+    epoch: int = 0
 
 
 class EventPeek(msgspec.Struct):
@@ -122,4 +133,5 @@ claimed_decoder = msgspec.json.Decoder(Claimed)
 control_decoder = msgspec.json.Decoder(AnyControl)
 vad_decoder = msgspec.json.Decoder(AnyVadEvent)
 peek_decoder = msgspec.json.Decoder(EventPeek)
+turn_audio_closed_decoder = msgspec.json.Decoder(TurnAudioClosed)
 encoder = msgspec.json.Encoder()

@@ -12,6 +12,9 @@ WORKER_SESSIONS = Gauge("voicechat_worker_sessions", "Sessions owned by this wor
 WS_MESSAGES = Counter("voicechat_ws_messages_total", "WebSocket messages", ["direction", "type"])
 ERRORS = Counter("voicechat_errors_total", "Errors by service and code", ["service", "code"])
 VAD_FRAMES = Counter("voicechat_vad_frames_total", "Audio frames classified by the VAD")
+TURN_AUDIO_FRAMES = Counter(
+    "voicechat_turn_audio_frames_total", "Audio frames the VAD worker forwarded to the dialog worker as turn audio"
+)
 VAD_ILLEGAL_INPUTS = Counter(
     "voicechat_vad_illegal_inputs_total", "Frames the VAD smoother refused (audio time going back)", ["phase", "input"]
 )

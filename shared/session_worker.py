@@ -42,7 +42,8 @@ class SessionHandler(Protocol):
 
     def extra_subscriptions(self) -> dict[str, MsgHandler]: ...
 
-    async def on_audio(self, seq: int, pcm: bytes) -> None: ...
+    async def on_audio(self, seq: int, pcm: bytes, msg: Msg) -> None:
+        """A frame admitted by its epoch (`msg`: the NATS message it came in, its subject and raw frame)."""
 
     async def on_control(self, message: bus.Control) -> None: ...
 
@@ -75,10 +76,19 @@ class _Owned:
 class SessionWorker:
     """Runs the claim protocol for one worker process of `kind`, delegating each session to a handler."""
 
-    def __init__(self, ctx: ServiceContext[SessionPlaneSettings], kind: WorkerKind, factory: HandlerFactory) -> None:
+    def __init__(
+        self,
+        ctx: ServiceContext[SessionPlaneSettings],
+        kind: WorkerKind,
+        factory: HandlerFactory,
+        audio_of: Callable[[str], str] = subjects.audio,
+    ) -> None:
+        """`audio_of`: the subject of a session's frames for this worker (the dialog worker's turn audio, when the
+        VAD forwards it: `VOICECHAT_TURN_AUDIO`); its frames are fenced like the session's audio."""
         self.ctx = ctx
         self.kind = kind
         self.factory = factory
+        self.audio_of = audio_of
         self.worker_id = f"{kind}-{uuid.uuid4().hex[:12]}"
         self.sessions: dict[str, _Owned] = {}
         self.draining = False
@@ -179,7 +189,7 @@ class SessionWorker:
         self.sessions[session_id] = owned
         nc = self.ctx.nc
         routes: dict[str, MsgHandler] = {
-            subjects.audio(session_id): self._audio_cb(session_id, owned),
+            self.audio_of(session_id): self._audio_cb(session_id, owned),
             subjects.control(session_id): self._control_cb(session_id, owned),
             subjects.session_claim(session_id, self.kind): self._on_claim,
             **handler.extra_subscriptions(),
@@ -202,7 +212,7 @@ class SessionWorker:
                 return
             epoch = epochs[index]
             if await self._admits(session_id, owned, epoch) or self._still_hears(session_id, owned, epoch):
-                await owned.handler.on_audio(seq, pcm)
+                await owned.handler.on_audio(seq, pcm, msg)
 
         return on_audio
 

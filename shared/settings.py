@@ -47,6 +47,10 @@ class SessionPlaneSettings(CommonSettings, frozen=True, kw_only=True):
     session_idle_timeout_s: Positive = 60.0
     announce_interval_s: Positive = 5.0
     kv_replicas: Literal[1, 3, 5] = 1
+    # the VAD owner forwards a turn's audio to the dialog owner, which then no longer hears every frame
+    # (docs/audio_path.md); false: the dialog owner hears every frame, as before turn audio
+    turn_audio: bool = True
+    preroll_ms: Annotated[int, msgspec.Meta(ge=0, le=2000)] = 300
 
 
 class ConvlogSettings(SessionPlaneSettings, frozen=True, kw_only=True):
@@ -151,6 +155,7 @@ class VadSettings(SessionPlaneSettings, frozen=True, kw_only=True):
     vad_start_ms: Annotated[int, msgspec.Meta(ge=10)] = 100
     vad_start_window_ms: Annotated[int, msgspec.Meta(ge=10)] = 160
     vad_end_ms: Annotated[int, msgspec.Meta(ge=20)] = 500
+    turn_audio_max_s: Positive = 70.0
 
     def __post_init__(self) -> None:
         if self.vad_start_ms > self.vad_start_window_ms:
@@ -170,7 +175,6 @@ class DialogSettings(ConvlogSettings, frozen=True, kw_only=True):
     barge_in_guard_s: Annotated[float, msgspec.Meta(ge=0)] = 0.25
     barge_in_min_speech_ms: Annotated[int, msgspec.Meta(ge=0, le=10000)] = 600
     barge_in_resume_timeout_ms: Annotated[int, msgspec.Meta(ge=100, le=30000)] = 1500
-    preroll_ms: Annotated[int, msgspec.Meta(ge=0, le=2000)] = 300
     output_sample_rate: Literal[8000, 16000, 24000, 48000] = 16000
     max_turn_speech_s: Positive = 60.0
     tool_timeout_s: Positive = 3.0

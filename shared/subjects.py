@@ -67,6 +67,22 @@ def vad(session_id: str) -> str:
     return f"{_session(session_id)}.vad"
 
 
+def turn_audio(session_id: str, utterance: int) -> str:
+    """A turn's audio frames (pre-roll first), forwarded by the VAD owner to the dialog owner from a speech start
+    until the dialog closes it (`VOICECHAT_TURN_AUDIO`); the last token numbers the utterance (docs/audio_path.md)."""
+    return f"{_session(session_id)}.turn_audio.{utterance}"
+
+
+def all_turn_audio(session_id: str) -> str:
+    """What a dialog owner subscribes to for a session's turn audio: every utterance."""
+    return f"{_session(session_id)}.turn_audio.*"
+
+
+def turn_audio_closed(session_id: str) -> str:
+    """The dialog owner tells the VAD owner that no stream needs an utterance's audio any more."""
+    return f"{_session(session_id)}.turn_audio_closed"
+
+
 def events(session_id: str, epoch: int) -> str:
     """Client-facing events (protocol v1 JSON) that the gateway relays to the socket; the last token is the dialog
     epoch they were sent under (shared/epochs.py), so the gateway judges them without decoding more."""
@@ -78,10 +94,20 @@ def all_events(session_id: str) -> str:
     return f"{_session(session_id)}.events.*"
 
 
-def epoch_of_event(subject: str) -> int:
-    """The epoch token of an events subject (0 when it is not a number)."""
+def _number_token(subject: str) -> int:
+    """The last token of a subject as a number (0 when it is not one)."""
     token = subject.rpartition(".")[2]
     return int(token) if token.isdigit() else 0
+
+
+def epoch_of_event(subject: str) -> int:
+    """The epoch token of an events subject (0 when it is not a number)."""
+    return _number_token(subject)
+
+
+def utterance_of(subject: str) -> int:
+    """The utterance token of a turn audio subject (0 when it is not a number)."""
+    return _number_token(subject)
 
 
 def takeover(session_id: str) -> str:

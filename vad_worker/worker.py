@@ -3,6 +3,10 @@
 `VOICECHAT_VAD_ENGINE=webrtc` decides each frame as it arrives; `silero` hands each session's windows to the
 worker's one `Batcher`, which runs the windows of many sessions through one model call.
 
+With turn audio on (`VOICECHAT_TURN_AUDIO`), each session also forwards its turns' audio to the dialog owner
+(vad_worker/turn_audio.py) and relays the client's `start_speaking` / `stop_speaking` as speech events, so they
+reach the dialog in order with that audio.
+
 With tracing on (shared/tracing.py), each utterance is the root span `vad speech` of its turn's trace; both speech
 events carry it in their `traceparent` header, and the detection of its start and end are spans of their own.
 """
@@ -10,10 +14,13 @@ events carry it in their `traceparent` header, and the detection of its start an
 import time
 from functools import cache
 
+import msgspec
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from opentelemetry.trace import Span
 
 from shared import bus, stages, subjects, tracing
+from shared.audio import frame_time_ms
 from shared.epochs import EpochFilter
 from shared.logs import get_logger
 from shared.metrics import VAD_FRAMES, VAD_ILLEGAL_INPUTS
@@ -23,6 +30,7 @@ from vad_worker.batcher import BatchedStream, Batcher
 from vad_worker.detector import Detector, SileroDetector, SileroStream, WebrtcDetector
 from vad_worker.silero import WINDOW_MS, SileroModel, SileroPool
 from vad_worker.smoother import IllegalInput, Smoother, SmootherEvent, SpeechStart
+from vad_worker.turn_audio import TurnAudioForwarder
 
 log = get_logger(__name__)
 
@@ -57,13 +65,14 @@ class _Publisher:
     """Where one session's events go (stamped with the session's VAD epoch), with the trace of the utterance under
     way."""
 
-    __slots__ = ("_fence", "_nc", "_span", "_subject")
+    __slots__ = ("_fence", "_nc", "_span", "_subject", "turn_audio")
 
-    def __init__(self, nc: NATS, session_id: str, fence: EpochFilter) -> None:
+    def __init__(self, nc: NATS, session_id: str, fence: EpochFilter, turn_audio: TurnAudioForwarder | None) -> None:
         self._nc = nc
         self._fence = fence
         self._subject = subjects.vad(session_id)
         self._span: Span | None = None
+        self.turn_audio = turn_audio
 
     async def publish(self, event: SmootherEvent, received: float | None = None) -> None:
         """`received`: when the frame that decided `event` arrived (perf_counter), for the `vad_end` stage."""
@@ -79,8 +88,9 @@ class _Publisher:
         began = tracing.now_ns()
         tracing.end(self._span)  # an utterance that never ended (the session moved meanwhile)
         self._span = span = tracing.start("vad speech", None, began, offset_ms=offset_ms)
-        message = bus.encoder.encode(bus.VadSpeechStarted(offset_ms=offset_ms, epoch=self._fence.epoch))
-        await self._nc.publish(self._subject, message, headers=tracing.headers(span))
+        utterance = await self.turn_audio.start() if self.turn_audio is not None else 0
+        event = bus.VadSpeechStarted(offset_ms=offset_ms, epoch=self._fence.epoch, utterance=utterance)
+        await self._nc.publish(self._subject, bus.encoder.encode(event), headers=tracing.headers(span))
         tracing.record("vad start", span, began)
 
     async def _ended(self, offset_ms: int, received: float) -> None:
@@ -92,6 +102,17 @@ class _Publisher:
         tracing.record("vad end", span, began)
         tracing.end(span, offset_end_ms=offset_ms)
 
+    async def relay(self, turn_audio: TurnAudioForwarder, message: bus.Control) -> None:
+        """The client's `start_speaking` (a new utterance of turn audio) or `stop_speaking`, as a speech event at the
+        audio heard so far, carrying the control's trace."""
+        offset_ms = frame_time_ms(turn_audio.next_seq)
+        event: bus.VadEvent
+        if isinstance(message, bus.ControlStartSpeaking):
+            event = bus.VadSpeechStarted(offset_ms, self._fence.epoch, await turn_audio.start(), client=True)
+        else:
+            event = bus.VadSpeechEnded(offset_ms, self._fence.epoch, turn_audio.utterance, client=True)
+        await self._nc.publish(self._subject, bus.encoder.encode(event), headers=tracing.headers(tracing.incoming()))
+
     def close(self) -> None:
         """An utterance under way ends its span here."""
         tracing.end(self._span)
@@ -99,13 +120,42 @@ class _Publisher:
 
 
 class _Session:
-    """What every VAD session does besides its audio: nothing to hand over, nothing to finish."""
+    """What every VAD session does besides detecting speech: forward turn audio when that is on; nothing to hand
+    over, nothing to finish."""
+
+    def __init__(self, nc: NATS, settings: VadSettings, claim: bus.Claim, fence: EpochFilter) -> None:
+        turn_audio = None
+        if settings.turn_audio:
+            turn_audio = TurnAudioForwarder(
+                nc, claim.session_id, settings.preroll_ms, settings.turn_audio_max_s, fence.epoch
+            )
+        self._publisher = _Publisher(nc, claim.session_id, fence, turn_audio)
+        self._session_id = claim.session_id
 
     def extra_subscriptions(self) -> dict[str, MsgHandler]:
-        return {}
+        if self._publisher.turn_audio is None:
+            return {}
+        return {subjects.turn_audio_closed(self._session_id): self._on_closed}
+
+    async def _on_closed(self, msg: Msg) -> None:
+        try:
+            message = bus.turn_audio_closed_decoder.decode(msg.data)
+        except msgspec.DecodeError:
+            log.warning("turn_audio_closed_invalid")
+            return
+        if self._publisher.turn_audio is not None:
+            self._publisher.turn_audio.close(message)
+
+    async def _heard(self, seq: int, msg: Msg) -> None:
+        if self._publisher.turn_audio is not None:
+            await self._publisher.turn_audio.frame(seq, msg.data)
 
     async def on_control(self, message: bus.Control) -> None:
-        """Control messages concern the dialog side; the VAD only needs the release ones, handled upstream."""
+        """Control messages concern the dialog side (the release ones are handled upstream); with turn audio on,
+        the client's `start_speaking` / `stop_speaking` are relayed to it."""
+        turn_audio = self._publisher.turn_audio
+        if turn_audio is not None and isinstance(message, bus.ControlStartSpeaking | bus.ControlStopSpeaking):
+            await self._publisher.relay(turn_audio, message)
 
     def confirm(self) -> None:
         """The detector's state is only the last second of audio: a new owner starts afresh."""
@@ -115,15 +165,14 @@ class _Session:
 
 
 class WebrtcSession(_Session):
-    __slots__ = ("_detector", "_publisher")
-
     def __init__(self, nc: NATS, settings: VadSettings, claim: bus.Claim, fence: EpochFilter) -> None:
-        self._publisher = _Publisher(nc, claim.session_id, fence)
+        super().__init__(nc, settings, claim, fence)
         self._detector = make_detector(settings)
 
-    async def on_audio(self, seq: int, pcm: bytes) -> None:
+    async def on_audio(self, seq: int, pcm: bytes, msg: Msg) -> None:
         VAD_FRAMES.inc()
         received = time.perf_counter()
+        await self._heard(seq, msg)
         for event in self._detector.feed(seq, pcm):
             await self._publisher.publish(event, received)
 
@@ -133,15 +182,14 @@ class WebrtcSession(_Session):
 
 
 class SileroSession(_Session):
-    __slots__ = ("_batcher", "_publisher", "_stream")
-
     def __init__(self, nc: NATS, settings: VadSettings, claim: bus.Claim, fence: EpochFilter, batcher: Batcher) -> None:
+        super().__init__(nc, settings, claim, fence)
         self._batcher = batcher
-        self._publisher = _Publisher(nc, claim.session_id, fence)
         self._stream = BatchedStream(make_silero_stream(settings), self._publisher.publish)
 
-    async def on_audio(self, seq: int, pcm: bytes) -> None:
+    async def on_audio(self, seq: int, pcm: bytes, msg: Msg) -> None:
         VAD_FRAMES.inc()
+        await self._heard(seq, msg)
         self._batcher.submit(self._stream, seq, pcm)
 
     async def close(self) -> None:

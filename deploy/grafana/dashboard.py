@@ -175,7 +175,17 @@ def traffic() -> list[Builder[model.Panel]]:
     return [
         graph("Errors / s by service and code", "reqps", [rate("voicechat_errors_total", "service, code")]),
         graph("WebSocket messages / s", "reqps", [rate("voicechat_ws_messages_total", "direction, type")]),
-        graph("VAD frames / s", "short", [rate("voicechat_vad_frames_total", "pod")]),
+        graph(
+            "VAD frames heard and forwarded as turn audio / s",
+            "short",
+            [
+                rate("voicechat_vad_frames_total", "pod"),
+                query(
+                    f"sum by (pod) (rate(voicechat_turn_audio_frames_total{{{NS}}}[$__rate_interval]))",
+                    "{{pod}} forwarded",
+                ),
+            ],
+        ),
         graph("VAD illegal inputs / s", "short", [rate("voicechat_vad_illegal_inputs_total", "phase, input")]),
         graph("Silero batch size (streams per call)", "short", quantiles("voicechat_vad_batch_streams")),
     ]

@@ -39,8 +39,12 @@ PUBLISHES = {
         subjects.control(SESSION),
         subjects.takeover(SESSION),
     ],
-    "vad-worker": [subjects.vad(SESSION)],
-    "dialog-worker": [subjects.events(SESSION, 3), subjects.tools_endpoint("search_products")],
+    "vad-worker": [subjects.vad(SESSION), subjects.turn_audio(SESSION, 7)],
+    "dialog-worker": [
+        subjects.events(SESSION, 3),
+        subjects.tools_endpoint("search_products"),
+        subjects.turn_audio_closed(SESSION),
+    ],
     "tools-worker": [],
 }
 SUBSCRIBES = {
@@ -51,6 +55,7 @@ SUBSCRIBES = {
         subjects.session_claim(SESSION, "vad"),
         subjects.audio(SESSION),
         subjects.control(SESSION),
+        subjects.turn_audio_closed(SESSION),
         "_INBOX.>",
     ],
     "dialog-worker": [
@@ -60,6 +65,7 @@ SUBSCRIBES = {
         subjects.audio(SESSION),
         subjects.control(SESSION),
         subjects.vad(SESSION),
+        subjects.all_turn_audio(SESSION),
         "_INBOX.>",
     ],
     "tools-worker": [subjects.tools_endpoint("search_products"), subjects.tools_endpoint("get_product"), "$SRV.>"],
@@ -67,6 +73,7 @@ SUBSCRIBES = {
 # (user, subject) pairs that belong to another service.
 DENIED_PUBLISH = [("vad-worker", subjects.events(SESSION, 1)), ("gateway", subjects.vad(SESSION))]
 DENIED_PUBLISH += [("tools-worker", subjects.events(SESSION, 1)), ("dialog-worker", subjects.audio(SESSION))]
+DENIED_PUBLISH += [("gateway", subjects.turn_audio(SESSION, 7)), ("dialog-worker", subjects.turn_audio(SESSION, 7))]
 DENIED_PUBLISH += [
     ("vad-worker", f"$KV.{subjects.SESSIONS_BUCKET}.{SESSION}"),
     ("gateway", subjects.events(SESSION, 1)),

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 
 from shared import bus, subjects
@@ -31,7 +32,7 @@ class Recorder:
     def extra_subscriptions(self) -> dict[str, MsgHandler]:
         return {}
 
-    async def on_audio(self, seq: int, pcm: bytes) -> None:
+    async def on_audio(self, seq: int, pcm: bytes, msg: Msg) -> None:
         self.frames.append(seq)
 
     async def on_control(self, message: bus.Control) -> None:
@@ -49,8 +50,13 @@ class Recorder:
         self.closed = True
 
 
-@pytest.fixture
-async def worker(nc: NATS) -> AsyncIterator[tuple[SessionWorker, list[Recorder]]]:
+frames_of = {"audio": subjects.audio, "turn_audio": subjects.all_turn_audio}
+
+
+@pytest.fixture(params=["audio", "turn_audio"])
+async def worker(nc: NATS, request: pytest.FixtureRequest) -> AsyncIterator[tuple[SessionWorker, list[Recorder]]]:
+    """A dialog worker that hears the session's audio, or only the turn audio the VAD forwards (docs/audio_path.md):
+    its frames are fenced alike."""
     made: list[Recorder] = []
 
     def factory(claim: bus.Claim, fence: EpochFilter) -> Recorder:
@@ -59,11 +65,16 @@ async def worker(nc: NATS) -> AsyncIterator[tuple[SessionWorker, list[Recorder]]
         return made[-1]
 
     ctx = ServiceContext(name="dialog_worker", settings=DialogSettings(), nc=nc)
-    running = SessionWorker(ctx, "dialog", factory)
+    running = SessionWorker(ctx, "dialog", factory, frames_of[request.param])
     await running.start()
     yield running, made
     await running.drain(0.0)
     await nc.jetstream().delete_key_value(subjects.WORKERS_BUCKET)
+
+
+def frame_subject(running: SessionWorker) -> str:
+    """Where frames reach `running`: the session's audio, or an utterance of its turn audio."""
+    return subjects.audio(SID) if running.audio_of is subjects.audio else subjects.turn_audio(SID, 4)
 
 
 async def claim(nc: NATS, epoch: int, direct: bool = False) -> str | None:
@@ -94,8 +105,10 @@ async def test_messages_of_an_older_epoch_are_dropped_and_counted(
     [handler] = made
     assert handler.fence.epoch == 3
     before = stale_count()
-    await nc.publish(subjects.audio(SID), bus.pack_frame(1, b"\x00\x00", vad_epoch=9, dialog_epoch=2))
-    await nc.publish(subjects.audio(SID), bus.pack_frame(2, b"\x00\x00", vad_epoch=9, dialog_epoch=3))
+    other = subjects.audio(SID) if running.audio_of is not subjects.audio else subjects.turn_audio(SID, 4)
+    await nc.publish(other, bus.pack_frame(5, b"\x00\x00", vad_epoch=9, dialog_epoch=3))  # not its frames
+    await nc.publish(frame_subject(running), bus.pack_frame(1, b"\x00\x00", vad_epoch=9, dialog_epoch=2))
+    await nc.publish(frame_subject(running), bus.pack_frame(2, b"\x00\x00", vad_epoch=9, dialog_epoch=3))
     await nc.publish(subjects.control(SID), bus.encoder.encode(bus.ControlBargeIn(epoch=2)))
     await nc.publish(subjects.control(SID), bus.encoder.encode(bus.ControlText(text="hi", epoch=3)))
     await settle(nc)
@@ -119,7 +132,7 @@ async def test_a_message_of_a_newer_epoch_makes_the_owner_let_go(
 ) -> None:
     running, made = worker
     await claim(nc, 1)
-    await nc.publish(subjects.audio(SID), bus.pack_frame(1, b"\x00\x00", dialog_epoch=2))
+    await nc.publish(frame_subject(running), bus.pack_frame(1, b"\x00\x00", dialog_epoch=2))
     await settle(nc)
     assert made[0].closed and SID not in running.sessions
 

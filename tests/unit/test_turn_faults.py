@@ -29,7 +29,7 @@ from dialog_worker.cx_turn import CxTurn
 from dialog_worker.session import DialogSession
 from dialog_worker.turns import Phase
 from gateway.turns import TurnTracker
-from shared import bus
+from shared import bus, subjects
 from shared.epochs import EpochFilter
 from shared.metrics import STALE_EPOCH, TURN_AUDIO_OVERFLOWS
 from shared.protocol import ends_turn, server_decoder
@@ -140,13 +140,19 @@ class FakeAgent:
 
 
 def settings_for(**overrides: Any) -> DialogSettings:
-    return DialogSettings(**{"dialog_start_retry_s": 0.3, "barge_in_resume_timeout_ms": 100, **overrides})
+    return DialogSettings(
+        **{"dialog_start_retry_s": 0.3, "barge_in_resume_timeout_ms": 100, "turn_audio": False, **overrides}
+    )
 
 
 @dataclass
 class Msg:
     data: bytes
     headers: dict[str, str] | None = None
+    subject: str = subjects.audio("a" * 32)  # the session's audio: one endless utterance (VOICECHAT_TURN_AUDIO=false)
+
+
+AUDIO = Msg(b"")
 
 
 def new_session(nc: FakeNats, agent: FakeAgent, dialog: DialogSettings) -> DialogSession:
@@ -219,7 +225,7 @@ async def one_turn(faults: Injected, typed: bool, tool: bool, final: bool, end_a
         for seq in range(FRAMES):
             if seq == end_at:
                 await vad(session, bus.VadSpeechEnded(offset_ms=seq * 20))
-            await session.on_audio(seq, FRAME)
+            await session.on_audio(seq, FRAME, AUDIO)  # type: ignore[arg-type]
             await asyncio.sleep(0)
     await settled(session)
     faults.armed = False
@@ -268,7 +274,7 @@ def test_audio_the_agent_does_not_take_fails_the_turn_once_its_queue_is_full() -
         nc, session = await stalled_turn()
         before = TURN_AUDIO_OVERFLOWS._value.get()
         for seq in range(6):  # before the turn's task first ran: 5 frames fit, the sixth overflows
-            await session.on_audio(seq, FRAME)
+            await session.on_audio(seq, FRAME, AUDIO)  # type: ignore[arg-type]
         await settled(session)
         assert [(e["type"], e.get("code")) for e in events(nc)] == [("speech_started", None), ("error", "turn_failed")]
         assert TURN_AUDIO_OVERFLOWS._value.get() == before + 1
@@ -288,7 +294,7 @@ def test_a_stream_failing_while_the_user_speaks_sends_error_once_and_listens_aga
         session = new_session(nc, FakeAgent(faults, tool=False, final=True), settings_for())
         await vad(session, bus.VadSpeechStarted(offset_ms=0))
         for seq in range(FRAMES):
-            await session.on_audio(seq, FRAME)
+            await session.on_audio(seq, FRAME, AUDIO)  # type: ignore[arg-type]
             await asyncio.sleep(0)
         assert session.machine.phase is Phase.IDLE and not session._turns
         await vad(session, bus.VadSpeechEnded(offset_ms=FRAMES * 20))

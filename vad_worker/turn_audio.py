@@ -1,0 +1,73 @@
+"""Turn audio forwarding of one VAD session (`VOICECHAT_TURN_AUDIO`, docs/audio_path.md).
+
+The VAD owner hears every frame; the dialog owner only needs a turn's audio. The forwarder keeps the last
+`VOICECHAT_PREROLL_MS` of frames; at each speech start (the VAD's or the client's `start_speaking`) it numbers a
+new utterance, sends the kept frames (the pre-roll) on that utterance's subject, then every frame as it arrives,
+until the dialog owner closes that utterance (`bus.TurnAudioClosed`) or `VOICECHAT_TURN_AUDIO_MAX_S` passed. Frames
+go out as they came in (header and epochs included), in order; a speech start while forwarding starts the next
+utterance with the pre-roll again (the dialog skips frames it already has by sequence number), so a close that
+crossed the new start on the bus never stops the new utterance.
+"""
+
+from collections import deque
+
+from nats.aio.client import Client as NATS
+from nats.errors import Error as NatsError
+
+from shared import bus, subjects
+from shared.audio import FRAME_MS
+from shared.metrics import ERRORS, STALE_EPOCH, TURN_AUDIO_FRAMES
+
+_NOT_FORWARDING = ""
+UTTERANCES_PER_EPOCH = 1_000_000
+
+
+class TurnAudioForwarder:
+    __slots__ = ("_kept", "_left", "_max_frames", "_nc", "_session_id", "_subject", "next_seq", "utterance")
+
+    def __init__(self, nc: NATS, session_id: str, preroll_ms: int, max_s: float, epoch: int) -> None:
+        self._nc = nc
+        self._session_id = session_id
+        self._kept: deque[bytes] = deque(maxlen=max(1, preroll_ms // FRAME_MS))
+        self._max_frames = int(max_s * 1000 / FRAME_MS)
+        self._left = 0
+        self._subject = _NOT_FORWARDING
+        self.utterance = epoch * UTTERANCES_PER_EPOCH  # numbers go up across owners: a newer owner has a newer epoch
+        self.next_seq = 0  # the sequence number after the last frame heard (audio time: next_seq * 20 ms)
+
+    async def frame(self, seq: int, frame: bytes) -> None:
+        """Every frame of the session, as it came in (header included): kept, and forwarded during a turn."""
+        self.next_seq = seq + 1
+        self._kept.append(frame)
+        if self._subject:
+            await self._send(frame)
+
+    async def start(self) -> int:
+        """A speech start: the next utterance, its pre-roll sent now; its number."""
+        self.utterance += 1
+        self._subject = subjects.turn_audio(self._session_id, self.utterance)
+        self._left = self._max_frames
+        for frame in tuple(self._kept):
+            await self._send(frame)
+        return self.utterance
+
+    def close(self, message: bus.TurnAudioClosed) -> None:
+        """The dialog owner's close: stops the utterance it names, unless a newer one started meanwhile or the close
+        comes from a dialog owner older than the one the latest frame was sent to."""
+        if self._kept and message.epoch and message.epoch < bus.unpack_frame(self._kept[-1])[1][1]:
+            STALE_EPOCH.labels("vad").inc()
+            return
+        if message.utterance == self.utterance:
+            self._subject = _NOT_FORWARDING
+
+    async def _send(self, frame: bytes) -> None:
+        self._left -= 1
+        if self._left < 0:
+            self._subject = _NOT_FORWARDING
+            return
+        try:
+            await self._nc.publish(self._subject, frame)
+        except NatsError:  # e.g. the client's pending buffer is full: that frame is lost, forwarding goes on
+            ERRORS.labels("vad_worker", "turn_audio_lost").inc()
+            return
+        TURN_AUDIO_FRAMES.inc()
