@@ -6,7 +6,7 @@ from typing import Any
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 
-from gateway.app import SHUTDOWN_TIMEOUT_S
+from gateway.app import SHUTDOWN_TIMEOUT_S, STOP_STEP_S
 from shared.runtime import NATS_DRAIN_S
 from shared.settings import GatewaySettings
 from tests.deploy.tools import OVERLAYS, render
@@ -15,7 +15,7 @@ from tests.deploy.tools import OVERLAYS, render
 K8S_VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
 SERVICES = {"dev": {"gateway", "vad-worker", "dialog-worker", "tools-worker", "local-agent"}}
 SERVICES["prod"] = SERVICES["dev"] - {"local-agent"}
-GRACE = {"gateway": 40}  # seconds; 30 for every other service
+GRACE = {"gateway": 45}  # seconds; 30 for every other service
 
 
 @pytest.fixture(scope="module", params=OVERLAYS)
@@ -71,8 +71,9 @@ def test_pods_are_restricted_probed_and_drained(overlay: tuple[str, list[dict[st
 
 
 def test_gateway_drain_fits_the_pod_grace(overlay: tuple[str, list[dict[str, Any]]]) -> None:
-    """preStop, then the drain (turns finish while the grace leaves time to close every socket at once, each close
-    bounded), then aiohttp's handler shutdown and the bounded NATS drain: all within terminationGracePeriodSeconds."""
+    """preStop, then the drain (each socket closes once its session is idle, the rest when the grace leaves time to
+    close them, each close bounded), then aiohttp's handler shutdown (a graceful wait, then a wait for the cancelled),
+    the two bounded stop steps and the bounded NATS drain: all within terminationGracePeriodSeconds."""
     pod = by_kind(overlay[1], "Deployment")["gateway"]["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     env = env_of(container)
@@ -82,7 +83,7 @@ def test_gateway_drain_fits_the_pod_grace(overlay: tuple[str, list[dict[str, Any
     )
     assert settings.socket_close_timeout_s < settings.drain_grace_s
     pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
-    exit_s = pre_stop + settings.drain_grace_s + SHUTDOWN_TIMEOUT_S + NATS_DRAIN_S
+    exit_s = pre_stop + settings.drain_grace_s + 2 * SHUTDOWN_TIMEOUT_S + 2 * STOP_STEP_S + NATS_DRAIN_S
     assert exit_s <= pod["terminationGracePeriodSeconds"]
 
 
