@@ -162,7 +162,7 @@ async def test_a_draining_owner_finishes_a_moved_session_hearing_its_audio_and_r
     draining = asyncio.create_task(running.drain(5.0))
     try:
         for seq in (1, 2, 3):
-            await nc.publish(subjects.audio(SID), bus.pack_frame(seq, b"\x00\x00", dialog_epoch=2))
+            await nc.publish(frame_subject(running), bus.pack_frame(seq, b"\x00\x00", dialog_epoch=2))
         await settle(nc)
         assert handler.frames == [1, 2, 3] and handler.finishes == 1 and not handler.closed
     finally:
