@@ -55,13 +55,13 @@ def _other_rows(results: dict[str, Any]) -> list[str]:
     rows = []
     vad = results.get("vad")
     if vad:
-        rt = vad["realtime"]
-        rows.append(
-            f"| VAD detector, one process | {vad['detector_frames_per_s_30ms']:,} frames of 30 ms per second | — |"
-        )
-        rows.append(
-            f"| VAD, {rt['sessions']} real-time sessions | frame → `speech_started` p50 "
-            f"{rt['frame_to_speech_started_ms_p50']} ms, p99 {rt['frame_to_speech_started_ms_p99']} ms | — |"
+        engines = ", ".join(f"{engine} {count:,}" for engine, count in vad["detector_frames_per_cpu_s"].items())
+        rows.append(f"| VAD detector, one stream | 20 ms frames per CPU second: {engines} | — |")
+        rows.extend(
+            f"| VAD worker, {rt['engine']}, {rt['sessions']} real-time sessions | frame → `speech_started` p50 "
+            f"{rt['frame_to_speech_started_ms_p50']} ms, p99 {rt['frame_to_speech_started_ms_p99']} ms, "
+            f"{rt['vad_worker_cpu_percent_per_session']} % of a core per session | — |"
+            for rt in vad["realtime"]
         )
     tools = results.get("tools_search")
     if tools:

@@ -62,3 +62,17 @@ def test_ratios_at_equal_counts_and_the_readme_section() -> None:
     assert "| highest passing session count | 200 |" in text
     assert text.count("| Pipecat peer, same run |") == 2 and "= 8.0x" in text
     assert "FAIL: frame_to_speech_started p99 80 ms > 50 ms" in text
+
+
+def test_the_readme_section_reads_the_vad_figures_as_the_vad_bench_saves_them() -> None:
+    realtime = {
+        "engine": "webrtc",
+        "sessions": 100,
+        "frame_to_speech_started_ms_p50": 64.76,
+        "frame_to_speech_started_ms_p99": 136.63,
+        "vad_worker_cpu_percent_per_session": 0.334,
+    }
+    vad = {"detector_frames_per_cpu_s": {"webrtc": 114582, "silero": 3865}, "realtime": [realtime]}
+    text = readme.section({"machine": {}, "started": "2026-11-28T08:30:00Z", "vad": vad, "system": {}})
+    assert "webrtc 114,582, silero 3,865" in text
+    assert "| VAD worker, webrtc, 100 real-time sessions | frame → `speech_started` p50 64.76 ms, p99 136.63 ms" in text
