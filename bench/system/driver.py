@@ -6,8 +6,9 @@ next turn), in a fixed rotation. Every expected event gets a deadline; a missed 
 
 Speech over the answer first pauses it (`paused{n}`: the answer stops there) and is confirmed as an interruption
 (`interrupted{n}`) once words are heard or the speech lasted long enough: the spoken barge-in's latency is taken at
-the first of the two, and the confirmation must follow within its own deadline. An interruption taken back
-(`resumed{n}`) is counted: the script speaks words, so it should not happen.
+the first of the two, and the confirmation must follow within its own deadline. The candidate turn's
+`speech_started` comes after the confirmation, so it is not timed as frame -> `speech_started` (only checked).
+An interruption taken back (`resumed{n}`) is counted: the script speaks words, so it should not happen.
 
 Which frame makes the VAD worker report speech start or end depends a little on its history (webrtcvad adapts),
 so each session feeds what it speaks to its own replica of the worker's detector: the clock of `speech_started`
@@ -141,7 +142,7 @@ class SessionDriver:
         frame = script.frames[index]
         for event in self.detector.feed(self._fed, frame):
             if isinstance(event, SpeechStart) and self.vad_events:
-                self._vad_expect("speech_started", _Expect(now, "frame_to_speech_started"))
+                self._vad_expect("speech_started", self._speech_start(now))
             elif isinstance(event, SpeechEnd):
                 if self.vad_events:
                     self._vad_expect("speech_ended", _Expect(now, None))
@@ -149,6 +150,13 @@ class SessionDriver:
         self._fed += 1
         self._clip = index + 1 if index + 1 < len(script.frames) else None
         return frame
+
+    def _speech_start(self, now: float) -> _Expect:
+        """Speech over the answer is a candidate turn: its `speech_started` follows the confirmation (`paused`
+        is its latency, `spoken_barge_in`), so it is only checked for loss, not timed as frame -> speech_started."""
+        if self._spoken:
+            return _Expect(now, None, CONFIRM_S)
+        return _Expect(now, "frame_to_speech_started")
 
     def _vad_expect(self, kind: str, expected: _Expect) -> None:
         early = self._early.pop(kind, None)

@@ -150,3 +150,19 @@ def test_turn_overhead_is_split_into_stages_and_a_remainder() -> None:
     assert split["stages_mean_ms"]["tool_call"] is None  # never observed: no figure rather than zero
     assert split["remainder_ms"] == 14.0 and split["agent_ms_within"] == 20.0
     assert stage_split({}, overhead_raw_ms=None, agent_ms=0.0)["remainder_ms"] is None
+
+
+def test_the_speech_start_of_a_barge_in_is_not_timed_as_frame_to_speech_started(script: Script) -> None:
+    """It is held until the interruption is confirmed: `paused` is the barge-in's latency."""
+    driver, recorder = _session(script, (Mode.SPOKEN,))
+    spoke = _speak_over_the_answer(driver, script, _answered(driver, script))
+    driver.on_event("paused", spoke + 0.03)
+    for frame in range(1, 16):  # on past the frame where the VAD (the driver's replica of it) hears the start
+        driver.tick(spoke + 0.02 * frame)
+    assert script.start_frame - script.speech_frame < 15
+    driver.on_event("interrupted", spoke + 0.5)
+    driver.on_event("speech_started", spoke + 0.51)
+    driver.tick(spoke + 0.52)
+    assert recorder.histograms.summary("frame_to_speech_started")["count"] == 1  # the first utterance's only
+    assert recorder.histograms.summary("spoken_barge_in")["count"] == 1
+    assert "lost_speech_started" not in recorder.counts and "lost_interrupted" not in recorder.counts
