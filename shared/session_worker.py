@@ -24,6 +24,7 @@ from nats.aio.subscription import Subscription
 
 from shared import bus, subjects, tracing
 from shared.epochs import EpochFilter, Verdict
+from shared.kv import when_ready
 from shared.liveness import Beacon, open_workers_bucket
 from shared.logs import get_logger
 from shared.loops import ErrorBurst, forever, guarded
@@ -109,7 +110,7 @@ class SessionWorker:
         settings = self.ctx.settings
         kv = await open_workers_bucket(nc.jetstream(), settings)
         self._beacon = Beacon(kv, self.worker_id, self.kind, settings.heartbeat_interval_s)
-        await self._beacon.refresh()
+        await when_ready("liveness_beacon", self._beacon.refresh)
         self._claim_sub = await nc.subscribe(
             subjects.claim(self.kind), queue=subjects.claim_queue(self.kind), cb=self._on_claim
         )

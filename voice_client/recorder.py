@@ -134,3 +134,22 @@ async def connect(
     if wait_start:
         client.start = await client.wait_for("session_start")
     return client
+
+
+async def start_session(
+    session: aiohttp.ClientSession, base_url: str, *, attempts: int = 5, answer_s: float = 10.0
+) -> VoiceClient:
+    """Open a new session as docs/protocol.md ("Connecting") asks a client to: a retryable refusal (a fatal error
+    with `retry_after_ms`, e.g. the session store not answering yet) is retried after that delay, `attempts` times
+    at most; any other error, or no answer within `answer_s`, raises."""
+    for _ in range(attempts):
+        client = await connect(session, base_url, wait_start=False)
+        first = await client.wait_for(lambda e: e["type"] in ("session_start", "error"), timeout=answer_s)
+        if first["type"] == "session_start":
+            client.start = first
+            return client
+        await client.close()
+        if not (first.get("fatal") and first.get("retry_after_ms")):
+            raise ConnectionError(f"session refused: {first['code']}: {first['message']}")
+        await asyncio.sleep(first["retry_after_ms"] / 1000)
+    raise ConnectionError(f"no session could start in {attempts} attempts (last: {first['code']})")

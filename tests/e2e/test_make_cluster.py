@@ -23,7 +23,7 @@ from deploy.local.cluster import NODES, REPLICAS, ClusterLayout
 from harness.procs import ROOT, descendants, kill_all, wait_http
 from harness.speech import frames, utterance
 from shared import subjects
-from voice_client.recorder import VoiceClient, connect
+from voice_client.recorder import VoiceClient, connect, start_session
 
 pytestmark = pytest.mark.e2e
 
@@ -104,21 +104,6 @@ def sessions_leader(layout: ClusterLayout) -> int:
     return int(leader.removeprefix("node"))
 
 
-async def started(http: aiohttp.ClientSession, gateway: str) -> VoiceClient:
-    """A new session right after the node loss: the gateway answers within its start bound, never with silence;
-    a retryable refusal (the new KV leader not elected yet) is retried after its `retry_after_ms`."""
-    for _ in range(5):
-        client = await connect(http, gateway, wait_start=False)
-        first = await client.wait_for(lambda e: e["type"] in ("session_start", "error"), timeout=START_BOUND_S)
-        if first["type"] == "session_start":
-            client.start = first
-            return client
-        assert first["fatal"] and first["retry_after_ms"] > 0, first
-        await client.close()
-        await asyncio.sleep(first["retry_after_ms"] / 1000)
-    raise AssertionError("no session could start after the node loss")
-
-
 async def sessions_survive_node_loss(layout: ClusterLayout, family: list[psutil.Process]) -> None:
     gateways = [layout.gateway_url(replica) for replica in REPLICAS]
     speech = frames(utterance("hello there", 16000, "en-us+f2"), 16000)
@@ -136,7 +121,7 @@ async def sessions_survive_node_loss(layout: ClusterLayout, family: list[psutil.
         killed_at = time.monotonic()
         # nats-py reconnects every service to a surviving node: all client connections are back.
         await eventually(lambda: clients(layout, survivors) == before, f"every service back on {survivors}")
-        fresh = [await started(http, gateway) for gateway in gateways]
+        fresh = [await start_session(http, gateway, answer_s=START_BOUND_S) for gateway in gateways]
         everyone = [*existing, *fresh]
         await asyncio.gather(*(speech_events(client, later, killed_at) for client in everyone))
         await asyncio.gather(*(ping(client) for client in everyone))

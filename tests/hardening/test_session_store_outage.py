@@ -3,7 +3,8 @@ session records' KV bucket does not answer (real nats-server, services as proces
 
 A new session gets a clear, retryable refusal within `VOICECHAT_SESSION_START_TIMEOUT_S`, never silence:
 `overloaded` with `retry_after_ms`, fatal, close 1013 (docs/protocol.md, "Connecting"). A session already open
-goes on (audio, controls and events travel over core NATS), and once JetStream is back new sessions start again."""
+goes on (audio, controls and events travel over core NATS), and once JetStream is back new sessions start again
+(a start refused while it recovers its streams is retried after `retry_after_ms`, as a client does)."""
 
 import asyncio
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ import pytest
 from harness.procs import wait_http
 from harness.stack import Stack, running_stack
 from shared.protocol import ends_turn
-from voice_client.recorder import VoiceClient, connect
+from voice_client.recorder import VoiceClient, connect, start_session
 
 START_TIMEOUT_S = 3.0
 STACK = ("tools_worker", "local_agent", "vad_worker", "dialog_worker", "gateway")
@@ -61,7 +62,8 @@ async def test_without_jetstream_new_sessions_are_refused_at_once_and_open_ones_
         assert await answered(open_one) == "audio_end"  # the open session is served all along
 
         await asyncio.to_thread(restart_nats, stack, True)
-        again = await connect(http, stack.gateway.base_url)
+        # JetStream recovers its streams after the restart: a start refused meanwhile is retried as documented
+        again = await start_session(http, stack.gateway.base_url, answer_s=START_TIMEOUT_S + 5)
         assert await answered(again) == "audio_end"
         for client in (open_one, again):
             await client.send({"type": "end_session"})
