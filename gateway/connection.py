@@ -35,7 +35,7 @@ from shared.audio import StreamResampler, duration_ms
 from shared.convlog.writer import LogWriter
 from shared.logs import get_logger
 from shared.loops import ErrorBurst
-from shared.metrics import ERRORS, PUBLISHES_DROPPED, STALE_EPOCH, WS_MESSAGES
+from shared.metrics import ERRORS, PUBLISHES_DROPPED, REPLAYED_REQUESTS, STALE_EPOCH, WS_MESSAGES
 from shared.protocol import (
     AudioChunk,
     AudioOut,
@@ -230,7 +230,8 @@ class Connection:
             owners.replaced.set()
 
     async def _hold_while_moving(self) -> None:
-        """While an owner moves, what the client sends is held, then released to the new owner."""
+        """While an owner moves, what the client sends is held, then released to the new owner; a typed request
+        its crashed dialog owner never answered is sent to the new one."""
         owners = self._owners()
         while True:
             await owners.moving.wait()
@@ -238,6 +239,9 @@ class Connection:
             await owners.settled.wait()
             owners.settled.clear()
             await self._apply(self.session.claimed())
+            if (text := self.turns.take_replay()) is not None:  # typed before its crashed owner was detected
+                REPLAYED_REQUESTS.inc()
+                await self._apply(self.session.control(bus.ControlText(text=text)))
 
     async def _close_when_replaced(self) -> None:
         await self._owners().replaced.wait()
@@ -319,7 +323,7 @@ class Connection:
             case Ping():
                 self._send(Pong())
             case TextInput(text=text):
-                self.turns.request()
+                self.turns.request(text)
                 span = TurnObserver.typed_turn()
                 await self._apply(self.session.control(bus.ControlText(text=text)), now, tracing.headers(span))
                 tracing.end(span)

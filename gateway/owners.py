@@ -216,7 +216,7 @@ class OwnerTracker:
             owners.moving.set()
         if kind != "dialog" or not owners.turns.busy:
             return
-        if crashed:
+        if crashed and not owners.turns.hold_for_new_owner():
             owners.turn_lost.set()  # the turn under way died with its worker: say so rather than go quiet
         elif owners.turns.open_turn is not None:
             owners.handover = (owners.epoch("dialog"), owners.turns.open_turn)  # the draining owner finishes it

@@ -9,7 +9,10 @@ Guarantees (tests/unit/test_gateway_turns.py walks the table and checks them wit
 - at most one turn is open, and `busy` is exactly "a typed request is unanswered or a turn is open";
 - nothing of a turn is relayed after its end: once an event ending turn n was relayed or `lose()` returned n, no
   later event of turn n or of an older turn reaches the client (a worker that stalled, or the retiring owner of a
-  handover, cannot speak into a turn the client has seen end).
+  handover, cannot speak into a turn the client has seen end);
+- a typed request whose dialog owner crashed before any event answered it is sent again to the next owner, once
+  (`hold_for_new_owner`, then `take_replay`), unless the client typed a newer request meanwhile; its text is kept
+  only while it is unanswered.
 """
 
 from enum import Enum
@@ -60,13 +63,30 @@ class TurnTracker:
         self.last_turn_id = last_turn_id
         self.open_turn: int | None = None
         self.ended_through = 0  # the newest turn that ended or was reported lost: nothing up to it is relayed
+        self.unanswered: str | None = None  # the typed request awaiting its turn's first event
+        self.replay: str | None = None  # that request, held for the next dialog owner (its owner crashed)
 
     @property
     def busy(self) -> bool:
         return self.phase is not Phase.IDLE
 
-    def request(self) -> None:
+    def request(self, text: str) -> None:
         self._step(Input.REQUEST)
+        self.unanswered = text if self.phase is Phase.AWAITING else None
+        self.replay = None  # a newer request supersedes one held for a new owner
+
+    def hold_for_new_owner(self) -> bool:
+        """The dialog owner crashed: True when a typed request it never answered is held for the next owner (sent
+        again once, by `take_replay`), False when there is none and the turn under way is to be reported lost."""
+        if self.phase is not Phase.AWAITING or self.unanswered is None:
+            return False
+        self.replay, self.unanswered = self.unanswered, None
+        return True
+
+    def take_replay(self) -> str | None:
+        """The request to send to the new owner, once; None when there is none (answered, lost or superseded)."""
+        replay, self.replay = self.replay, None
+        return replay if self.phase is Phase.AWAITING else None
 
     def event(self, turn_id: int | None, ends: bool) -> bool:
         """Track a relayed event (`ends`: `ends_turn` of it); False when the event must not reach the client."""
@@ -82,6 +102,7 @@ class TurnTracker:
         self.last_turn_id = turn_id
         self._step(Input.ENDS if ends else Input.SPEAKS)
         self.open_turn = turn_id if self.phase is Phase.OPEN else None
+        self.unanswered = self.replay = None
         return True
 
     def lose(self) -> int | None:
@@ -92,6 +113,7 @@ class TurnTracker:
             self.ended_through = turn
         self._step(Input.LOST)
         self.open_turn = None
+        self.unanswered = self.replay = None
         return turn
 
     def _step(self, given: Input) -> None:

@@ -41,6 +41,10 @@ LIVENESS_WORKERS = Gauge(
 OWNER_MOVES = Counter(
     "voicechat_owner_moves_total", "Session owners lost and re-claimed, by worker kind and why", ["kind", "reason"]
 )
+REPLAYED_REQUESTS = Counter(
+    "voicechat_replayed_requests_total",
+    "Typed requests sent again to a new dialog owner: the old one crashed before answering them",
+)
 OWNERSHIP_WRITES = Counter("voicechat_ownership_writes_total", "Compare-and-set writes of session records", ["outcome"])
 TURNS = Counter("voicechat_turns_total", "Turns by outcome", ["outcome"])
 TURN_AUDIO_OVERFLOWS = Counter(

@@ -19,7 +19,7 @@ def test_a_spoken_turn_opens_on_its_first_event_and_closes_on_its_end() -> None:
 
 def test_a_typed_request_is_busy_until_its_turn_answers() -> None:
     turns = TurnTracker()
-    turns.request()
+    turns.request("show me shoes")
     assert (turns.phase, turns.busy) == (Phase.AWAITING, True)
     assert turns.event(None, ends=False)  # session-level events (pong) say nothing of turns
     assert turns.phase is Phase.AWAITING
@@ -29,7 +29,7 @@ def test_a_typed_request_is_busy_until_its_turn_answers() -> None:
 
 def test_a_request_failed_at_once_ends_the_wait() -> None:
     turns = TurnTracker()
-    turns.request()
+    turns.request("show me shoes")
     turns.event(1, ends=True)
     assert (turns.phase, turns.last_turn_id) == (Phase.IDLE, 1)
 
@@ -56,7 +56,7 @@ def test_nothing_of_a_turn_is_relayed_after_its_end() -> None:
 
 def test_a_stale_event_does_not_answer_a_typed_request() -> None:
     turns = TurnTracker(last_turn_id=3)
-    turns.request()
+    turns.request("show me shoes")
     assert turns.event(2, ends=False)
     assert turns.phase is Phase.AWAITING
 
@@ -73,18 +73,40 @@ def test_losing_an_open_turn_reports_it_and_drops_its_late_events() -> None:
 
 def test_a_retry_lost_again_is_reported_as_a_new_turn() -> None:
     turns = TurnTracker(last_turn_id=4)
-    turns.request()
+    turns.request("show me shoes")
     assert turns.lose() == 5
-    turns.request()  # the retry, numbered past 5 by the next owner, is lost before it spoke
+    turns.request("show me shoes")  # the retry, numbered past 5 by the next owner, is lost before it spoke
     assert turns.lose() == 6
 
 
 def test_losing_an_unanswered_request_reports_the_next_turn() -> None:
     turns = TurnTracker(last_turn_id=4)
-    turns.request()
+    turns.request("show me shoes")
     assert turns.lose() == 5
     assert not turns.event(5, ends=False)
     assert turns.phase is Phase.IDLE
+
+
+def test_a_request_its_crashed_owner_never_answered_is_sent_to_the_next_once() -> None:
+    turns = TurnTracker(last_turn_id=4)
+    turns.request("show me shoes")
+    assert turns.hold_for_new_owner()
+    assert turns.take_replay() == "show me shoes"
+    assert turns.busy and turns.take_replay() is None
+    assert not turns.hold_for_new_owner()  # the next owner crashes too: the turn is reported lost
+    assert turns.lose() == 5
+
+
+def test_an_answered_or_superseded_request_is_not_sent_again() -> None:
+    turns = TurnTracker()
+    turns.request("show me shoes")
+    turns.event(1, ends=False)
+    assert not turns.hold_for_new_owner()  # its turn had spoken: it is reported lost instead
+    turns.event(1, ends=True)
+    turns.request("show me shoes")
+    assert turns.hold_for_new_owner()
+    turns.request("show me hats")  # typed while the owner moves: held and sent to the new owner as it is
+    assert turns.take_replay() is None
 
 
 def test_nothing_is_lost_when_no_turn_is_under_way() -> None:
@@ -97,14 +119,14 @@ def test_nothing_is_lost_when_no_turn_is_under_way() -> None:
 def _in_phase(phase: Phase) -> TurnTracker:
     turns = TurnTracker(last_turn_id=2)
     if phase is Phase.AWAITING:
-        turns.request()
+        turns.request("show me shoes")
     elif phase is Phase.OPEN:
         turns.event(3, ends=False)
     return turns
 
 
 _FEED = {
-    Input.REQUEST: lambda t: t.request(),
+    Input.REQUEST: lambda t: t.request("show me shoes"),
     Input.SPEAKS: lambda t: t.event(4, ends=False),
     Input.ENDS: lambda t: t.event(4, ends=True),
     Input.STALE: lambda t: t.event(1, ends=False),
@@ -123,17 +145,37 @@ def test_every_cell_of_the_table_is_what_the_tracker_does(phase: Phase, given: I
 class TrackerMachine(RuleBasedStateMachine):
     """Guarantees: last_turn_id never goes back and no open turn is older than it; at most one open turn, and
     busy is exactly "awaiting or open"; after an end of turn n was relayed or lose() returned n, no event of turn
-    n or of an older turn is relayed."""
+    n or of an older turn is relayed; a request held for a crashed owner's successor is sent once at most, only the
+    newest one, and only while nothing has answered it."""
 
     def __init__(self) -> None:
         super().__init__()
         self.turns = TurnTracker()
         self.last = 0
         self.over = 0  # the newest turn whose end was relayed or that was reported lost
+        self.typed = 0  # requests typed so far (each with its own text)
+        self.replayed: set[str] = set()
+        self.waited_all_along = False  # the tracker awaited the newest request ever since it was typed
 
     @rule()
     def request(self) -> None:
-        self.turns.request()
+        self.typed += 1
+        self.turns.request(f"request {self.typed}")
+        self.waited_all_along = self.turns.phase is Phase.AWAITING
+
+    @rule()
+    def owner_crashed(self) -> None:
+        if not self.turns.hold_for_new_owner():
+            self.lose()
+
+    @rule()
+    def new_owner(self) -> None:
+        """A typed request is sent again once at most, only the newest, only if nothing answered it meanwhile."""
+        text = self.turns.take_replay()
+        if text is not None:
+            assert text == f"request {self.typed}" and text not in self.replayed
+            assert self.waited_all_along
+            self.replayed.add(text)
 
     @rule(turn=st.none() | st.integers(0, 6), ends=st.booleans())
     def event(self, turn: int | None, ends: bool) -> None:
@@ -154,6 +196,10 @@ class TrackerMachine(RuleBasedStateMachine):
         if turn is not None:
             assert turn >= self.turns.last_turn_id and turn > self.over
             self.over = turn
+
+    @invariant()
+    def still_waiting(self) -> None:
+        self.waited_all_along = self.waited_all_along and self.turns.phase is Phase.AWAITING
 
     @invariant()
     def turn_ids_never_go_back(self) -> None:
