@@ -239,7 +239,8 @@ class Connection:
             await owners.settled.wait()
             owners.settled.clear()
             await self._apply(self.session.claimed())
-            if (text := self.turns.take_replay()) is not None:  # typed before its crashed owner was detected
+            # a request typed before its crashed owner was detected
+            if (text := self.turns.take_replay(self._answer_due(time.monotonic()))) is not None:
                 REPLAYED_REQUESTS.inc()
                 await self._apply(self.session.control(bus.ControlText(text=text)))
 
@@ -323,7 +324,7 @@ class Connection:
             case Ping():
                 self._send(Pong())
             case TextInput(text=text):
-                self.turns.request(text)
+                self.turns.request(text, self._answer_due(now))
                 span = TurnObserver.typed_turn()
                 await self._apply(self.session.control(bus.ControlText(text=text)), now, tracing.headers(span))
                 tracing.end(span)
@@ -333,6 +334,10 @@ class Connection:
                 pass
             case _:
                 await self._apply(self.session.control(_CONTROLS[type(message)]), now)
+
+    def _answer_due(self, now: float) -> float:
+        """When a typed request sent now is overdue (VOICECHAT_TURN_ANSWER_TIMEOUT_S): no event of its turn came."""
+        return now + self.settings.turn_answer_timeout_s
 
     def _turn_refused(self, message: TextInput | StartSpeaking, now: float) -> Error | None:
         """The per-session and per-shopper turn budget and the text_input length (gateway/limits.py)."""

@@ -24,7 +24,7 @@ from shared import bus, subjects
 from shared.liveness import LivenessWatch, WorkerBeat, open_workers_bucket
 from shared.logs import get_logger
 from shared.loops import ErrorBurst, forever, guarded
-from shared.metrics import OWNER_MOVES, OWNERSHIP_WRITES
+from shared.metrics import OWNER_MOVES, OWNERSHIP_WRITES, UNANSWERED_REQUESTS
 from shared.ownership import (
     Action,
     Announce,
@@ -184,6 +184,9 @@ class OwnerTracker:
         now = time.monotonic()
         for owners in list(self.sessions.values()):
             self._apply(owners, self._fed(owners).tick(now))
+            if owners.turns.take_overdue(now):  # the request or its answer was lost on the way
+                UNANSWERED_REQUESTS.inc()
+                owners.turn_lost.set()
 
     # -- actions ------------------------------------------------------------------------------------------------
 

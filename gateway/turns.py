@@ -10,6 +10,9 @@ Guarantees (tests/unit/test_gateway_turns.py walks the table and checks them wit
 - nothing of a turn is relayed after its end: once an event ending turn n was relayed or `lose()` returned n, no
   later event of turn n or of an older turn reaches the client (a worker that stalled, or the retiring owner of a
   handover, cannot speak into a turn the client has seen end);
+- a typed request no event answers by its due time (`request(text, due)`) is reported lost once
+  (`take_overdue`): it or its answer was lost on the way (a worker's link to NATS went stale), and the client
+  is told rather than left waiting;
 - a typed request whose dialog owner crashed before any event answered it is sent again to the next owner, once
   (`hold_for_new_owner`, then `take_replay`), unless the client typed a newer request meanwhile; its text is kept
   only while it is unanswered.
@@ -65,15 +68,25 @@ class TurnTracker:
         self.ended_through = 0  # the newest turn that ended or was reported lost: nothing up to it is relayed
         self.unanswered: str | None = None  # the typed request awaiting its turn's first event
         self.replay: str | None = None  # that request, held for the next dialog owner (its owner crashed)
+        self.answer_due: float | None = None  # when that request is overdue (monotonic seconds)
 
     @property
     def busy(self) -> bool:
         return self.phase is not Phase.IDLE
 
-    def request(self, text: str) -> None:
+    def request(self, text: str, due: float) -> None:
+        """The client typed `text`; an event of its turn is expected by `due` (monotonic seconds)."""
         self._step(Input.REQUEST)
-        self.unanswered = text if self.phase is Phase.AWAITING else None
+        awaiting = self.phase is Phase.AWAITING
+        self.unanswered, self.answer_due = (text, due) if awaiting else (None, None)
         self.replay = None  # a newer request supersedes one held for a new owner
+
+    def take_overdue(self, now: float) -> bool:
+        """True once when the typed request under way is still unanswered at its due time: report it lost."""
+        if self.answer_due is None or now < self.answer_due or self.phase is not Phase.AWAITING:
+            return False
+        self.answer_due = None
+        return True
 
     def hold_for_new_owner(self) -> bool:
         """The dialog owner crashed: True when a typed request it never answered is held for the next owner (sent
@@ -83,10 +96,14 @@ class TurnTracker:
         self.replay, self.unanswered = self.unanswered, None
         return True
 
-    def take_replay(self) -> str | None:
-        """The request to send to the new owner, once; None when there is none (answered, lost or superseded)."""
+    def take_replay(self, due: float) -> str | None:
+        """The request to send to the new owner, once, now expected by `due`; None when there is none (answered,
+        lost or superseded)."""
         replay, self.replay = self.replay, None
-        return replay if self.phase is Phase.AWAITING else None
+        if replay is None or self.phase is not Phase.AWAITING:
+            return None
+        self.answer_due = due
+        return replay
 
     def event(self, turn_id: int | None, ends: bool) -> bool:
         """Track a relayed event (`ends`: `ends_turn` of it); False when the event must not reach the client."""
@@ -102,7 +119,7 @@ class TurnTracker:
         self.last_turn_id = turn_id
         self._step(Input.ENDS if ends else Input.SPEAKS)
         self.open_turn = turn_id if self.phase is Phase.OPEN else None
-        self.unanswered = self.replay = None
+        self.unanswered = self.replay = self.answer_due = None
         return True
 
     def lose(self) -> int | None:
@@ -113,7 +130,7 @@ class TurnTracker:
             self.ended_through = turn
         self._step(Input.LOST)
         self.open_turn = None
-        self.unanswered = self.replay = None
+        self.unanswered = self.replay = self.answer_due = None
         return turn
 
     def _step(self, given: Input) -> None:

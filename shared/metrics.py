@@ -45,6 +45,10 @@ REPLAYED_REQUESTS = Counter(
     "voicechat_replayed_requests_total",
     "Typed requests sent again to a new dialog owner: the old one crashed before answering them",
 )
+UNANSWERED_REQUESTS = Counter(
+    "voicechat_unanswered_requests_total",
+    "Typed requests no event answered within VOICECHAT_TURN_ANSWER_TIMEOUT_S, reported to the client as turn_failed",
+)
 OWNERSHIP_WRITES = Counter("voicechat_ownership_writes_total", "Compare-and-set writes of session records", ["outcome"])
 TURNS = Counter("voicechat_turns_total", "Turns by outcome", ["outcome"])
 TURN_AUDIO_OVERFLOWS = Counter(

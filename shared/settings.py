@@ -100,6 +100,7 @@ class GatewaySettings(ConvlogSettings, frozen=True, kw_only=True):
     ws_compression: bool = False
     socket_close_timeout_s: Positive = 2.0
     session_start_timeout_s: Positive = 5.0
+    turn_answer_timeout_s: Positive = 15.0  # a typed request no event answers by then is reported failed
     # phone calls (Twilio Media Streams, docs/telephony.md)
     phone_enabled: bool = True
     twilio_auth_token: str | None = None

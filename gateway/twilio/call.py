@@ -97,7 +97,7 @@ class PhoneCall(Connection):
             match action:
                 case CallerText(text=text):
                     if self._turn_refused(TextInput(text=text), now) is None:  # the same turn budget as an app's
-                        self.turns.request(text)
+                        self.turns.request(text, self._answer_due(now))
                         await self._apply(self.session.control(bus.ControlText(text=text)))
                 case End(outcome=outcome, reason=reason):
                     self.outcome, self.ended = outcome, True

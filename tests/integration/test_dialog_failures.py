@@ -66,6 +66,30 @@ async def test_local_agent_down_then_back() -> None:
             await client.close()
 
 
+async def test_a_request_nothing_answers_in_time_is_failed_once_and_its_late_answer_dropped() -> None:
+    """The dialog worker stalls (SIGSTOP) for less than its liveness allows (VOICECHAT_OWNER_STALE_S raised to 3 s
+    here, so it is not moved): no event answers the typed request, so the gateway reports it `turn_failed` after
+    VOICECHAT_TURN_ANSWER_TIMEOUT_S rather than leave the shopper waiting; once the worker runs again, what it
+    says of that turn never reaches the client, and the next request is answered."""
+    env = {"VOICECHAT_TURN_ANSWER_TIMEOUT_S": "1", "VOICECHAT_OWNER_STALE_S": "3"}
+    with running_stack(WITHOUT_TOOLS, env) as stack:
+        wait_http(stack.gateway.base_url + "/readyz")
+        dialog = next(s for s in stack.services if s.module == "dialog_worker")
+        async with aiohttp.ClientSession() as http:
+            client = await connect(http, stack.gateway.base_url)
+            dialog.signal(signal.SIGSTOP)
+            try:
+                failed = await text_turn(client, "hello", 1)
+                assert failed["type"] == "error" and failed["code"] == "turn_failed", failed
+            finally:
+                dialog.signal(signal.SIGCONT)
+            assert metric(stack.gateway, "voicechat_unanswered_requests_total") == 1
+            back = await text_turn(client, "hello", 2)
+            assert back["type"] == "audio_end", back
+            assert [e["type"] for e in client.events if e.get("turn_id") == 1] == ["error"]
+            await client.close()
+
+
 async def test_agent_unavailable_while_the_shopper_speaks_fails_the_turn_once() -> None:
     """CX fails UNAVAILABLE mid-utterance (the local agent's outage, local_agent/outage.py): `error{1}` once, while
     the shopper still speaks; nothing of turn 1 after it (no `speech_ended{1}`, no `interrupted{1}`), the rest of

@@ -19,7 +19,7 @@ def test_a_spoken_turn_opens_on_its_first_event_and_closes_on_its_end() -> None:
 
 def test_a_typed_request_is_busy_until_its_turn_answers() -> None:
     turns = TurnTracker()
-    turns.request("show me shoes")
+    turns.request("show me shoes", 10.0)
     assert (turns.phase, turns.busy) == (Phase.AWAITING, True)
     assert turns.event(None, ends=False)  # session-level events (pong) say nothing of turns
     assert turns.phase is Phase.AWAITING
@@ -29,7 +29,7 @@ def test_a_typed_request_is_busy_until_its_turn_answers() -> None:
 
 def test_a_request_failed_at_once_ends_the_wait() -> None:
     turns = TurnTracker()
-    turns.request("show me shoes")
+    turns.request("show me shoes", 10.0)
     turns.event(1, ends=True)
     assert (turns.phase, turns.last_turn_id) == (Phase.IDLE, 1)
 
@@ -56,7 +56,7 @@ def test_nothing_of_a_turn_is_relayed_after_its_end() -> None:
 
 def test_a_stale_event_does_not_answer_a_typed_request() -> None:
     turns = TurnTracker(last_turn_id=3)
-    turns.request("show me shoes")
+    turns.request("show me shoes", 10.0)
     assert turns.event(2, ends=False)
     assert turns.phase is Phase.AWAITING
 
@@ -73,15 +73,15 @@ def test_losing_an_open_turn_reports_it_and_drops_its_late_events() -> None:
 
 def test_a_retry_lost_again_is_reported_as_a_new_turn() -> None:
     turns = TurnTracker(last_turn_id=4)
-    turns.request("show me shoes")
+    turns.request("show me shoes", 10.0)
     assert turns.lose() == 5
-    turns.request("show me shoes")  # the retry, numbered past 5 by the next owner, is lost before it spoke
+    turns.request("show me shoes", 10.0)  # the retry, numbered past 5 by the next owner, is lost before it spoke
     assert turns.lose() == 6
 
 
 def test_losing_an_unanswered_request_reports_the_next_turn() -> None:
     turns = TurnTracker(last_turn_id=4)
-    turns.request("show me shoes")
+    turns.request("show me shoes", 10.0)
     assert turns.lose() == 5
     assert not turns.event(5, ends=False)
     assert turns.phase is Phase.IDLE
@@ -89,24 +89,42 @@ def test_losing_an_unanswered_request_reports_the_next_turn() -> None:
 
 def test_a_request_its_crashed_owner_never_answered_is_sent_to_the_next_once() -> None:
     turns = TurnTracker(last_turn_id=4)
-    turns.request("show me shoes")
+    turns.request("show me shoes", 10.0)
     assert turns.hold_for_new_owner()
-    assert turns.take_replay() == "show me shoes"
-    assert turns.busy and turns.take_replay() is None
+    assert turns.take_replay(20.0) == "show me shoes"
+    assert turns.busy and turns.take_replay(20.0) is None
     assert not turns.hold_for_new_owner()  # the next owner crashes too: the turn is reported lost
     assert turns.lose() == 5
 
 
 def test_an_answered_or_superseded_request_is_not_sent_again() -> None:
     turns = TurnTracker()
-    turns.request("show me shoes")
+    turns.request("show me shoes", 10.0)
     turns.event(1, ends=False)
     assert not turns.hold_for_new_owner()  # its turn had spoken: it is reported lost instead
     turns.event(1, ends=True)
-    turns.request("show me shoes")
+    turns.request("show me shoes", 10.0)
     assert turns.hold_for_new_owner()
-    turns.request("show me hats")  # typed while the owner moves: held and sent to the new owner as it is
-    assert turns.take_replay() is None
+    turns.request("show me hats", 10.0)  # typed while the owner moves: held and sent to the new owner as it is
+    assert turns.take_replay(20.0) is None
+
+
+def test_a_request_nothing_answers_is_overdue_once_at_its_due_time() -> None:
+    turns = TurnTracker(last_turn_id=2)
+    turns.request("show me shoes", 10.0)
+    assert not turns.take_overdue(9.9)
+    assert turns.take_overdue(10.0)
+    assert not turns.take_overdue(11.0)  # reported once
+    assert turns.lose() == 3
+
+
+def test_an_answered_request_is_never_overdue() -> None:
+    turns = TurnTracker()
+    turns.request("show me shoes", 10.0)
+    turns.event(1, ends=False)
+    assert not turns.take_overdue(100.0)
+    turns.event(1, ends=True)
+    assert not turns.take_overdue(100.0)
 
 
 def test_nothing_is_lost_when_no_turn_is_under_way() -> None:
@@ -119,14 +137,14 @@ def test_nothing_is_lost_when_no_turn_is_under_way() -> None:
 def _in_phase(phase: Phase) -> TurnTracker:
     turns = TurnTracker(last_turn_id=2)
     if phase is Phase.AWAITING:
-        turns.request("show me shoes")
+        turns.request("show me shoes", 10.0)
     elif phase is Phase.OPEN:
         turns.event(3, ends=False)
     return turns
 
 
 _FEED = {
-    Input.REQUEST: lambda t: t.request("show me shoes"),
+    Input.REQUEST: lambda t: t.request("show me shoes", 10.0),
     Input.SPEAKS: lambda t: t.event(4, ends=False),
     Input.ENDS: lambda t: t.event(4, ends=True),
     Input.STALE: lambda t: t.event(1, ends=False),
@@ -160,7 +178,7 @@ class TrackerMachine(RuleBasedStateMachine):
     @rule()
     def request(self) -> None:
         self.typed += 1
-        self.turns.request(f"request {self.typed}")
+        self.turns.request(f"request {self.typed}", 10.0)
         self.waited_all_along = self.turns.phase is Phase.AWAITING
 
     @rule()
@@ -171,7 +189,7 @@ class TrackerMachine(RuleBasedStateMachine):
     @rule()
     def new_owner(self) -> None:
         """A typed request is sent again once at most, only the newest, only if nothing answered it meanwhile."""
-        text = self.turns.take_replay()
+        text = self.turns.take_replay(20.0)
         if text is not None:
             assert text == f"request {self.typed}" and text not in self.replayed
             assert self.waited_all_along

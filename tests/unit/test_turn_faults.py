@@ -194,7 +194,7 @@ def check_total(nc: FakeNats, session: DialogSession, typed: bool) -> None:
     assert session.machine.phase is Phase.IDLE
     tracker = TurnTracker()
     if typed:
-        tracker.request("show me shoes")
+        tracker.request("show me shoes", 10.0)
     for event in events(nc):
         tracker.event(event.get("turn_id"), ends_turn(event["type"], event.get("code")))
     assert not tracker.busy
