@@ -17,7 +17,6 @@ import psutil
 from harness.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-START_TIMEOUT_S = 60.0  # the local agent loads its speech model; a loaded 2-core machine is slow to start it
 
 
 def service_env(nats_url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:

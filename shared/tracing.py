@@ -9,6 +9,7 @@ service pays one attribute test per call site. Trace context crosses NATS as a W
 import contextlib
 import contextvars
 import os
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -17,6 +18,11 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, StatusCode, Tracer, set_span_in_context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from shared.logs import get_logger
+
+log = get_logger(__name__)
+
+SHUTDOWN_S = 2.0  # how long a stopping service waits for its last spans to be exported
 ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 TRACEPARENT = "traceparent"
 
@@ -42,12 +48,19 @@ def setup(service: str) -> bool:
     return True
 
 
-def shutdown() -> None:
-    """Export what is buffered (bounded by the exporter's timeout) and stop; a no-op when tracing is off."""
+def shutdown(within_s: float = SHUTDOWN_S) -> None:
+    """Export what is buffered and stop, for `within_s` at most (the SDK's batch processor waits up to 30 s on an
+    export that hangs, past a worker pod's grace); what is not exported by then is dropped, with a warning. A no-op
+    when tracing is off."""
     provider = _state["provider"]
     _state["provider"] = _state["tracer"] = None
-    if provider is not None:
-        provider.shutdown()
+    if provider is None:
+        return
+    stopping = threading.Thread(target=provider.shutdown, name="tracing-shutdown", daemon=True)
+    stopping.start()
+    stopping.join(within_s)
+    if stopping.is_alive():
+        log.warning("tracing_shutdown_timed_out", within_s=within_s)
 
 
 def enabled() -> bool:

@@ -1,10 +1,12 @@
 """Tracing (shared/tracing.py): nothing at all without an endpoint; with one, spans reach a real OTLP/HTTP
 receiver and a trace continues across a NATS message through its `traceparent` header."""
 
+import socket
 import subprocess
 import sys
 
 import pytest
+import structlog
 from nats.aio.client import Client as NATS
 
 from harness.otlp import OtlpReceiver
@@ -64,3 +66,15 @@ async def test_a_trace_crosses_a_nats_message(monkeypatch: pytest.MonkeyPatch, n
     assert producer.error and not consumer.error
     assert consumer.attributes == {"kind": "child"}
     assert not tracing.enabled()
+
+
+def test_stopping_does_not_wait_on_an_export_that_hangs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A collector that accepts the connection and never answers: the service's last export hangs, and the stop
+    returns after `within_s` with a warning instead of the SDK's 30 s (past a worker pod's grace)."""
+    with socket.create_server(("127.0.0.1", 0)) as silent, structlog.testing.capture_logs() as logs:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{silent.getsockname()[1]}")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "30")
+        assert tracing.setup("unit-test")
+        tracing.end(tracing.start("turn"))
+        tracing.shutdown(within_s=0.5)
+        assert [entry["event"] for entry in logs] == ["tracing_shutdown_timed_out"]
