@@ -239,8 +239,10 @@ class Connection:
             await owners.settled.wait()
             owners.settled.clear()
             await self._apply(self.session.claimed())
-            # a request typed before its crashed owner was detected
-            if (text := self.turns.take_replay(self._answer_due(time.monotonic()))) is not None:
+            # a request typed before its crashed owner was detected; not when that owner was only stalled and took
+            # the session back: it has the request, and its turn goes on under the new epoch
+            text = self.turns.take_replay(self._answer_due(time.monotonic()))
+            if text is not None and owners.machine.owner("dialog") != owners.crashed_dialog_worker:
                 REPLAYED_REQUESTS.inc()
                 await self._apply(self.session.control(bus.ControlText(text=text)))
 
@@ -417,11 +419,12 @@ class Connection:
         )
 
     def _current(self, epoch: int, turn_id: int | None) -> bool:
-        """Whether an event of `epoch` may reach the client: the current dialog epoch, or the turn a draining
-        owner still finishes under the epoch before."""
+        """Whether an event of `epoch` may reach the client: the current dialog epoch unless it is fenced (its owner
+        was judged crashed, or its claim missed: such a worker may wake and speak before the next epoch is
+        recorded), or the turn a draining owner still finishes under the epoch before."""
         owners = self._owners()
         current = owners.epoch("dialog")
-        if epoch == 0 or epoch == current:
+        if epoch == 0 or (epoch == current and epoch > owners.fenced_dialog_epoch):
             return True
         if epoch > current:
             self.tracker.newer_epoch(owners, "dialog", epoch)

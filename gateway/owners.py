@@ -69,9 +69,16 @@ class SessionOwners:
     moving: asyncio.Event = field(default_factory=asyncio.Event)  # an owner moves: hold what the client sends
     settled: asyncio.Event = field(default_factory=asyncio.Event)  # every kind is owned again: release it
     handover: tuple[int, int] | None = None  # (dialog epoch, turn): the turn a draining owner still finishes
+    # the newest dialog epoch not to be heard: its owner was judged crashed, or its claim was missed (a worker
+    # that answers too late, e.g. one that was stalled, owns an epoch nobody records)
+    fenced_dialog_epoch: int = 0
+    crashed_dialog_worker: str | None = None  # the dialog owner last judged crashed
 
     def epoch(self, kind: WorkerKind) -> int:
         return self.machine.record.owner(kind).epoch
+
+    def fence_dialog(self, epoch: int) -> None:
+        self.fenced_dialog_epoch = max(self.fenced_dialog_epoch, epoch)
 
     def claim_turn_base(self) -> int:
         """Where the next owner numbers turns from: past every turn seen, and past a turn reported lost (a retry
@@ -217,6 +224,9 @@ class OwnerTracker:
         OWNER_MOVES.labels(kind, "crashed" if crashed else "draining").inc()
         if owners.ready.is_set():
             owners.moving.set()
+        if kind == "dialog" and crashed:
+            owners.fence_dialog(owners.epoch("dialog"))  # a stalled owner that wakes is not heard
+            owners.crashed_dialog_worker = owners.machine.record.owner("dialog").worker_id
         if kind != "dialog" or not owners.turns.busy:
             return
         if crashed and not owners.turns.hold_for_new_owner():
@@ -282,6 +292,8 @@ class OwnerTracker:
         subject = subjects.session_claim(owners.session_id, kind) if action.direct else subjects.claim(kind)
         worker_id = await self._request(subject, bus.encoder.encode(claim))
         if worker_id is None:
+            if kind == "dialog":
+                owners.fence_dialog(action.epoch)
             self._apply(owners, self._fed(owners).claim_missed(action.kind, action.epoch, time.monotonic()))
         else:
             self._apply(owners, self._fed(owners).claimed(action.kind, action.epoch, worker_id))
