@@ -11,6 +11,7 @@ from shared.metrics import start_ops_server
 from shared.runtime import ServiceContext, run_service
 from shared.session_worker import SessionWorker
 from shared.settings import DialogSettings
+from shared.shutdown import STOP_STEP_S, bounded
 
 METRICS_PORT = 9102
 
@@ -34,11 +35,11 @@ async def main(ctx: ServiceContext[DialogSettings]) -> None:
     await worker.start()
     try:
         await ctx.stop.wait()
-        await worker.drain(settings.drain_grace_s)
+        await bounded("drain", worker.drain(settings.drain_grace_s), settings.drain_grace_s + STOP_STEP_S)
     finally:
-        await ops.cleanup()
+        await bounded("ops_cleanup", ops.cleanup())
         if convlog is not None:
-            await convlog.close()
+            await bounded("convlog_close", convlog.close(timeout_s=STOP_STEP_S / 2))
 
 
 if __name__ == "__main__":

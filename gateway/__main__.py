@@ -1,12 +1,10 @@
 """`python -m gateway`: serve the WebSocket gateway until SIGTERM, then close sockets with 1001."""
 
 import asyncio
-from collections.abc import Coroutine
-from typing import Any
 
 from aiohttp import web
 
-from gateway.app import SHUTDOWN_TIMEOUT_S, STOP_STEP_S, build_app
+from gateway.app import SHUTDOWN_TIMEOUT_S, build_app
 from gateway.owners import OwnerTracker
 from gateway.shopper_kv import KvShoppers
 from gateway.tokens import resume_key
@@ -14,6 +12,7 @@ from shared.convlog.writer import LogWriter
 from shared.logs import get_logger
 from shared.runtime import ServiceContext, run_service
 from shared.settings import GatewaySettings, production_problems
+from shared.shutdown import STOP_STEP_S, bounded
 
 log = get_logger(__name__)
 
@@ -45,19 +44,9 @@ async def main(ctx: ServiceContext[GatewaySettings]) -> None:
     finally:
         await runner.cleanup()
         refresh.cancel()
-        await _bounded("tracker_stop", tracker.stop())
+        await bounded("tracker_stop", tracker.stop())
         if convlog is not None:
-            await _bounded("convlog_close", convlog.close(timeout_s=STOP_STEP_S / 2))
-
-
-async def _bounded(step: str, call: Coroutine[Any, Any, None]) -> None:
-    """A shutdown step that cannot hold the exit past the pod's grace: after STOP_STEP_S it is abandoned (cancelled,
-    not awaited) and logged."""
-    task = asyncio.create_task(call)
-    done, _ = await asyncio.wait({task}, timeout=STOP_STEP_S)
-    if not done:
-        log.warning("shutdown_step_timed_out", step=step)
-        task.cancel()
+            await bounded("convlog_close", convlog.close(timeout_s=STOP_STEP_S / 2))
 
 
 if __name__ == "__main__":

@@ -58,8 +58,6 @@ CONVLOG_KEY = web.AppKey("convlog", LogWriter)
 # After the drain (which closed every app socket), how long aiohttp waits for request handlers to finish, then
 # again for the ones it cancelled (python -m gateway): at most twice this.
 SHUTDOWN_TIMEOUT_S = 2.0
-# Then stopping the owner tracker and flushing the conversation log: each bounded by this (python -m gateway).
-STOP_STEP_S = 2.0
 
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}")
 

@@ -143,7 +143,7 @@ def ops_app(ready: Callable[[], bool]) -> web.Application:
 
 async def start_ops_server(port: int, ready: Callable[[], bool]) -> web.AppRunner:
     """Serve the ops app on all interfaces (scraped by Prometheus); returns the runner to clean up."""
-    runner = web.AppRunner(ops_app(ready), access_log=None)
+    runner = web.AppRunner(ops_app(ready), access_log=None, shutdown_timeout=1.0)  # a scrape takes milliseconds
     await runner.setup()
     await web.TCPSite(runner, "0.0.0.0", port).start()
     return runner

@@ -4,6 +4,7 @@ from shared.metrics import start_ops_server
 from shared.runtime import ServiceContext, run_service
 from shared.session_worker import SessionWorker
 from shared.settings import VadSettings
+from shared.shutdown import STOP_STEP_S, bounded
 from vad_worker.worker import session_factory
 
 METRICS_PORT = 9101
@@ -13,11 +14,12 @@ async def main(ctx: ServiceContext[VadSettings]) -> None:
     worker = SessionWorker(ctx, "vad", session_factory(ctx.nc, ctx.settings))
     ops = await start_ops_server(ctx.settings.metrics_port or METRICS_PORT, worker.ready)
     await worker.start()
+    grace_s = ctx.settings.drain_grace_s
     try:
         await ctx.stop.wait()
-        await worker.drain(ctx.settings.drain_grace_s)
+        await bounded("drain", worker.drain(grace_s), grace_s + STOP_STEP_S)
     finally:
-        await ops.cleanup()
+        await bounded("ops_cleanup", ops.cleanup())
 
 
 if __name__ == "__main__":

@@ -6,9 +6,10 @@ from typing import Any
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 
-from gateway.app import SHUTDOWN_TIMEOUT_S, STOP_STEP_S
+from gateway.app import SHUTDOWN_TIMEOUT_S
 from shared.runtime import NATS_DRAIN_S
 from shared.settings import GatewaySettings
+from shared.shutdown import STOP_STEP_S
 from tests.deploy.tools import OVERLAYS, render
 
 # Oldest supported (the preStop `sleep` action) and the newest schemas the validator ships.
