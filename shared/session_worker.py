@@ -128,7 +128,7 @@ class SessionWorker:
 
         A session the gateway moves elsewhere retires: it finishes its running turn, then is released. Sessions
         nobody moves (their gateway is gone, waiting for a resume) are retired once a live gateway would have
-        moved them, so a drain never waits the whole grace period for them.
+        moved them, their running turns stopped at once, so a drain never waits the whole grace period for them.
         """
         self.draining = True
         self._drain_deadline = time.monotonic() + grace_s
@@ -142,17 +142,20 @@ class SessionWorker:
             handover_s = min(grace_s, self.ctx.settings.owner_stale_s + self.ctx.settings.claim_timeout_s)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._emptied.wait(), handover_s)
-        await asyncio.gather(*(self._retire(session_id) for session_id in list(self.sessions)))
+        unattended = [session_id for session_id in self.sessions if session_id not in self._retiring]
+        await asyncio.gather(*(self._retire(session_id, finish=False) for session_id in unattended))
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, *self._retiring.values(), return_exceptions=True)
         if self._beacon is not None:
             await guarded(burst, self._beacon.leave())
 
-    async def _retire(self, session_id: str) -> None:
+    async def _retire(self, session_id: str, finish: bool = True) -> None:
+        """Release a session; a moved one (`finish`) first completes its running turns within the drain's grace,
+        an unattended one (no gateway moved it) stops them at once: nobody would hear them."""
         owned = self.sessions.get(session_id)
         if owned is not None:
-            await owned.handler.finish(max(0.0, self._drain_deadline - time.monotonic()))
+            await owned.handler.finish(max(0.0, self._drain_deadline - time.monotonic()) if finish else 0.0)
         await self.release(session_id, reason="drained")
 
     def ready(self) -> bool:
