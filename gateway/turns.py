@@ -119,7 +119,7 @@ class TurnTracker:
         self.last_turn_id = turn_id
         self._step(Input.ENDS if ends else Input.SPEAKS)
         self.open_turn = turn_id if self.phase is Phase.OPEN else None
-        self.unanswered = self.replay = self.answer_due = None
+        self._forget_request()
         return True
 
     def lose(self) -> int | None:
@@ -130,8 +130,12 @@ class TurnTracker:
             self.ended_through = turn
         self._step(Input.LOST)
         self.open_turn = None
-        self.unanswered = self.replay = self.answer_due = None
+        self._forget_request()
         return turn
+
+    def _forget_request(self) -> None:
+        """An event of a newer turn answered the typed request, or the turn was lost: nothing to replay or time."""
+        self.unanswered = self.replay = self.answer_due = None
 
     def _step(self, given: Input) -> None:
         self.phase = TRANSITIONS[self.phase][given]
