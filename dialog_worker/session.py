@@ -158,8 +158,10 @@ class DialogSession:
                 await self._handle(turns.SpeechStart(self.offset_ms, time.monotonic()), "speech")
             case bus.ControlStopSpeaking() if not self.settings.turn_audio:
                 await self._handle(turns.SpeechEnd(self.offset_ms), "stop")
-            case bus.ControlText(text=text) if not self._retiring:
-                await self._handle(turns.Text(text), "text")
+            case bus.ControlText(text=text, turn_id=expected) if not self._retiring:
+                await self._handle(turns.Text(text, expected), "text")
+            case bus.ControlTurnLost(turn_id=turn_id):
+                await self._run(self._step(turns.TurnLost(turn_id)), "turn_lost")
 
     def confirm(self) -> None:
         self._confirmed = True

@@ -32,6 +32,12 @@ Hand-over (the session moves to a new dialog owner while this one drains, shared
 turn finishes here, but speech heard over its answer (held or pausing it) is a barge-in whose turn belongs to the
 new owner: the answer is interrupted here (`interrupted{n}`), the candidate dropped, and the speech passed on
 (`PassSpeech`), so the new owner opens turn n+1 only after turn n was interrupted.
+
+Turn lost (the gateway told the client that turn n failed: a NATS outage cut its request or its events, or nothing
+answered it in time): whatever runs here is stopped (the answer interrupted, a paused answer's candidate dropped
+with it: the client was told to ask again), and the next turn is numbered past n even when n never opened here (its
+request was lost), so the numbering the gateway relays stays the same on both sides. The loss of an older turn is
+STALE.
 """
 
 from dataclasses import dataclass
@@ -70,7 +76,10 @@ class BargeIn:
 
 @dataclass(frozen=True, slots=True)
 class Text:
+    """A typed request; `at_least`: the lowest turn id it may take (the gateway's expectation, shared/bus.py)."""
+
     text: str
+    at_least: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +124,16 @@ class HandOver:
     """The session moved to a new dialog owner: this one opens no turn any more (module docstring)."""
 
 
-Input = SpeechStart | SpeechEnd | BargeIn | Text | Words | Tick | StreamEnd | BotAudio | TurnDone | HandOver
+@dataclass(frozen=True, slots=True)
+class TurnLost:
+    """The gateway reported turn `turn_id` failed to the client (its request or its events were lost on the way, or
+    nothing answered it in time): the turn is stopped if it runs here, and no turn here is ever numbered `turn_id`
+    or lower (the gateway relays nothing of it), even when its request never arrived."""
+
+    turn_id: int
+
+
+Input = SpeechStart | SpeechEnd | BargeIn | Text | Words | Tick | StreamEnd | BotAudio | TurnDone | HandOver | TurnLost
 
 
 class Trigger(Enum):
@@ -135,6 +153,7 @@ class Trigger(Enum):
     CANDIDATE = "candidate"  # while paused: a report of the candidate turn (its stream ended or failed)
     STALE = "stale"  # a report of an older turn: it was interrupted or replaced, nothing of it matters
     HAND_OVER = "hand_over"  # the session moved to a new dialog owner
+    TURN_LOST = "turn_lost"  # the gateway failed the current turn or a newer one (an older one's loss is STALE)
 
 
 class Effect(Enum):
@@ -150,6 +169,7 @@ class Effect(Enum):
     DROP = "drop"  # cancel the candidate turn's stream (it never was a turn for the client)
     RESUME = "resume"  # emit resumed{n}: the answer goes on
     PASS = "pass"  # hand the speech heard over the answer (held or pausing it) to the new owner
+    SKIP = "skip"  # number the next turn past the one the gateway failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +185,7 @@ _CONFIRM = Transition(Phase.LISTENING, (Effect.INTERRUPT, Effect.ADOPT))
 _TAKE_BACK = Transition(Phase.SPEAKING, (Effect.DROP, Effect.RESUME))
 _PASS_HELD = Transition(Phase.IDLE, (Effect.INTERRUPT, Effect.PASS))
 _PASS_PAUSED = Transition(Phase.IDLE, (Effect.INTERRUPT, Effect.DROP, Effect.PASS))
+_LOST = Transition(Phase.IDLE, (Effect.INTERRUPT, Effect.SKIP))
 
 # phase x trigger -> next phase and effects. STALE (late report of an older turn) and TICK change nothing in any
 # phase, so they are added to every row below; so is HAND_OVER (the running turn finishes here), but in HELD and
@@ -179,6 +200,7 @@ TRANSITIONS: dict[Phase, dict[Trigger, Transition]] = {
         Trigger.STREAM_END: _STAY[Phase.IDLE],  # the same
         Trigger.BOT_AUDIO: _STAY[Phase.IDLE],  # the same
         Trigger.TURN_DONE: _STAY[Phase.IDLE],  # the interrupted turn's task finishing
+        Trigger.TURN_LOST: Transition(Phase.IDLE, (Effect.SKIP,)),  # e.g. its request never arrived
     },
     Phase.LISTENING: {
         Trigger.SPEECH_START: _STAY[Phase.LISTENING],  # the client's start_speaking and the VAD both say so
@@ -188,6 +210,7 @@ TRANSITIONS: dict[Phase, dict[Trigger, Transition]] = {
         Trigger.WORDS: _STAY[Phase.LISTENING],
         Trigger.STREAM_END: Transition(Phase.THINKING, (Effect.END,)),
         Trigger.TURN_DONE: Transition(Phase.IDLE),  # it failed mid-utterance: listen again now (module docstring)
+        Trigger.TURN_LOST: _LOST,  # the rest of the utterance is not a turn, as after TURN_DONE
     },
     Phase.THINKING: {
         Trigger.SPEECH_START: Transition(Phase.LISTENING, (Effect.INTERRUPT, Effect.OPEN)),  # nothing to pause yet
@@ -198,6 +221,7 @@ TRANSITIONS: dict[Phase, dict[Trigger, Transition]] = {
         Trigger.STREAM_END: _STAY[Phase.THINKING],  # the agent's end after the VAD's
         Trigger.BOT_AUDIO: Transition(Phase.SPEAKING, (Effect.BOT_AUDIO,)),
         Trigger.TURN_DONE: Transition(Phase.IDLE),
+        Trigger.TURN_LOST: _LOST,
     },
     Phase.SPEAKING: {
         Trigger.SPEECH_START: _PAUSE,
@@ -207,6 +231,7 @@ TRANSITIONS: dict[Phase, dict[Trigger, Transition]] = {
         Trigger.TEXT: _INTERRUPT_AND_TEXT,
         Trigger.STREAM_END: _STAY[Phase.SPEAKING],
         Trigger.TURN_DONE: Transition(Phase.IDLE),
+        Trigger.TURN_LOST: _LOST,
     },
     Phase.HELD: {
         Trigger.SPEECH_START: _PAUSE,
@@ -218,6 +243,7 @@ TRANSITIONS: dict[Phase, dict[Trigger, Transition]] = {
         Trigger.HAND_OVER: _PASS_HELD,
         Trigger.STREAM_END: _STAY[Phase.HELD],
         Trigger.TURN_DONE: Transition(Phase.IDLE),  # the answer ended first: the held speech goes with it
+        Trigger.TURN_LOST: _LOST,  # the held speech goes with it
     },
     Phase.PAUSED: {
         Trigger.SPEECH_START: _STAY[Phase.PAUSED],  # the client's start_speaking while the VAD hears it too
@@ -230,6 +256,7 @@ TRANSITIONS: dict[Phase, dict[Trigger, Transition]] = {
         Trigger.STREAM_END: _STAY[Phase.PAUSED],  # the answer's stream, long over
         Trigger.CANDIDATE: _STAY[Phase.PAUSED],  # decided by words, the VAD's end or the timeout only
         Trigger.HAND_OVER: _PASS_PAUSED,
+        Trigger.TURN_LOST: Transition(Phase.IDLE, (Effect.INTERRUPT, Effect.DROP, Effect.SKIP)),  # speech goes too
     },
 }
 for _phase, _row in TRANSITIONS.items():
@@ -360,6 +387,8 @@ class TurnMachine:
                 return self._report(turn_id, Trigger.TURN_DONE)
             case HandOver():
                 return Trigger.HAND_OVER
+            case TurnLost(turn_id=turn_id):
+                return Trigger.STALE if turn_id < self.turn_id else Trigger.TURN_LOST
 
     def _report(self, turn_id: int, trigger: Trigger) -> Trigger:
         """A running turn's report: about the current turn, the candidate, or STALE (an older turn's, late)."""
@@ -384,7 +413,7 @@ class TurnMachine:
                 return [Emit(SpeechEnded(turn_id=self.turn_id, offset_ms=event.offset_ms)), EndStream(self.turn_id)]
             case Effect.START_TEXT:
                 assert isinstance(event, Text)
-                self.turn_id += 1
+                self.turn_id = max(self.turn_id + 1, event.at_least)
                 return [StartText(self.turn_id, event.text)]
             case Effect.HOLD:
                 assert isinstance(event, SpeechStart)
@@ -413,6 +442,10 @@ class TurnMachine:
             case Effect.PASS:
                 held = self.phase is Phase.HELD
                 return [PassSpeech(self._held_offset_ms if held else self._speech_offset_ms)]
+            case Effect.SKIP:
+                assert isinstance(event, TurnLost)
+                self.turn_id = max(self.turn_id, event.turn_id)
+                return []
 
     def _pause(self, offset_ms: int, now: float) -> list[Action]:
         self.candidate = self.turn_id + 1

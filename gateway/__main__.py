@@ -28,7 +28,8 @@ async def main(ctx: ServiceContext[GatewaySettings]) -> None:
         log.warning("query_credentials_allowed", hint="credentials in URLs reach access logs: migrate clients")
     tracker = OwnerTracker(ctx.nc, ctx.settings)
     await tracker.start()
-    ctx.reconnect_hooks.append(tracker.nats_reconnected)
+    ctx.link_hooks.disconnected.append(tracker.nats_disconnected)
+    ctx.link_hooks.reconnected.append(tracker.nats_reconnected)
     shoppers = await KvShoppers.open_buckets(ctx.nc.jetstream(timeout=settings.claim_timeout_s), settings)
     refresh = asyncio.create_task(shoppers.run())
     convlog = LogWriter(ctx.nc.jetstream(), settings) if settings.convlog_enabled else None

@@ -244,7 +244,7 @@ class Connection:
             text = self.turns.take_replay(self._answer_due(time.monotonic()))
             if text is not None and owners.machine.owner("dialog") != owners.crashed_dialog_worker:
                 REPLAYED_REQUESTS.inc()
-                await self._apply(self.session.control(bus.ControlText(text=text)))
+                await self._apply(self.session.control(bus.ControlText(text=text, turn_id=self.turns.next_turn_id)))
 
     async def _close_when_replaced(self) -> None:
         await self._owners().replaced.wait()
@@ -328,7 +328,8 @@ class Connection:
             case TextInput(text=text):
                 self.turns.request(text, self._answer_due(now))
                 span = TurnObserver.typed_turn()
-                await self._apply(self.session.control(bus.ControlText(text=text)), now, tracing.headers(span))
+                typed = bus.ControlText(text=text, turn_id=self.turns.next_turn_id)
+                await self._apply(self.session.control(typed), now, tracing.headers(span))
                 tracing.end(span)
             case EndSession():
                 self.ended = True

@@ -159,12 +159,19 @@ class OwnerTracker:
     def newer_epoch(self, owners: SessionOwners, kind: WorkerKind, epoch: int) -> None:
         self._apply(owners, self._fed(owners).newer_epoch(kind, epoch))
 
+    async def nats_disconnected(self) -> None:
+        """Cut off from NATS: remember which sessions had a turn under way."""
+        for owners in self.sessions.values():
+            owners.turns.cut_off()
+
     async def nats_reconnected(self) -> None:
-        """Events published while this gateway was cut off from NATS are gone: fail the turns under way."""
+        """Events published while this gateway was cut off from NATS are gone: fail the turns that were under way
+        when the link dropped. A request typed while it was down was buffered and has just been sent: it is
+        answered, or reported lost when no event answers it in time (`take_overdue`)."""
         if self.liveness is not None:
             self.liveness.resync()
         for owners in list(self.sessions.values()):
-            if owners.turns.busy:
+            if owners.turns.under_way_since_cut():
                 owners.turn_lost.set()
 
     # -- inputs -------------------------------------------------------------------------------------------------

@@ -159,7 +159,7 @@ class GatewaySession:
         if self._step(Input.TURN_LOST) is None:
             return [Rejected(self.phase, Input.TURN_LOST)]
         failed = Error(code="turn_failed", message=TURN_LOST_MESSAGE, fatal=False, turn_id=turn_id)
-        return [Reply(failed), PublishControl(bus.ControlBargeIn())]
+        return [Reply(failed), PublishControl(bus.ControlTurnLost(turn_id=turn_id))]
 
     def close(self, ended: bool) -> list[Action]:
         """The socket is done; `ended`: the client ended the session (`end_session`), so the workers are told."""

@@ -13,6 +13,9 @@ Guarantees (tests/unit/test_gateway_turns.py walks the table and checks them wit
 - a typed request no event answers by its due time (`request(text, due)`) is reported lost once
   (`take_overdue`): it or its answer was lost on the way (a worker's link to NATS went stale), and the client
   is told rather than left waiting;
+- a turn under way when the gateway's NATS link dropped is reported lost once the link is back
+  (`under_way_since_cut`): its events may be gone; a request typed while the link was down is not (it was buffered
+  and sent on reconnect), it is answered or found overdue;
 - a typed request whose dialog owner crashed before any event answered it is sent again to the next owner, once
   (`hold_for_new_owner`, then `take_replay`), unless the client typed a newer request meanwhile; its text is kept
   only while it is unanswered.
@@ -69,10 +72,17 @@ class TurnTracker:
         self.unanswered: str | None = None  # the typed request awaiting its turn's first event
         self.replay: str | None = None  # that request, held for the next dialog owner (its owner crashed)
         self.answer_due: float | None = None  # when that request is overdue (monotonic seconds)
+        self.busy_at_cut = False  # a turn was under way when the NATS link last dropped
 
     @property
     def busy(self) -> bool:
         return self.phase is not Phase.IDLE
+
+    @property
+    def next_turn_id(self) -> int:
+        """The turn a request typed now is expected to be: past every turn seen or reported lost (the dialog
+        worker numbers it at least so, shared/bus.py `ControlText`)."""
+        return max(self.last_turn_id, self.ended_through) + 1
 
     def request(self, text: str, due: float) -> None:
         """The client typed `text`; an event of its turn is expected by `due` (monotonic seconds)."""
@@ -80,6 +90,15 @@ class TurnTracker:
         awaiting = self.phase is Phase.AWAITING
         self.unanswered, self.answer_due = (text, due) if awaiting else (None, None)
         self.replay = None  # a newer request supersedes one held for a new owner
+
+    def cut_off(self) -> None:
+        """The gateway's NATS link dropped: events of the turn under way may be lost until it is back."""
+        self.busy_at_cut = self.busy
+
+    def under_way_since_cut(self) -> bool:
+        """The link is back: True when the turn under way was already under way when it dropped (report it lost)."""
+        cut, self.busy_at_cut = self.busy_at_cut, False
+        return cut and self.busy
 
     def take_overdue(self, now: float) -> bool:
         """True once when the typed request under way is still unanswered at its due time: report it lost."""
@@ -139,3 +158,5 @@ class TurnTracker:
 
     def _step(self, given: Input) -> None:
         self.phase = TRANSITIONS[self.phase][given]
+        if self.phase is Phase.IDLE:
+            self.busy_at_cut = False  # what was under way at the cut is over; a request after it was buffered

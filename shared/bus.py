@@ -54,11 +54,21 @@ class ControlStopSpeaking(Control, tag="stop_speaking"):
 
 
 class ControlText(Control, tag="text_input"):
+    """A typed request; `turn_id`: the turn the gateway expects it to be (the worker numbers it at least that, so
+    a turn the gateway already failed is never reused even when the worker never heard of it; 0: no expectation)."""
+
     text: str
+    turn_id: int = 0
 
 
 class ControlEnd(Control, tag="end"):
     """The client ended the session: every owner releases it now."""
+
+
+class ControlTurnLost(Control, tag="turn_lost"):
+    """The gateway told the client turn `turn_id` failed: stop it if it runs, number the next turn past it."""
+
+    turn_id: int
 
 
 class ControlOwner(Control, tag="owner"):
@@ -70,7 +80,15 @@ class ControlOwner(Control, tag="owner"):
     worker_id: str
 
 
-AnyControl = ControlBargeIn | ControlStartSpeaking | ControlStopSpeaking | ControlText | ControlEnd | ControlOwner
+AnyControl = (
+    ControlBargeIn
+    | ControlStartSpeaking
+    | ControlStopSpeaking
+    | ControlText
+    | ControlEnd
+    | ControlTurnLost
+    | ControlOwner
+)
 
 
 class VadEvent(msgspec.Struct, tag_field="type"):

@@ -22,7 +22,16 @@ from shared.settings import CommonSettings, SettingsError, load_settings
 log = get_logger(__name__)
 
 
-ReconnectHook = Callable[[], Awaitable[None]]
+LinkHook = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class LinkHooks:
+    """What runs when the NATS link drops (before reconnecting) and once it is back (subscriptions replayed and
+    what was buffered meanwhile flushed)."""
+
+    disconnected: list[LinkHook] = field(default_factory=list)
+    reconnected: list[LinkHook] = field(default_factory=list)
 
 
 S_co = TypeVar("S_co", bound=CommonSettings, covariant=True)
@@ -31,18 +40,16 @@ S = TypeVar("S", bound=CommonSettings)
 
 @dataclass(frozen=True)
 class ServiceContext(Generic[S_co]):
-    """What a service's body gets: its own settings group, the connection, the stop event, reconnect hooks."""
+    """What a service's body gets: its own settings group, the connection, the stop event, link hooks."""
 
     name: str
     settings: S_co
     nc: NATS
     stop: asyncio.Event = field(default_factory=asyncio.Event)
-    reconnect_hooks: list[ReconnectHook] = field(default_factory=list)
+    link_hooks: LinkHooks = field(default_factory=LinkHooks)
 
 
-async def connect(
-    settings: CommonSettings, name: str, attempts: int = 60, hooks: list[ReconnectHook] | None = None
-) -> NATS:
+async def connect(settings: CommonSettings, name: str, attempts: int = 60, hooks: LinkHooks | None = None) -> NATS:
     """Connect, retrying the first connection; once connected, reconnect forever.
 
     `VOICECHAT_NATS_URL` may list several servers of a cluster, separated by commas. While disconnected, publishes
@@ -56,10 +63,12 @@ async def connect(
 
     async def on_disconnect() -> None:
         log.warning("nats_disconnected")
+        for hook in hooks.disconnected if hooks else ():
+            await hook()
 
     async def on_reconnect() -> None:
         log.info("nats_reconnected")
-        for hook in hooks or ():
+        for hook in hooks.reconnected if hooks else ():
             await hook()
 
     last: Exception | None = None
@@ -95,9 +104,9 @@ def install_stop_signals(stop: asyncio.Event) -> None:
 async def _serve(name: str, settings: S, body: Callable[[ServiceContext[S]], Awaitable[None]]) -> None:
     stop = asyncio.Event()
     install_stop_signals(stop)
-    hooks: list[ReconnectHook] = []
+    hooks = LinkHooks()
     nc = await connect(settings, name, hooks=hooks)
-    ctx = ServiceContext(name=name, settings=settings, nc=nc, stop=stop, reconnect_hooks=hooks)
+    ctx = ServiceContext(name=name, settings=settings, nc=nc, stop=stop, link_hooks=hooks)
     log.info("service_started", nats_url=redact_urls(settings.nats_url))
     try:
         await body(ctx)

@@ -11,7 +11,7 @@ import msgspec
 
 Outcome = Literal["answered", "interrupted", "failed"]
 TurnInput = Literal["speech", "text"]
-Interruption = Literal["speech", "barge_in", "text", "stop"]
+Interruption = Literal["speech", "barge_in", "text", "stop", "turn_lost"]
 
 
 class ToolCall(msgspec.Struct, omit_defaults=True):

@@ -12,6 +12,7 @@ import pytest
 from harness.procs import metric, owned_sessions, wait_http
 from harness.speech import frames, utterance
 from harness.stack import running_stack
+from shared import subjects
 from voice_client.recorder import VoiceClient, connect
 
 WITHOUT_TOOLS = ("local_agent", "vad_worker", "dialog_worker", "gateway")
@@ -88,6 +89,47 @@ async def test_a_request_nothing_answers_in_time_is_failed_once_and_its_late_ans
             back = await text_turn(client, "hello", 2)
             assert back["type"] == "audio_end", back
             assert [e["type"] for e in client.events if e.get("turn_id") == 1] == ["error"]
+            await client.close()
+
+
+async def answered_ping(nats_url: str, kind: str) -> None:
+    """Until a worker of `kind` answers its readiness ping: it is connected, its subscriptions replayed."""
+    nc = await nats.connect(nats_url)
+    try:
+        for _ in range(100):
+            try:
+                await nc.request(subjects.ping(kind), b"", timeout=0.2)
+                return
+            except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
+                await asyncio.sleep(0.1)
+        raise AssertionError(f"no {kind} worker answers its ping")
+    finally:
+        await nc.close()
+
+
+async def test_a_request_lost_with_the_bus_does_not_shift_the_turns_after_it() -> None:
+    """NATS restarts while the dialog worker stalls (SIGSTOP, shorter than its liveness): the typed request reaches
+    nobody, and neither does the gateway's notice that it failed. Once the worker is back, the next request is
+    answered as the turn after the failed one: the worker numbers it as the gateway expects. (It used to reuse the
+    failed turn's id, which the gateway drops: from then on, no request of the session was ever answered.)"""
+    env = {"VOICECHAT_TURN_ANSWER_TIMEOUT_S": "1", "VOICECHAT_OWNER_STALE_S": "15"}
+    with running_stack(WITHOUT_TOOLS, env) as stack:
+        wait_http(stack.gateway.base_url + "/readyz")
+        dialog = next(s for s in stack.services if s.module == "dialog_worker")
+        async with aiohttp.ClientSession() as http:
+            client = await connect(http, stack.gateway.base_url)
+            assert (await text_turn(client, "hello", 1))["type"] == "audio_end"
+            dialog.signal(signal.SIGSTOP)
+            try:
+                stack.nats.restart()
+                failed = await text_turn(client, "hello", 2)
+                assert failed["type"] == "error" and failed["code"] == "turn_failed", failed
+            finally:
+                dialog.signal(signal.SIGCONT)
+            await answered_ping(stack.nats.url, "dialog")
+            back = await text_turn(client, "hello", 3)
+            assert back["type"] == "audio_end", back
+            assert [e["type"] for e in client.events if e.get("turn_id") == 2] == ["error"]
             await client.close()
 
 

@@ -86,7 +86,7 @@ def test_a_lost_turn_is_reported_and_stopped_at_once_even_before_the_claim(phase
     reply, stop = actions
     assert isinstance(reply, Reply) and isinstance(reply.event, Error)
     assert (reply.event.code, reply.event.turn_id, reply.event.fatal) == ("turn_failed", 4, False)
-    assert stop == PublishControl(bus.ControlBargeIn())
+    assert stop == PublishControl(bus.ControlTurnLost(turn_id=4))  # stopped, and never numbered again
     assert session.phase is phase
 
 
@@ -152,7 +152,7 @@ class SessionMachine(RuleBasedStateMachine):
                 assert self.session.phase is Phase.READY
                 self.published_seqs.append(action.seq)
             elif isinstance(action, PublishControl) and phase_before is Phase.CLAIMING and given is not Input.CLAIMED:
-                assert given is Input.TURN_LOST and action.message == bus.ControlBargeIn()
+                assert given is Input.TURN_LOST and isinstance(action.message, bus.ControlTurnLost)
 
     @rule(count=st.integers(0, 3))
     def audio(self, count: int) -> None:

@@ -134,6 +134,19 @@ def test_nothing_is_lost_when_no_turn_is_under_way() -> None:
     assert turns.event(2, ends=False)
 
 
+def test_a_turn_under_way_when_the_link_dropped_is_lost_one_typed_while_it_was_down_is_not() -> None:
+    turns = TurnTracker(last_turn_id=2)
+    turns.event(3, ends=False)
+    turns.cut_off()
+    assert turns.under_way_since_cut()  # its events may be gone: report it
+    assert not turns.under_way_since_cut()  # once
+    turns.lose()
+    turns.cut_off()
+    turns.request("show me shoes", 10.0)  # buffered by the client library, sent on reconnect
+    assert not turns.under_way_since_cut()
+    assert turns.phase is Phase.AWAITING and turns.take_overdue(10.0)  # unless nothing answers it in time
+
+
 def _in_phase(phase: Phase) -> TurnTracker:
     turns = TurnTracker(last_turn_id=2)
     if phase is Phase.AWAITING:
@@ -164,7 +177,8 @@ class TrackerMachine(RuleBasedStateMachine):
     """Guarantees: last_turn_id never goes back and no open turn is older than it; at most one open turn, and
     busy is exactly "awaiting or open"; after an end of turn n was relayed or lose() returned n, no event of turn
     n or of an older turn is relayed; a request held for a crashed owner's successor is sent once at most, only the
-    newest one, and only while nothing has answered it."""
+    newest one, and only while nothing has answered it; when the NATS link comes back, a turn is reported lost only
+    if it was under way when the link dropped."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -174,6 +188,7 @@ class TrackerMachine(RuleBasedStateMachine):
         self.typed = 0  # requests typed so far (each with its own text)
         self.replayed: set[str] = set()
         self.waited_all_along = False  # the tracker awaited the newest request ever since it was typed
+        self.busy_since_cut: bool | None = None  # while the link is down: a turn has been under way since it dropped
 
     @rule()
     def request(self) -> None:
@@ -214,6 +229,25 @@ class TrackerMachine(RuleBasedStateMachine):
         if turn is not None:
             assert turn >= self.turns.last_turn_id and turn > self.over
             self.over = turn
+
+    @rule()
+    def link_drops(self) -> None:
+        self.turns.cut_off()
+        self.busy_since_cut = self.turns.busy
+
+    @rule()
+    def link_back(self) -> None:
+        lost = self.turns.under_way_since_cut()
+        assert lost is bool(self.busy_since_cut), "a turn reported lost that the outage cannot have cut, or missed"
+        self.busy_since_cut = None
+        if lost:
+            self.lose()
+
+    @invariant()
+    def still_under_way(self) -> None:
+        """A turn under way since the link dropped stays so until it ends or is lost (no event, or an end)."""
+        if self.busy_since_cut:
+            self.busy_since_cut = self.turns.busy
 
     @invariant()
     def still_waiting(self) -> None:

@@ -29,6 +29,7 @@ from dialog_worker.turns import (
     Tick,
     Trigger,
     TurnDone,
+    TurnLost,
     TurnMachine,
     TurnMachineMisuse,
     Words,
@@ -81,6 +82,7 @@ def input_for(trigger: Trigger, machine: TurnMachine) -> Input:
         Trigger.CANDIDATE: TurnDone(current + 1),
         Trigger.STALE: TurnDone(current - 1),
         Trigger.HAND_OVER: HandOver(),
+        Trigger.TURN_LOST: TurnLost(current),
     }
     return inputs[trigger]
 
@@ -163,6 +165,34 @@ def test_a_report_of_a_turn_never_opened_is_our_bug() -> None:
     machine = machine_in(Phase.THINKING)
     with pytest.raises(TurnMachineMisuse):
         machine.handle(TurnDone(machine.turn_id + 1))
+
+
+def test_a_failed_turn_that_never_opened_here_is_never_numbered_again() -> None:
+    """The gateway failed turn 5 (its request was lost on the way): the next request is turn 6 on both sides."""
+    machine = TurnMachine(last_turn_id=4, rules=RULES)
+    assert machine.handle(TurnLost(5)) == [] and machine.phase is Phase.IDLE
+    assert machine.handle(Text("hello")) == [StartText(6, "hello")]
+
+
+def test_a_failed_turn_that_runs_is_stopped_and_the_loss_of_an_older_one_changes_nothing() -> None:
+    machine = machine_in(Phase.SPEAKING)
+    assert machine.handle(TurnLost(4)) == [] and machine.phase is Phase.SPEAKING
+    assert machine.handle(TurnLost(5)) == [Cancel(5), Emit(Interrupted(turn_id=5))]
+    assert machine.phase is Phase.IDLE and not machine.accepts(5)
+
+
+def test_a_typed_request_takes_at_least_the_turn_the_gateway_expects() -> None:
+    """The gateway failed turn 5, and the TurnLost that said so was lost too: the retry, expected as turn 6, is 6."""
+    machine = TurnMachine(last_turn_id=4, rules=RULES)
+    assert machine.handle(Text("hello", at_least=6)) == [StartText(6, "hello")]
+    assert machine.handle(Text("hello", at_least=6)) == [Cancel(6), Emit(Interrupted(turn_id=6)), StartText(7, "hello")]
+
+
+def test_a_failed_paused_answer_goes_with_the_speech_over_it() -> None:
+    machine = machine_in(Phase.PAUSED)
+    assert machine.handle(TurnLost(6)) == [Cancel(5), Emit(Interrupted(turn_id=5)), Cancel(6)]
+    assert machine.phase is Phase.IDLE
+    assert machine.handle(Text("hello")) == [StartText(7, "hello")]
 
 
 def speaking(machine: TurnMachine, now: float = 10.0) -> int:

@@ -2,7 +2,8 @@
 nothing of turn n is emitted after `interrupted{n}`, nor after its own last event (`audio_end{n}`, or `error{n}` that
 fails it, whatever the phase: a CX stream failing while the user still speaks included); turn ids never go back; at
 most one turn is open for the client (two streams only while an answer is paused and a candidate listens); a paused
-answer and its candidate are held back until the pause is decided, and `resumed{n}` only follows `paused{n}`."""
+answer and its candidate are held back until the pause is decided, and `resumed{n}` only follows `paused{n}`; once
+the gateway failed turn n, nothing runs or is sent of a turn up to n, and the next turn is numbered past n."""
 
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -29,6 +30,7 @@ class TurnMachineRules(RuleBasedStateMachine):
         self.streams: set[int] = set()  # opened and neither cancelled nor done
         self.paused: int | None = None
         self.last_turn_id = self.machine.turn_id
+        self.failed_through = 0  # the gateway reported every turn up to this one failed: none is ever opened again
 
     def feed(self, event: turns.Input) -> None:
         for action in self.machine.handle(event):
@@ -68,10 +70,12 @@ class TurnMachineRules(RuleBasedStateMachine):
 
     def start(self, turn_id: int) -> None:
         assert not self.started or turn_id > self.started[-1], (turn_id, self.started)
+        assert turn_id > self.failed_through, f"turn {turn_id} opened after the gateway failed it"
         self.started.append(turn_id)
         self.visible.add(turn_id)
 
     def sent(self, turn_id: int) -> None:
+        assert turn_id > self.failed_through, f"an event of turn {turn_id} after the gateway failed it"
         assert turn_id not in self.interrupted, f"an event of turn {turn_id} after interrupted{{{turn_id}}}"
         assert turn_id not in self.ended, f"an event of turn {turn_id} after its last event"
 
@@ -139,6 +143,16 @@ class TurnMachineRules(RuleBasedStateMachine):
     @rule(back=BACK)
     def recogniser_hears_words(self, back: int) -> None:
         self.feed(turns.Words(self.report_turn(back)))
+
+    @rule(ahead=st.integers(min_value=-1, max_value=1))
+    def gateway_fails_a_turn(self, ahead: int) -> None:
+        """The gateway told the client a turn failed (NATS lost its request or events, or it was overdue): the
+        current one, an older one (late), or the next one, whose request never arrived."""
+        lost = max(0, self.machine.turn_id + ahead)
+        self.feed(turns.TurnLost(lost))
+        self.failed_through = max(self.failed_through, lost)
+        assert all(turn > lost for turn in self.visible), f"turn {lost} failed but still open here"
+        assert all(turn > lost for turn in self.streams), f"turn {lost} failed but its stream still runs"
 
     @rule()
     def session_moves(self) -> None:
