@@ -62,6 +62,11 @@ def in_flight(shoppers: list[Shopper], moment: float) -> int:
     return sum(1 for s in shoppers for t in s.turns if t.started <= moment <= t.ended)
 
 
+def under_way(shoppers: list[Shopper], start: float, end: float) -> int:
+    """Turns under way at some time during a fault (a request typed during a 20 s outage included)."""
+    return sum(1 for s in shoppers for t in s.turns if t.started <= end and t.ended >= start)
+
+
 def events_between(
     shoppers: list[Shopper], judge: Callable[[VoiceClient], list[float]], start: float, end: float
 ) -> int:
@@ -83,8 +88,8 @@ def run_faults(target: Target, faults: list[Fault]) -> list[tuple[str, bool, flo
 
 def report(moments: list[tuple[str, bool, float, float, float]], shoppers: list[Shopper], problems: list[str]) -> int:
     print(
-        f"\n{'fault':32} {'alive before':>12} {'alive after':>11} {'in flight':>9} {'failed':>6} {'late':>4} "
-        f"{'stale':>5}  expected / failures"
+        f"\n{'fault':32} {'alive before':>12} {'alive after':>11} {'in flight':>9} {'during':>6} {'failed':>6} "
+        f"{'late':>4} {'stale':>5}  expected / failures"
     )
     for name, crash, moment, recovered, settled in moments:
         before = sum(1 for s in shoppers if ok_between(s, moment - SETTLE_S, moment))
@@ -94,8 +99,9 @@ def report(moments: list[tuple[str, bool, float, float, float]], shoppers: list[
         stale = events_between(shoppers, stale_events, moment - 1.0, settled)
         expected = "failed <= in flight" if crash else "0 failed"
         print(
-            f"{name:32} {before:>12} {after:>11} {in_flight(shoppers, moment):>9} {len(failed):>6} {late:>4} "
-            f"{stale:>5}  {expected} {sorted(set(failed))}"
+            f"{name:32} {before:>12} {after:>11} {in_flight(shoppers, moment):>9} "
+            f"{under_way(shoppers, moment, recovered):>6} {len(failed):>6} {late:>4} {stale:>5}  {expected} "
+            f"{sorted(set(failed))}"
         )
     turns = sum(len(s.turns) for s in shoppers)
     resumes, dropped = sum(s.resumes for s in shoppers), sum(s.dropped for s in shoppers)
