@@ -3,15 +3,17 @@ killed, endless speech."""
 
 import asyncio
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import aiohttp
 import nats
 import pytest
 
-from harness.procs import metric, owned_sessions, wait_http
+from harness.procs import Service, metric, owned_sessions, wait_http
 from harness.speech import frames, utterance
-from harness.stack import running_stack
+from harness.stack import Stack, running_stack
 from shared import subjects
 from voice_client.recorder import VoiceClient, connect
 
@@ -68,15 +70,22 @@ async def test_local_agent_down_then_back() -> None:
             await client.close()
 
 
+@contextmanager
+def one_dialog_worker(owner_stale_s: int) -> Iterator[tuple[Stack, Service]]:
+    """A stack whose only dialog worker may stall for less than `owner_stale_s` without being moved; a typed request
+    no event answers is overdue after 1 s."""
+    env = {"VOICECHAT_TURN_ANSWER_TIMEOUT_S": "1", "VOICECHAT_OWNER_STALE_S": str(owner_stale_s)}
+    with running_stack(WITHOUT_TOOLS, env) as stack:
+        wait_http(stack.gateway.base_url + "/readyz")
+        yield stack, next(s for s in stack.services if s.module == "dialog_worker")
+
+
 async def test_a_request_nothing_answers_in_time_is_failed_once_and_its_late_answer_dropped() -> None:
     """The dialog worker stalls (SIGSTOP) for less than its liveness allows (VOICECHAT_OWNER_STALE_S raised to 3 s
     here, so it is not moved): no event answers the typed request, so the gateway reports it `turn_failed` after
     VOICECHAT_TURN_ANSWER_TIMEOUT_S rather than leave the shopper waiting; once the worker runs again, what it
     says of that turn never reaches the client, and the next request is answered."""
-    env = {"VOICECHAT_TURN_ANSWER_TIMEOUT_S": "1", "VOICECHAT_OWNER_STALE_S": "3"}
-    with running_stack(WITHOUT_TOOLS, env) as stack:
-        wait_http(stack.gateway.base_url + "/readyz")
-        dialog = next(s for s in stack.services if s.module == "dialog_worker")
+    with one_dialog_worker(owner_stale_s=3) as (stack, dialog):
         async with aiohttp.ClientSession() as http:
             client = await connect(http, stack.gateway.base_url)
             dialog.signal(signal.SIGSTOP)
@@ -112,10 +121,7 @@ async def test_a_request_lost_with_the_bus_does_not_shift_the_turns_after_it() -
     nobody, and neither does the gateway's notice that it failed. Once the worker is back, the next request is
     answered as the turn after the failed one: the worker numbers it as the gateway expects. (It used to reuse the
     failed turn's id, which the gateway drops: from then on, no request of the session was ever answered.)"""
-    env = {"VOICECHAT_TURN_ANSWER_TIMEOUT_S": "1", "VOICECHAT_OWNER_STALE_S": "15"}
-    with running_stack(WITHOUT_TOOLS, env) as stack:
-        wait_http(stack.gateway.base_url + "/readyz")
-        dialog = next(s for s in stack.services if s.module == "dialog_worker")
+    with one_dialog_worker(owner_stale_s=15) as (stack, dialog):
         async with aiohttp.ClientSession() as http:
             client = await connect(http, stack.gateway.base_url)
             assert (await text_turn(client, "hello", 1))["type"] == "audio_end"
