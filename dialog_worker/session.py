@@ -161,7 +161,7 @@ class DialogSession:
             case bus.ControlText(text=text, turn_id=expected) if not self._retiring:
                 await self._handle(turns.Text(text, expected), "text")
             case bus.ControlTurnLost(turn_id=turn_id):
-                await self._run(self._step(turns.TurnLost(turn_id)), "turn_lost")
+                await self._handle(turns.TurnLost(turn_id), "turn_lost")
 
     def confirm(self) -> None:
         self._confirmed = True

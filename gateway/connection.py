@@ -244,7 +244,7 @@ class Connection:
             text = self.turns.take_replay(self._answer_due(time.monotonic()))
             if text is not None and owners.machine.owner("dialog") != owners.crashed_dialog_worker:
                 REPLAYED_REQUESTS.inc()
-                await self._apply(self.session.control(bus.ControlText(text=text, turn_id=self.turns.next_turn_id)))
+                await self._apply(self.session.control(self._typed(text)))
 
     async def _close_when_replaced(self) -> None:
         await self._owners().replaced.wait()
@@ -328,8 +328,7 @@ class Connection:
             case TextInput(text=text):
                 self.turns.request(text, self._answer_due(now))
                 span = TurnObserver.typed_turn()
-                typed = bus.ControlText(text=text, turn_id=self.turns.next_turn_id)
-                await self._apply(self.session.control(typed), now, tracing.headers(span))
+                await self._apply(self.session.control(self._typed(text)), now, tracing.headers(span))
                 tracing.end(span)
             case EndSession():
                 self.ended = True
@@ -337,6 +336,10 @@ class Connection:
                 pass
             case _:
                 await self._apply(self.session.control(_CONTROLS[type(message)]), now)
+
+    def _typed(self, text: str) -> bus.ControlText:
+        """A typed request for the dialog owner, numbered as this gateway expects its turn (shared/bus.py)."""
+        return bus.ControlText(text=text, turn_id=self.turns.next_turn_id)
 
     def _answer_due(self, now: float) -> float:
         """When a typed request sent now is overdue (VOICECHAT_TURN_ANSWER_TIMEOUT_S): no event of its turn came."""

@@ -19,7 +19,7 @@ import psutil
 from bench.system import capacity, fair, peer, profile, report
 from bench.system.ours import Target, running_target
 from bench.system.script import TEXT, Script, build
-from bench.system.step import StepConfig, run_step
+from bench.system.step import StepConfig, StepResult, run_step
 
 
 @dataclass(frozen=True)
@@ -45,13 +45,14 @@ FULL = Plan(
 PROFILE_S = 10
 
 
-def _profile(target: Target, script: Script, sessions: int) -> dict[str, Any]:
-    """Re-run the highest passing count with py-spy on the Python services (these figures are not reported)."""
+def profiled_step(target: Target, script: Script, sessions: int) -> tuple[StepResult, dict[str, Any]]:
+    """One step of `sessions` with py-spy on the Python services over its window: the step (its figures are not
+    the capacity search's) and each service's top self-time frames (collapsed stacks saved in .bench/)."""
     pids = {name: pid for name, pid in target.pids().items() if name in profile.PROFILED}
     config = StepConfig(target.url, sessions, PROFILE_S + 2)
-    run_step(config, script, target.watch, target.probe, lambda: profile.record(pids, PROFILE_S, report.OUT))
-    time.sleep(1)
-    return profile.summarise(report.OUT)
+    step = run_step(config, script, target.watch, target.probe, lambda: profile.record(pids, PROFILE_S, report.OUT))
+    time.sleep(1)  # py-spy writes its file when it ends
+    return step, profile.summarise(report.OUT)
 
 
 @contextmanager
@@ -81,7 +82,7 @@ def run(quick: bool = True) -> dict[str, Any]:
             comparison["peer_capacity"] = fair.peer_capacity(
                 peer_target, script, comparison, config.peer_more, config.measure_s
             )
-        figures["profile"] = _profile(target, script, passing) if passing and not quick else {}
+        figures["profile"] = profiled_step(target, script, passing)[1] if passing and not quick else {}
     comparison["ours_spoken_capacity"] = fair.ours_spoken_capacity(comparison, steps)
     figures.update(steps=steps, capacity=passing, fair=comparison, errors=errors, machine_after=_machine())
     report.write(figures)

@@ -12,8 +12,11 @@ RATE_HZ = 100
 
 
 def record(pids: dict[str, int], seconds: int, out_dir: Path) -> None:
-    """Start one `py-spy record` per service, now (e.g. when a load window opens); they end on their own."""
+    """Start one `py-spy record` per service, now (e.g. when a load window opens); they end on their own. An older
+    profile of a service is removed first, so a py-spy that fails leaves nothing to be mistaken for this one."""
+    out_dir.mkdir(exist_ok=True)
     for name, pid in pids.items():
+        (out_dir / f"profile-{name}.txt").unlink(missing_ok=True)
         command = [str(PY_SPY), "record", "-f", "raw", "-r", str(RATE_HZ), "-d", str(seconds), "--nonblocking"]
         command += ["-o", str(out_dir / f"profile-{name}.txt"), "--pid", str(pid)]
         subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

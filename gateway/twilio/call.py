@@ -98,9 +98,7 @@ class PhoneCall(Connection):
                 case CallerText(text=text):
                     if self._turn_refused(TextInput(text=text), now) is None:  # the same turn budget as an app's
                         self.turns.request(text, self._answer_due(now))
-                        await self._apply(
-                            self.session.control(bus.ControlText(text=text, turn_id=self.turns.next_turn_id))
-                        )
+                        await self._apply(self.session.control(self._typed(text)))
                 case End(outcome=outcome, reason=reason):
                     self.outcome, self.ended = outcome, True
                     log.info("call_ending", outcome=outcome, reason=reason)
