@@ -38,6 +38,11 @@ answered it in time): whatever runs here is stopped (the answer interrupted, a p
 with it: the client was told to ask again), and the next turn is numbered past n even when n never opened here (its
 request was lost), so the numbering the gateway relays stays the same on both sides. The loss of an older turn is
 STALE.
+
+A typed request is known by its text and the turn the gateway expects it to be (`Text.at_least`): the same request
+again is REPEATED and changes nothing. The gateway sends a request again when it cannot know whether it arrived (its
+NATS link dropped before any event answered it, gateway/turns.py), and the copy may come before or after the
+original; a client's double submit of the same words before anything answered is the same request too.
 """
 
 from dataclasses import dataclass
@@ -154,6 +159,7 @@ class Trigger(Enum):
     STALE = "stale"  # a report of an older turn: it was interrupted or replaced, nothing of it matters
     HAND_OVER = "hand_over"  # the session moved to a new dialog owner
     TURN_LOST = "turn_lost"  # the gateway failed the current turn or a newer one (an older one's loss is STALE)
+    REPEATED = "repeated"  # the typed request this machine took last, sent again (module docstring)
 
 
 class Effect(Enum):
@@ -187,9 +193,9 @@ _PASS_HELD = Transition(Phase.IDLE, (Effect.INTERRUPT, Effect.PASS))
 _PASS_PAUSED = Transition(Phase.IDLE, (Effect.INTERRUPT, Effect.DROP, Effect.PASS))
 _LOST = Transition(Phase.IDLE, (Effect.INTERRUPT, Effect.SKIP))
 
-# phase x trigger -> next phase and effects. STALE (late report of an older turn) and TICK change nothing in any
-# phase, so they are added to every row below; so is HAND_OVER (the running turn finishes here), but in HELD and
-# PAUSED, where speech over the answer is handed over.
+# phase x trigger -> next phase and effects. STALE (late report of an older turn), REPEATED (a request taken already)
+# and TICK change nothing in any phase, so they are added to every row below; so is HAND_OVER (the running turn
+# finishes here), but in HELD and PAUSED, where speech over the answer is handed over.
 TRANSITIONS: dict[Phase, dict[Trigger, Transition]] = {
     Phase.IDLE: {
         Trigger.SPEECH_START: Transition(Phase.LISTENING, (Effect.OPEN,)),
@@ -262,6 +268,7 @@ TRANSITIONS: dict[Phase, dict[Trigger, Transition]] = {
 for _phase, _row in TRANSITIONS.items():
     _row[Trigger.TICK] = _STAY[_phase]
     _row[Trigger.STALE] = _STAY[_phase]
+    _row[Trigger.REPEATED] = _STAY[_phase]
     _row.setdefault(Trigger.HAND_OVER, _STAY[_phase])
 
 
@@ -335,6 +342,7 @@ class TurnMachine:
         self._held_offset_ms = 0
         self._speech_offset_ms = 0  # where the candidate's speech started
         self._paused_at = 0.0
+        self._last_text: tuple[int, str] | None = None  # (at_least, text) of the last typed request taken
 
     def accepts(self, turn_id: int) -> bool:
         """Whether events of `turn_id` may be sent (once `holds` no longer says to wait)."""
@@ -369,8 +377,9 @@ class TurnMachine:
                 return Trigger.SHORT_SPEECH_END if self.phase is Phase.PAUSED and short else Trigger.SPEECH_END
             case BargeIn():
                 return Trigger.BARGE_IN
-            case Text():
-                return Trigger.TEXT
+            case Text(text=text, at_least=at_least):
+                repeated = at_least > 0 and (at_least, text) == self._last_text
+                return Trigger.REPEATED if repeated else Trigger.TEXT
             case Words(turn_id=turn_id):
                 return Trigger.WORDS if turn_id == self._newest() else Trigger.STALE
             case Tick(now=now):
@@ -414,6 +423,7 @@ class TurnMachine:
             case Effect.START_TEXT:
                 assert isinstance(event, Text)
                 self.turn_id = max(self.turn_id + 1, event.at_least)
+                self._last_text = (event.at_least, event.text)
                 return [StartText(self.turn_id, event.text)]
             case Effect.HOLD:
                 assert isinstance(event, SpeechStart)

@@ -35,7 +35,7 @@ from shared.audio import StreamResampler, duration_ms
 from shared.convlog.writer import LogWriter
 from shared.logs import get_logger
 from shared.loops import ErrorBurst
-from shared.metrics import ERRORS, PUBLISHES_DROPPED, REPLAYED_REQUESTS, STALE_EPOCH, WS_MESSAGES
+from shared.metrics import ERRORS, PUBLISHES_DROPPED, RESENT_REQUESTS, STALE_EPOCH, WS_MESSAGES
 from shared.protocol import (
     AudioChunk,
     AudioOut,
@@ -162,6 +162,7 @@ class Connection:
             asyncio.create_task(self._report_lost_turns()),
             asyncio.create_task(self._close_when_replaced()),
             asyncio.create_task(self._hold_while_moving()),
+            asyncio.create_task(self._resend_after_link_drop()),
         ]
         try:
             with structlog.contextvars.bound_contextvars(session_id=session_id):
@@ -231,7 +232,8 @@ class Connection:
 
     async def _hold_while_moving(self) -> None:
         """While an owner moves, what the client sends is held, then released to the new owner; a typed request
-        its crashed dialog owner never answered is sent to the new one."""
+        its crashed dialog owner never answered is sent to the new one (an owner that only stalled and took the
+        session back drops the copy of a request it has, dialog_worker/turns.py)."""
         owners = self._owners()
         while True:
             await owners.moving.wait()
@@ -239,12 +241,23 @@ class Connection:
             await owners.settled.wait()
             owners.settled.clear()
             await self._apply(self.session.claimed())
-            # a request typed before its crashed owner was detected; not when that owner was only stalled and took
-            # the session back: it has the request, and its turn goes on under the new epoch
-            text = self.turns.take_replay(self._answer_due(time.monotonic()))
-            if text is not None and owners.machine.owner("dialog") != owners.crashed_dialog_worker:
-                REPLAYED_REQUESTS.inc()
-                await self._apply(self.session.control(self._typed(text)))
+            await self._resend("owner_crashed")
+
+    async def _resend_after_link_drop(self) -> None:
+        """A typed request no event answered when the NATS link dropped is sent again once it is back; while an
+        owner moves, the move sends it to the new owner."""
+        owners = self._owners()
+        while True:
+            await owners.resend.wait()
+            owners.resend.clear()
+            if not owners.moving.is_set():
+                await self._resend("link_dropped")
+
+    async def _resend(self, why: str) -> None:
+        text = self.turns.take_resend(self._answer_due(time.monotonic()))
+        if text is not None:
+            RESENT_REQUESTS.labels(why).inc()
+            await self._apply(self.session.control(self._typed(text)))
 
     async def _close_when_replaced(self) -> None:
         await self._owners().replaced.wait()

@@ -19,6 +19,7 @@ from nats.aio.client import Client as NATS
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
+from gateway.link_probe import LinkProbe
 from gateway.turns import TurnTracker
 from shared import bus, subjects
 from shared.liveness import LivenessWatch, WorkerBeat, open_workers_bucket
@@ -54,8 +55,9 @@ class SessionOwners:
     """What the gateway knows of one of its sessions: its ownership machine, and its turns (fed by its connection).
 
     The connection awaits `ready` (or `gave_up`), `turn_lost` (the turn under way died with its worker, or its
-    events with the bus), `moving` then `settled` (an owner moves) and `replaced` (another socket took the session
-    over) (gateway/connection.py)."""
+    events with the bus), `resend` (the link dropped before any event answered a typed request: send it again),
+    `moving` then `settled` (an owner moves) and `replaced` (another socket took the session over)
+    (gateway/connection.py)."""
 
     session_id: str
     machine: OwnershipMachine
@@ -65,6 +67,7 @@ class SessionOwners:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     gave_up: WorkerKind | None = None
     turn_lost: asyncio.Event = field(default_factory=asyncio.Event)
+    resend: asyncio.Event = field(default_factory=asyncio.Event)
     replaced: asyncio.Event = field(default_factory=asyncio.Event)
     moving: asyncio.Event = field(default_factory=asyncio.Event)  # an owner moves: hold what the client sends
     settled: asyncio.Event = field(default_factory=asyncio.Event)  # every kind is owned again: release it
@@ -72,7 +75,6 @@ class SessionOwners:
     # the newest dialog epoch not to be heard: its owner was judged crashed, or its claim was missed (a worker
     # that answers too late, e.g. one that was stalled, owns an epoch nobody records)
     fenced_dialog_epoch: int = 0
-    crashed_dialog_worker: str | None = None  # the dialog owner last judged crashed
 
     def epoch(self, kind: WorkerKind) -> int:
         return self.machine.record.owner(kind).epoch
@@ -93,6 +95,7 @@ class OwnerTracker:
         self.settings = settings
         self.sessions: dict[str, SessionOwners] = {}
         self.liveness: LivenessWatch | None = None
+        self.link = LinkProbe(nc)
         self._store: SessionStore | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._io: set[asyncio.Task[None]] = set()
@@ -106,7 +109,9 @@ class OwnerTracker:
         store_js = self.nc.jetstream(timeout=self.settings.claim_timeout_s)
         self._store = await SessionStore.open(store_js, self.settings)
         self.liveness = LivenessWatch(await open_workers_bucket(js, self.settings), self._liveness_changed)
+        await self.link.start()
         self._tasks = [
+            asyncio.create_task(forever("link_probe", self.link.send, self.link.interval_s)),
             asyncio.create_task(self.liveness.run()),
             asyncio.create_task(forever("ownership_tick", self._tick, TICK_S)),
             asyncio.create_task(forever("owner_announce", self._announce_all, self.settings.announce_interval_s)),
@@ -165,13 +170,18 @@ class OwnerTracker:
             owners.turns.cut_off()
 
     async def nats_reconnected(self) -> None:
-        """Events published while this gateway was cut off from NATS are gone: fail the turns that were under way
-        when the link dropped. A request typed while it was down was buffered and has just been sent: it is
-        answered, or reported lost when no event answers it in time (`take_overdue`)."""
+        """Events published while this gateway was cut off from NATS are gone: a turn under way since the link
+        dropped is reported lost, or, when no event had answered its typed request yet, the request is sent again
+        (the dialog worker drops the copy of one it has). A request typed while the link was down was buffered and
+        has just been sent: it is answered, or reported lost when no event answers it in time (`take_overdue`)."""
         if self.liveness is not None:
             self.liveness.resync()
         for owners in list(self.sessions.values()):
-            if owners.turns.under_way_since_cut():
+            if not owners.turns.under_way_since_cut():
+                continue
+            if owners.turns.hold_to_resend():
+                owners.resend.set()
+            else:
                 owners.turn_lost.set()
 
     # -- inputs -------------------------------------------------------------------------------------------------
@@ -196,9 +206,12 @@ class OwnerTracker:
 
     async def _tick(self) -> None:
         now = time.monotonic()
+        link_up = self.link.up(now)
         for owners in list(self.sessions.values()):
             self._apply(owners, self._fed(owners).tick(now))
-            if owners.turns.take_overdue(now):  # the request or its answer was lost on the way
+            if not link_up:  # nothing can answer a request now: its time runs once the bus carries messages again
+                owners.turns.bus_stalled(now + self.settings.turn_answer_timeout_s)
+            elif owners.turns.take_overdue(now):  # the request or its answer was lost on the way
                 UNANSWERED_REQUESTS.inc()
                 owners.turn_lost.set()
 
@@ -233,10 +246,9 @@ class OwnerTracker:
             owners.moving.set()
         if kind == "dialog" and crashed:
             owners.fence_dialog(owners.epoch("dialog"))  # a stalled owner that wakes is not heard
-            owners.crashed_dialog_worker = owners.machine.record.owner("dialog").worker_id
         if kind != "dialog" or not owners.turns.busy:
             return
-        if crashed and not owners.turns.hold_for_new_owner():
+        if crashed and not owners.turns.hold_to_resend():
             owners.turn_lost.set()  # the turn under way died with its worker: say so rather than go quiet
         elif owners.turns.open_turn is not None:
             owners.handover = (owners.epoch("dialog"), owners.turns.open_turn)  # the draining owner finishes it

@@ -12,13 +12,16 @@ Guarantees (tests/unit/test_gateway_turns.py walks the table and checks them wit
   handover, cannot speak into a turn the client has seen end);
 - a typed request no event answers by its due time (`request(text, due)`) is reported lost once
   (`take_overdue`): it or its answer was lost on the way (a worker's link to NATS went stale), and the client
-  is told rather than left waiting;
-- a turn under way when the gateway's NATS link dropped is reported lost once the link is back
-  (`under_way_since_cut`): its events may be gone; a request typed while the link was down is not (it was buffered
-  and sent on reconnect), it is answered or found overdue;
-- a typed request whose dialog owner crashed before any event answered it is sent again to the next owner, once
-  (`hold_for_new_owner`, then `take_replay`), unless the client typed a newer request meanwhile; its text is kept
-  only while it is unanswered.
+  is told rather than left waiting; while the gateway's own link carries nothing, nothing can answer it, so its
+  due time moves on (`bus_stalled`);
+- a turn under way when the gateway's NATS link dropped, and still under way once it is back
+  (`under_way_since_cut`), is reported lost when it had begun (its events may be gone); a request no event answered
+  yet is sent again instead (the dialog worker takes a copy of a request it has as nothing, dialog_worker/turns.py);
+  a request typed while the link was down is neither (it was buffered and sent on reconnect), it is answered or
+  found overdue;
+- a typed request is held to be sent again, once (`hold_to_resend`, then `take_resend`), when its dialog owner
+  crashed, or the link dropped, before any event answered it, unless the client typed a newer request meanwhile;
+  its text is kept only while it is unanswered.
 """
 
 from enum import Enum
@@ -70,7 +73,7 @@ class TurnTracker:
         self.open_turn: int | None = None
         self.ended_through = 0  # the newest turn that ended or was reported lost: nothing up to it is relayed
         self.unanswered: str | None = None  # the typed request awaiting its turn's first event
-        self.replay: str | None = None  # that request, held for the next dialog owner (its owner crashed)
+        self.resend: str | None = None  # that request, held to be sent again (its owner crashed, or the link dropped)
         self.answer_due: float | None = None  # when that request is overdue (monotonic seconds)
         self.busy_at_cut = False  # a turn was under way when the NATS link last dropped
 
@@ -89,7 +92,7 @@ class TurnTracker:
         self._step(Input.REQUEST)
         awaiting = self.phase is Phase.AWAITING
         self.unanswered, self.answer_due = (text, due) if awaiting else (None, None)
-        self.replay = None  # a newer request supersedes one held for a new owner
+        self.resend = None  # a newer request supersedes one held to be sent again
 
     def cut_off(self) -> None:
         """The gateway's NATS link dropped: events of the turn under way may be lost until it is back."""
@@ -100,6 +103,11 @@ class TurnTracker:
         cut, self.busy_at_cut = self.busy_at_cut, False
         return cut and self.busy
 
+    def bus_stalled(self, due: float) -> None:
+        """The gateway's link to NATS carries nothing now: an unanswered request is due no sooner than `due`."""
+        if self.answer_due is not None:
+            self.answer_due = max(self.answer_due, due)
+
     def take_overdue(self, now: float) -> bool:
         """True once when the typed request under way is still unanswered at its due time: report it lost."""
         if self.answer_due is None or now < self.answer_due or self.phase is not Phase.AWAITING:
@@ -107,22 +115,23 @@ class TurnTracker:
         self.answer_due = None
         return True
 
-    def hold_for_new_owner(self) -> bool:
-        """The dialog owner crashed: True when a typed request it never answered is held for the next owner (sent
-        again once, by `take_replay`), False when there is none and the turn under way is to be reported lost."""
+    def hold_to_resend(self) -> bool:
+        """The dialog owner crashed, or the NATS link dropped: True when a typed request no event answered is held to
+        be sent again (once, by `take_resend`), False when there is none and the turn under way is to be reported
+        lost."""
         if self.phase is not Phase.AWAITING or self.unanswered is None:
             return False
-        self.replay, self.unanswered = self.unanswered, None
+        self.resend, self.unanswered = self.unanswered, None
         return True
 
-    def take_replay(self, due: float) -> str | None:
-        """The request to send to the new owner, once, now expected by `due`; None when there is none (answered,
-        lost or superseded)."""
-        replay, self.replay = self.replay, None
-        if replay is None or self.phase is not Phase.AWAITING:
+    def take_resend(self, due: float) -> str | None:
+        """The request to send again, once, now expected by `due`; None when there is none (answered, lost or
+        superseded)."""
+        resend, self.resend = self.resend, None
+        if resend is None or self.phase is not Phase.AWAITING:
             return None
         self.answer_due = due
-        return replay
+        return resend
 
     def event(self, turn_id: int | None, ends: bool) -> bool:
         """Track a relayed event (`ends`: `ends_turn` of it); False when the event must not reach the client."""
@@ -153,8 +162,8 @@ class TurnTracker:
         return turn
 
     def _forget_request(self) -> None:
-        """An event of a newer turn answered the typed request, or the turn was lost: nothing to replay or time."""
-        self.unanswered = self.replay = self.answer_due = None
+        """An event of a newer turn answered the typed request, or the turn was lost: nothing to send again or time."""
+        self.unanswered = self.resend = self.answer_due = None
 
     def _step(self, given: Input) -> None:
         self.phase = TRANSITIONS[self.phase][given]

@@ -41,9 +41,11 @@ LIVENESS_WORKERS = Gauge(
 OWNER_MOVES = Counter(
     "voicechat_owner_moves_total", "Session owners lost and re-claimed, by worker kind and why", ["kind", "reason"]
 )
-REPLAYED_REQUESTS = Counter(
-    "voicechat_replayed_requests_total",
-    "Typed requests sent again to a new dialog owner: the old one crashed before answering them",
+RESENT_REQUESTS = Counter(
+    "voicechat_resent_requests_total",
+    "Typed requests sent again before any event answered them: their dialog owner crashed (owner_crashed), or the"
+    " gateway's NATS link dropped (link_dropped); a dialog worker that has the request drops the copy",
+    ["why"],
 )
 UNANSWERED_REQUESTS = Counter(
     "voicechat_unanswered_requests_total",

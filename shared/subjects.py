@@ -120,6 +120,11 @@ def ping(kind: str) -> str:
     return f"{PREFIX}.ping.{kind}"
 
 
+def link_probe(instance: str) -> str:
+    """A process's messages to itself, through the server: is its link to NATS carrying messages now?"""
+    return f"{PREFIX}.probe.{instance}"
+
+
 def tools_endpoint(name: str) -> str:
     return f"{TOOLS_GROUP}.{name}"
 

@@ -18,6 +18,7 @@ from shared import subjects
 from voice_client.recorder import VoiceClient, connect
 
 WITHOUT_TOOLS = ("local_agent", "vad_worker", "dialog_worker", "gateway")
+RESENT_AFTER_CRASH = 'voicechat_resent_requests_total{why="owner_crashed"}'
 
 
 async def text_turn(client: VoiceClient, text: str, turn_id: int) -> dict[str, Any]:
@@ -198,7 +199,7 @@ async def test_dialog_worker_killed_or_stalled_next_turn_served_by_the_other(fau
             assert all("interrupted" not in [e["type"] for e in client.events] for client in clients)
             survivor = next(s for s in dialogs if s is not victim)
             if fault == "killed":
-                assert metric(stack.gateway, "voicechat_replayed_requests_total") >= 1  # the victim owned some
+                assert metric(stack.gateway, RESENT_AFTER_CRASH) >= 1  # the victim owned some
                 assert owned_sessions(survivor) == 4
             else:  # a claim the stalled worker missed may be retried to it once it is awake: it takes that back
                 assert owned_sessions(survivor) + owned_sessions(victim) == 4

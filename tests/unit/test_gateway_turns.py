@@ -87,13 +87,13 @@ def test_losing_an_unanswered_request_reports_the_next_turn() -> None:
     assert turns.phase is Phase.IDLE
 
 
-def test_a_request_its_crashed_owner_never_answered_is_sent_to_the_next_once() -> None:
+def test_a_request_its_crashed_owner_never_answered_is_sent_again_once() -> None:
     turns = TurnTracker(last_turn_id=4)
     turns.request("show me shoes", 10.0)
-    assert turns.hold_for_new_owner()
-    assert turns.take_replay(20.0) == "show me shoes"
-    assert turns.busy and turns.take_replay(20.0) is None
-    assert not turns.hold_for_new_owner()  # the next owner crashes too: the turn is reported lost
+    assert turns.hold_to_resend()
+    assert turns.take_resend(20.0) == "show me shoes"
+    assert turns.busy and turns.take_resend(20.0) is None
+    assert not turns.hold_to_resend()  # the next owner crashes too: the turn is reported lost
     assert turns.lose() == 5
 
 
@@ -101,12 +101,12 @@ def test_an_answered_or_superseded_request_is_not_sent_again() -> None:
     turns = TurnTracker()
     turns.request("show me shoes", 10.0)
     turns.event(1, ends=False)
-    assert not turns.hold_for_new_owner()  # its turn had spoken: it is reported lost instead
+    assert not turns.hold_to_resend()  # its turn had spoken: it is reported lost instead
     turns.event(1, ends=True)
     turns.request("show me shoes", 10.0)
-    assert turns.hold_for_new_owner()
+    assert turns.hold_to_resend()
     turns.request("show me hats", 10.0)  # typed while the owner moves: held and sent to the new owner as it is
-    assert turns.take_replay(20.0) is None
+    assert turns.take_resend(20.0) is None
 
 
 def test_a_request_nothing_answers_is_overdue_once_at_its_due_time() -> None:
@@ -147,6 +147,31 @@ def test_a_turn_under_way_when_the_link_dropped_is_lost_one_typed_while_it_was_d
     assert turns.phase is Phase.AWAITING and turns.take_overdue(10.0)  # unless nothing answers it in time
 
 
+def test_a_request_unanswered_when_the_link_dropped_is_sent_again_one_that_had_begun_is_lost() -> None:
+    turns = TurnTracker(last_turn_id=2)
+    turns.request("show me shoes", 10.0)
+    turns.cut_off()
+    assert turns.under_way_since_cut() and turns.hold_to_resend()  # nothing answered it: it may never have arrived
+    assert turns.take_resend(30.0) == "show me shoes" and turns.answer_due == 30.0
+    assert turns.next_turn_id == 3  # the copy is numbered as the original: the worker knows it by that
+    turns.event(3, ends=False)
+    turns.cut_off()
+    assert turns.under_way_since_cut() and not turns.hold_to_resend()  # its answer had begun: reported lost
+    assert turns.lose() == 3
+
+
+def test_a_request_is_not_overdue_while_the_bus_carries_nothing() -> None:
+    turns = TurnTracker()
+    turns.request("show me shoes", 10.0)
+    turns.bus_stalled(12.0)  # the link is found stalled at 9 s (due 12: now + the answer timeout of 3 s)
+    assert not turns.take_overdue(10.0)
+    turns.bus_stalled(11.0)  # an earlier due never brings it forward
+    assert not turns.take_overdue(11.5) and turns.take_overdue(12.0)
+    turns.lose()
+    turns.bus_stalled(50.0)  # nothing awaits an answer: nothing to move
+    assert turns.answer_due is None
+
+
 def _in_phase(phase: Phase) -> TurnTracker:
     turns = TurnTracker(last_turn_id=2)
     if phase is Phase.AWAITING:
@@ -176,9 +201,10 @@ def test_every_cell_of_the_table_is_what_the_tracker_does(phase: Phase, given: I
 class TrackerMachine(RuleBasedStateMachine):
     """Guarantees: last_turn_id never goes back and no open turn is older than it; at most one open turn, and
     busy is exactly "awaiting or open"; after an end of turn n was relayed or lose() returned n, no event of turn
-    n or of an older turn is relayed; a request held for a crashed owner's successor is sent once at most, only the
-    newest one, and only while nothing has answered it; when the NATS link comes back, a turn is reported lost only
-    if it was under way when the link dropped."""
+    n or of an older turn is relayed; a request held to be sent again (its owner crashed, or the link dropped) is sent
+    once at most, only the newest one, and only while nothing has answered it; when the NATS link comes back, a turn
+    is reported lost or its request sent again only if it was under way when the link dropped; a stalled bus never
+    brings a request's due time forward."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -186,7 +212,7 @@ class TrackerMachine(RuleBasedStateMachine):
         self.last = 0
         self.over = 0  # the newest turn whose end was relayed or that was reported lost
         self.typed = 0  # requests typed so far (each with its own text)
-        self.replayed: set[str] = set()
+        self.resent: set[str] = set()
         self.waited_all_along = False  # the tracker awaited the newest request ever since it was typed
         self.busy_since_cut: bool | None = None  # while the link is down: a turn has been under way since it dropped
 
@@ -198,17 +224,25 @@ class TrackerMachine(RuleBasedStateMachine):
 
     @rule()
     def owner_crashed(self) -> None:
-        if not self.turns.hold_for_new_owner():
+        if not self.turns.hold_to_resend():
             self.lose()
 
     @rule()
-    def new_owner(self) -> None:
+    def resend(self) -> None:
         """A typed request is sent again once at most, only the newest, only if nothing answered it meanwhile."""
-        text = self.turns.take_replay(20.0)
+        text = self.turns.take_resend(20.0)
         if text is not None:
-            assert text == f"request {self.typed}" and text not in self.replayed
+            assert text == f"request {self.typed}" and text not in self.resent
             assert self.waited_all_along
-            self.replayed.add(text)
+            self.resent.add(text)
+
+    @rule(due=st.floats(0.0, 60.0))
+    def bus_stalls(self, due: float) -> None:
+        before = self.turns.answer_due
+        self.turns.bus_stalled(due)
+        after = self.turns.answer_due
+        assert (before is None) is (after is None)
+        assert before is None or (after is not None and after >= max(before, due))
 
     @rule(turn=st.none() | st.integers(0, 6), ends=st.booleans())
     def event(self, turn: int | None, ends: bool) -> None:
@@ -237,10 +271,10 @@ class TrackerMachine(RuleBasedStateMachine):
 
     @rule()
     def link_back(self) -> None:
-        lost = self.turns.under_way_since_cut()
-        assert lost is bool(self.busy_since_cut), "a turn reported lost that the outage cannot have cut, or missed"
+        cut = self.turns.under_way_since_cut()
+        assert cut is bool(self.busy_since_cut), "a turn reported lost that the outage cannot have cut, or missed"
         self.busy_since_cut = None
-        if lost:
+        if cut and not self.turns.hold_to_resend():
             self.lose()
 
     @invariant()

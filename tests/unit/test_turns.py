@@ -53,10 +53,14 @@ PATHS: dict[Phase, list[Input]] = {
 }
 
 
+TYPED_BEFORE = Text("hello", at_least=4)  # turn 4, a typed request, answered before every path starts
+
+
 def machine_in(phase: Phase) -> TurnMachine:
-    """A machine driven to `phase` through its ordinary path (turn 5 open unless IDLE; bot audio from 2.0 s)."""
-    machine = TurnMachine(last_turn_id=4, rules=RULES)
-    for event in PATHS[phase]:
+    """A machine driven to `phase` through its ordinary path (turn 5 open unless IDLE; bot audio from 2.0 s), after
+    typed turn 4."""
+    machine = TurnMachine(last_turn_id=3, rules=RULES)
+    for event in [TYPED_BEFORE, TurnDone(4), *PATHS[phase]]:
         machine.handle(event)
     assert machine.phase is phase
     return machine
@@ -83,6 +87,7 @@ def input_for(trigger: Trigger, machine: TurnMachine) -> Input:
         Trigger.STALE: TurnDone(current - 1),
         Trigger.HAND_OVER: HandOver(),
         Trigger.TURN_LOST: TurnLost(current),
+        Trigger.REPEATED: TYPED_BEFORE,
     }
     return inputs[trigger]
 
@@ -185,7 +190,22 @@ def test_a_typed_request_takes_at_least_the_turn_the_gateway_expects() -> None:
     """The gateway failed turn 5, and the TurnLost that said so was lost too: the retry, expected as turn 6, is 6."""
     machine = TurnMachine(last_turn_id=4, rules=RULES)
     assert machine.handle(Text("hello", at_least=6)) == [StartText(6, "hello")]
-    assert machine.handle(Text("hello", at_least=6)) == [Cancel(6), Emit(Interrupted(turn_id=6)), StartText(7, "hello")]
+    assert machine.handle(Text("hi", at_least=6)) == [Cancel(6), Emit(Interrupted(turn_id=6)), StartText(7, "hi")]
+
+
+def test_a_typed_request_sent_again_is_answered_once_whichever_copy_comes_first() -> None:
+    """The gateway sends a request again when its NATS link dropped before anything answered it: the copy (the same
+    text for the same expected turn) changes nothing, in any phase, even after turns the machine opened since."""
+    machine = TurnMachine(last_turn_id=4, rules=RULES)
+    assert machine.handle(Text("hello", at_least=5)) == [StartText(5, "hello")]
+    assert machine.classify(Text("hello", at_least=5)) is Trigger.REPEATED
+    assert machine.handle(Text("hello", at_least=5)) == [] and machine.phase is Phase.THINKING
+    machine.handle(TurnDone(5))
+    machine.handle(SpeechStart(100, 1.0))  # a spoken turn 6 opens before the copy comes
+    assert machine.handle(Text("hello", at_least=5)) == [] and machine.phase is Phase.LISTENING
+    assert machine.handle(Text("hello", at_least=7)) == [Cancel(6), Emit(Interrupted(turn_id=6)), StartText(7, "hello")]
+    assert machine.handle(Text("hello")) == [Cancel(7), Emit(Interrupted(turn_id=7)), StartText(8, "hello")]
+    assert machine.handle(Text("hello")) != []  # no expectation (at_least 0): nothing to know a copy by
 
 
 def test_a_failed_paused_answer_goes_with_the_speech_over_it() -> None:

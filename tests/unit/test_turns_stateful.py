@@ -31,6 +31,9 @@ class TurnMachineRules(RuleBasedStateMachine):
         self.paused: int | None = None
         self.last_turn_id = self.machine.turn_id
         self.failed_through = 0  # the gateway reported every turn up to this one failed: none is ever opened again
+        self.typed = 0
+        self.last_typed: turns.Text | None = None
+        self.answered: set[str] = set()  # typed requests that started a turn: a copy never starts another
 
     def feed(self, event: turns.Input) -> None:
         for action in self.machine.handle(event):
@@ -60,7 +63,9 @@ class TurnMachineRules(RuleBasedStateMachine):
                 raise AssertionError(f"the machine emitted {event}")
             case turns.OpenStream(turn_id=turn_id):
                 self.streams.add(turn_id)
-            case turns.StartText(turn_id=turn_id):
+            case turns.StartText(turn_id=turn_id, text=text):
+                assert text not in self.answered, f"{text} answered twice"
+                self.answered.add(text)
                 self.streams.add(turn_id)
                 self.start(turn_id)
             case turns.Cancel(turn_id=turn_id):
@@ -96,9 +101,18 @@ class TurnMachineRules(RuleBasedStateMachine):
     def client_barges_in(self) -> None:
         self.feed(turns.BargeIn())
 
+    @rule(expects=st.booleans())
+    def client_types(self, expects: bool) -> None:
+        """A new typed request, numbered as the gateway expects it (past every turn), or with no expectation."""
+        self.typed += 1
+        self.last_typed = turns.Text(f"request {self.typed}", self.machine.turn_id + 1 if expects else 0)
+        self.feed(self.last_typed)
+
     @rule()
-    def client_types(self) -> None:
-        self.feed(turns.Text("hello"))
+    def a_copy_arrives(self) -> None:
+        """The gateway sent the last request again (its NATS link dropped before any event answered it)."""
+        if self.last_typed is not None and self.last_typed.at_least:
+            self.feed(self.last_typed)
 
     @rule(step=STEP_S)
     def audio_flows(self, step: float) -> None:
