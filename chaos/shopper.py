@@ -5,6 +5,7 @@ harness/speech.py: a barge-in; the interrupted turn and the spoken one that foll
 
 import asyncio
 import functools
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ from voice_client.recorder import VoiceClient, connect
 
 REQUESTS = ("hello what can you do", "show me some sunglasses", "tell me about product five")
 BARGE_IN = "wait, show me something cheaper"
+THINK_S = (0.1, 0.6)  # a shopper's pause between turns, drawn anew each time: shoppers do not move in step
 ECHO_GUARD_S = 0.4  # a barge-in starts this long into the answer (past the server's echo guard)
 
 
@@ -64,6 +66,10 @@ class Shopper:
     barge_ins: int = 0
     clients: list[VoiceClient] = field(default_factory=list)  # every socket it used: events judged afterwards
     _client: VoiceClient | None = None
+    _think: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._think = random.Random(self.index)  # the same pauses in every run
 
     async def run(self, http: aiohttp.ClientSession, stop: asyncio.Event) -> None:
         gateway = self.index % len(self.gateways)
@@ -78,7 +84,7 @@ class Shopper:
                 gateway = await self._resume(http, gateway + 1)
                 continue
             turn_id = await self._turn(turn_id)
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(self._think.uniform(*THINK_S))
         if self._client is not None:
             await self._client.close()
 
