@@ -162,6 +162,8 @@ class DialogSession:
                 await self._handle(turns.Text(text, expected), "text")
             case bus.ControlTurnLost(turn_id=turn_id):
                 await self._handle(turns.TurnLost(turn_id), "turn_lost")
+            case bus.ControlTurnTaken(turn_id=turn_id):
+                await self._handle(turns.TurnTaken(turn_id))
 
     def confirm(self) -> None:
         self._confirmed = True

@@ -33,6 +33,10 @@ turn finishes here, but speech heard over its answer (held or pausing it) is a b
 new owner: the answer is interrupted here (`interrupted{n}`), the candidate dropped, and the speech passed on
 (`PassSpeech`), so the new owner opens turn n+1 only after turn n was interrupted.
 
+The new owner is told of a turn the draining one opened that way after the move (`TurnTaken`, from the gateway,
+gateway/handover.py): its own next turn is numbered past it, and whatever runs goes on (a candidate turn already
+numbered keeps its id: both owners opened a turn for speech at once).
+
 Turn lost (the gateway told the client that turn n failed: a NATS outage cut its request or its events, or nothing
 answered it in time): whatever runs here is stopped (the answer interrupted, a paused answer's candidate dropped
 with it: the client was told to ask again), and the next turn is numbered past n even when n never opened here (its
@@ -138,7 +142,19 @@ class TurnLost:
     turn_id: int
 
 
-Input = SpeechStart | SpeechEnd | BargeIn | Text | Words | Tick | StreamEnd | BotAudio | TurnDone | HandOver | TurnLost
+@dataclass(frozen=True, slots=True)
+class TurnTaken:
+    """The gateway relayed turn `turn_id` from the session's draining owner (speech over its answer that it confirmed
+    as a barge-in before it learned of the move, gateway/handover.py): no turn here is numbered `turn_id` or lower.
+    Whatever runs here goes on."""
+
+    turn_id: int
+
+
+Input = (
+    SpeechStart | SpeechEnd | BargeIn | Text | Words | Tick | StreamEnd | BotAudio | TurnDone | HandOver | TurnLost
+    | TurnTaken
+)  # fmt: skip
 
 
 class Trigger(Enum):
@@ -160,6 +176,7 @@ class Trigger(Enum):
     HAND_OVER = "hand_over"  # the session moved to a new dialog owner
     TURN_LOST = "turn_lost"  # the gateway failed the current turn or a newer one (an older one's loss is STALE)
     REPEATED = "repeated"  # the typed request this machine took last, sent again (module docstring)
+    TURN_TAKEN = "turn_taken"  # the draining owner opened a turn: number the next one past it
 
 
 class Effect(Enum):
@@ -176,6 +193,7 @@ class Effect(Enum):
     RESUME = "resume"  # emit resumed{n}: the answer goes on
     PASS = "pass"  # hand the speech heard over the answer (held or pausing it) to the new owner
     SKIP = "skip"  # number the next turn past the one the gateway failed
+    RESERVE = "reserve"  # number the next turn past the draining owner's
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,8 +212,8 @@ _PASS_PAUSED = Transition(Phase.IDLE, (Effect.INTERRUPT, Effect.DROP, Effect.PAS
 _LOST = Transition(Phase.IDLE, (Effect.INTERRUPT, Effect.SKIP))
 
 # phase x trigger -> next phase and effects. STALE (late report of an older turn), REPEATED (a request taken already)
-# and TICK change nothing in any phase, so they are added to every row below; so is HAND_OVER (the running turn
-# finishes here), but in HELD and PAUSED, where speech over the answer is handed over.
+# and TICK change nothing in any phase, and TURN_TAKEN only reserves ids, so they are added to every row below; so is
+# HAND_OVER (the running turn finishes here), but in HELD and PAUSED, where speech over the answer is handed over.
 TRANSITIONS: dict[Phase, dict[Trigger, Transition]] = {
     Phase.IDLE: {
         Trigger.SPEECH_START: Transition(Phase.LISTENING, (Effect.OPEN,)),
@@ -269,6 +287,7 @@ for _phase, _row in TRANSITIONS.items():
     _row[Trigger.TICK] = _STAY[_phase]
     _row[Trigger.STALE] = _STAY[_phase]
     _row[Trigger.REPEATED] = _STAY[_phase]
+    _row[Trigger.TURN_TAKEN] = Transition(_phase, (Effect.RESERVE,))
     _row.setdefault(Trigger.HAND_OVER, _STAY[_phase])
 
 
@@ -343,6 +362,7 @@ class TurnMachine:
         self._speech_offset_ms = 0  # where the candidate's speech started
         self._paused_at = 0.0
         self._last_text: tuple[int, str] | None = None  # (at_least, text) of the last typed request taken
+        self._taken = 0  # the newest turn the draining owner opened: the next turn here is numbered past it
 
     def accepts(self, turn_id: int) -> bool:
         """Whether events of `turn_id` may be sent (once `holds` no longer says to wait)."""
@@ -398,6 +418,8 @@ class TurnMachine:
                 return Trigger.HAND_OVER
             case TurnLost(turn_id=turn_id):
                 return Trigger.STALE if turn_id < self.turn_id else Trigger.TURN_LOST
+            case TurnTaken():
+                return Trigger.TURN_TAKEN
 
     def _report(self, turn_id: int, trigger: Trigger) -> Trigger:
         """A running turn's report: about the current turn, the candidate, or STALE (an older turn's, late)."""
@@ -422,7 +444,7 @@ class TurnMachine:
                 return [Emit(SpeechEnded(turn_id=self.turn_id, offset_ms=event.offset_ms)), EndStream(self.turn_id)]
             case Effect.START_TEXT:
                 assert isinstance(event, Text)
-                self.turn_id = max(self.turn_id + 1, event.at_least)
+                self.turn_id = max(self._next_id(), event.at_least)
                 self._last_text = (event.at_least, event.text)
                 return [StartText(self.turn_id, event.text)]
             case Effect.HOLD:
@@ -456,15 +478,22 @@ class TurnMachine:
                 assert isinstance(event, TurnLost)
                 self.turn_id = max(self.turn_id, event.turn_id)
                 return []
+            case Effect.RESERVE:
+                assert isinstance(event, TurnTaken)
+                self._taken = max(self._taken, event.turn_id)
+                return []
+
+    def _next_id(self) -> int:
+        return max(self.turn_id, self._taken) + 1
 
     def _pause(self, offset_ms: int, now: float) -> list[Action]:
-        self.candidate = self.turn_id + 1
+        self.candidate = self._next_id()
         self._speech_offset_ms = offset_ms
         self._paused_at = now
         return [Emit(Paused(turn_id=self.turn_id)), OpenStream(self.candidate)]
 
     def _open(self, offset_ms: int) -> list[Action]:
-        self.turn_id += 1
+        self.turn_id = self._next_id()
         return [Emit(SpeechStarted(turn_id=self.turn_id, offset_ms=offset_ms)), OpenStream(self.turn_id)]
 
     def _in_echo_guard(self, now: float) -> bool:

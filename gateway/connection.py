@@ -22,6 +22,7 @@ from nats.aio.subscription import Subscription
 from prometheus_client import Counter
 
 from gateway.audio_out import binary_frame
+from gateway.handover import After
 from gateway.inbound import ClientError, audio_of, binary_audio, parse_text
 from gateway.limits import ClientLimits, TurnBudget
 from gateway.outbox import Outbox
@@ -418,10 +419,11 @@ class Connection:
         except msgspec.DecodeError:
             log.warning("event_invalid")
             return
-        if not self._current(subjects.epoch_of_event(msg.subject), peek.turn_id):
+        epoch = subjects.epoch_of_event(msg.subject)
+        if not self._current(epoch, peek.turn_id):
             return
         ends = ends_turn(peek.type, peek.code)
-        self._hand_over(peek.turn_id, ends)
+        await self._hand_over(epoch, peek, ends)
         if not self.turns.event(peek.turn_id, ends):
             return
         self._deliver(msg.data, peek, msg.headers)
@@ -438,7 +440,7 @@ class Connection:
     def _current(self, epoch: int, turn_id: int | None) -> bool:
         """Whether an event of `epoch` may reach the client: the current dialog epoch unless it is fenced (its owner
         was judged crashed, or its claim missed: such a worker may wake and speak before the next epoch is
-        recorded), or the turn a draining owner still finishes under the epoch before."""
+        recorded), or the turn a draining owner still finishes under the epoch before (gateway/handover.py)."""
         owners = self._owners()
         current = owners.epoch("dialog")
         if epoch == 0 or (epoch == current and epoch > owners.fenced_dialog_epoch):
@@ -446,7 +448,7 @@ class Connection:
         if epoch > current:
             self.tracker.newer_epoch(owners, "dialog", epoch)
             return False
-        if owners.handover is not None and owners.handover == (epoch, turn_id):
+        if owners.handover is not None and owners.handover.admits(epoch, turn_id):
             return True
         _stale_events.inc()
         return False
@@ -454,26 +456,30 @@ class Connection:
     def _interrupt_handover(self) -> bool:
         """A barge-in while a draining owner finishes its turn: that turn is interrupted here at once."""
         owners = self._owners()
-        if owners.handover is None or self.turns.open_turn != owners.handover[1]:
+        if owners.handover is None or self.turns.open_turn != owners.handover.turn:
             return False
-        handed, owners.handover = owners.handover[1], None
+        handed, owners.handover = owners.handover.turn, None
         if self.turns.lose() == handed:
             self._send(Interrupted(turn_id=handed))
         return True
 
-    def _hand_over(self, turn_id: int | None, ends: bool) -> None:
-        """The draining owner's turn ends, or the new owner's next turn starts first: then the handed-over turn is
-        interrupted here, before anything of the next one reaches the client."""
+    async def _hand_over(self, epoch: int, peek: bus.EventPeek, ends: bool) -> None:
+        """What a relayed event does to the turn a draining owner finishes (gateway/handover.py): when the new
+        owner's next turn speaks first, the handed-over turn is interrupted here, before anything of the newer one
+        reaches the client; when the draining owner speaks in a turn of its own after the move, the new owner is
+        told to number past it."""
         owners = self._owners()
-        if owners.handover is None or turn_id is None:
+        handover = owners.handover
+        if handover is None or peek.turn_id is None:
             return
-        handed = owners.handover[1]
-        if turn_id == handed and ends:
+        handed = handover.turn
+        after = handover.event(epoch, peek.turn_id, peek.type, ends)
+        if after in (After.DONE, After.SUPERSEDED) or (after is After.TAKEN and ends):
             owners.handover = None
-        elif turn_id > handed:
-            owners.handover = None
-            if self.turns.open_turn == handed and self.turns.lose() == handed:
-                self._send(Interrupted(turn_id=handed))
+        if after is After.SUPERSEDED and self.turns.open_turn == handed and self.turns.lose() == handed:
+            self._send(Interrupted(turn_id=handed))
+        elif after is After.TAKEN:
+            await self._apply(self.session.control(bus.ControlTurnTaken(turn_id=handed)))
 
     def _send(self, event: ServerEvent) -> None:
         _counted("out", event_type(event)).inc()

@@ -19,6 +19,7 @@ from nats.aio.client import Client as NATS
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
+from gateway.handover import Handover
 from gateway.link_probe import LinkProbe
 from gateway.turns import TurnTracker
 from shared import bus, subjects
@@ -71,7 +72,7 @@ class SessionOwners:
     replaced: asyncio.Event = field(default_factory=asyncio.Event)
     moving: asyncio.Event = field(default_factory=asyncio.Event)  # an owner moves: hold what the client sends
     settled: asyncio.Event = field(default_factory=asyncio.Event)  # every kind is owned again: release it
-    handover: tuple[int, int] | None = None  # (dialog epoch, turn): the turn a draining owner still finishes
+    handover: Handover | None = None  # the turn a draining owner still finishes
     # the newest dialog epoch not to be heard: its owner was judged crashed, or its claim was missed (a worker
     # that answers too late, e.g. one that was stalled, owns an epoch nobody records)
     fenced_dialog_epoch: int = 0
@@ -251,7 +252,7 @@ class OwnerTracker:
         if crashed and not owners.turns.hold_to_resend():
             owners.turn_lost.set()  # the turn under way died with its worker: say so rather than go quiet
         elif owners.turns.open_turn is not None:
-            owners.handover = (owners.epoch("dialog"), owners.turns.open_turn)  # the draining owner finishes it
+            owners.handover = Handover(owners.epoch("dialog"), owners.turns.open_turn)  # the draining owner finishes it
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)

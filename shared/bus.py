@@ -65,6 +65,13 @@ class ControlEnd(Control, tag="end"):
     """The client ended the session: every owner releases it now."""
 
 
+class ControlTurnTaken(Control, tag="turn_taken"):
+    """The gateway relays turn `turn_id` from the session's draining dialog owner (a barge-in it confirmed before it
+    learned of the move): the new owner numbers its next turn past it."""
+
+    turn_id: int
+
+
 class ControlTurnLost(Control, tag="turn_lost"):
     """The gateway told the client turn `turn_id` failed: stop it if it runs, number the next turn past it."""
 
@@ -87,6 +94,7 @@ AnyControl = (
     | ControlText
     | ControlEnd
     | ControlTurnLost
+    | ControlTurnTaken
     | ControlOwner
 )
 

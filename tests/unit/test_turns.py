@@ -30,6 +30,7 @@ from dialog_worker.turns import (
     Trigger,
     TurnDone,
     TurnLost,
+    TurnTaken,
     TurnMachine,
     TurnMachineMisuse,
     Words,
@@ -88,6 +89,7 @@ def input_for(trigger: Trigger, machine: TurnMachine) -> Input:
         Trigger.HAND_OVER: HandOver(),
         Trigger.TURN_LOST: TurnLost(current),
         Trigger.REPEATED: TYPED_BEFORE,
+        Trigger.TURN_TAKEN: TurnTaken(current + 1),
     }
     return inputs[trigger]
 
@@ -206,6 +208,18 @@ def test_a_typed_request_sent_again_is_answered_once_whichever_copy_comes_first(
     assert machine.handle(Text("hello", at_least=7)) == [Cancel(6), Emit(Interrupted(turn_id=6)), StartText(7, "hello")]
     assert machine.handle(Text("hello")) == [Cancel(7), Emit(Interrupted(turn_id=7)), StartText(8, "hello")]
     assert machine.handle(Text("hello")) != []  # no expectation (at_least 0): nothing to know a copy by
+
+
+def test_a_turn_the_draining_owner_took_is_never_numbered_here() -> None:
+    """The new owner was claimed from turn 4; the draining owner then opened turn 6 for a barge-in it confirmed
+    before it learned of the move: the answer running here goes on, and the next turn here is 7."""
+    machine = machine_in(Phase.SPEAKING)
+    assert machine.handle(TurnTaken(6)) == [] and machine.phase is Phase.SPEAKING and machine.accepts(5)
+    assert machine.handle(TurnDone(5)) == []
+    assert machine.handle(SpeechStart(OFFSET, 9.0)) == [
+        Emit(SpeechStarted(turn_id=7, offset_ms=OFFSET)),
+        OpenStream(7),
+    ]
 
 
 def test_a_failed_paused_answer_goes_with_the_speech_over_it() -> None:

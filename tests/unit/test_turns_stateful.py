@@ -32,6 +32,8 @@ class TurnMachineRules(RuleBasedStateMachine):
         self.last_turn_id = self.machine.turn_id
         self.failed_through = 0  # the gateway reported every turn up to this one failed: none is ever opened again
         self.typed = 0
+        self.taken_through = 0  # the draining owner opened every turn up to this one: none is ever opened here
+        self.numbered_before: int | None = None  # the candidate turn numbered before the last TurnTaken
         self.last_typed: turns.Text | None = None
         self.answered: set[str] = set()  # typed requests that started a turn: a copy never starts another
 
@@ -76,6 +78,8 @@ class TurnMachineRules(RuleBasedStateMachine):
     def start(self, turn_id: int) -> None:
         assert not self.started or turn_id > self.started[-1], (turn_id, self.started)
         assert turn_id > self.failed_through, f"turn {turn_id} opened after the gateway failed it"
+        taken = turn_id <= self.taken_through and turn_id != self.numbered_before
+        assert not taken, f"turn {turn_id} opened after the draining owner took it"
         self.started.append(turn_id)
         self.visible.add(turn_id)
 
@@ -167,6 +171,18 @@ class TurnMachineRules(RuleBasedStateMachine):
         self.failed_through = max(self.failed_through, lost)
         assert all(turn > lost for turn in self.visible), f"turn {lost} failed but still open here"
         assert all(turn > lost for turn in self.streams), f"turn {lost} failed but its stream still runs"
+
+    @rule(ahead=st.integers(min_value=0, max_value=2))
+    def draining_owner_takes_a_turn(self, ahead: int) -> None:
+        """The gateway relays a turn the session's draining owner opened after the move (this is the new owner):
+        nothing running here stops, and no turn numbered here from then on is that or lower (a candidate turn
+        already numbered keeps its id)."""
+        taken = self.machine.turn_id + ahead
+        running = set(self.visible)
+        self.feed(turns.TurnTaken(taken))
+        assert self.visible == running, "a turn the draining owner took stopped one here"
+        self.taken_through = max(self.taken_through, taken)
+        self.numbered_before = self.machine.candidate
 
     @rule()
     def session_moves(self) -> None:
