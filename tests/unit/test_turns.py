@@ -30,9 +30,9 @@ from dialog_worker.turns import (
     Trigger,
     TurnDone,
     TurnLost,
-    TurnTaken,
     TurnMachine,
     TurnMachineMisuse,
+    TurnTaken,
     Words,
 )
 from shared.protocol import Interrupted, Paused, Resumed, SpeechEnded, SpeechStarted
