@@ -35,7 +35,7 @@ async def main(ctx: ServiceContext[GatewaySettings]) -> None:
     convlog = LogWriter(ctx.nc.jetstream(), settings) if settings.convlog_enabled else None
     if convlog is not None:
         await convlog.start()
-    app = build_app(ctx.nc, settings, tracker, shoppers, key, convlog)
+    app = build_app(ctx.nc, settings, tracker, shoppers, key, convlog, ctx.publisher())
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
     await runner.setup()
     await web.TCPSite(runner, "0.0.0.0", ctx.settings.http_port).start()

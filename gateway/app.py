@@ -18,7 +18,7 @@ from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
 
 from gateway.auth import PROTOCOL, authenticate, check_origin, read_credentials, refuse, shopper_of
-from gateway.connection import RETRY_AFTER_MS, Connection, Opening
+from gateway.connection import PUBLISH_BATCH_KEY, RETRY_AFTER_MS, Connection, Opening
 from gateway.history import HISTORY_SETTINGS_KEY, JETSTREAM_KEY, PATH, delete_history, get_history
 from gateway.limits import TurnBudget
 from gateway.owners import OwnerTracker
@@ -32,6 +32,7 @@ from shared.convlog.writer import LogWriter
 from shared.logs import get_logger
 from shared.metrics import ERRORS, SESSIONS_ACTIVE, metrics_handler
 from shared.protocol import AUDIO_OUT_MODES, PROTOCOL_VERSION, AudioOut, Error, encoder
+from shared.publish_batch import PublishBatch
 from shared.settings import SAMPLE_RATES, GatewaySettings
 
 log = get_logger(__name__)
@@ -315,8 +316,10 @@ def build_app(
     shoppers: ShopperDirectory,
     resume_key: bytes,
     convlog: LogWriter | None = None,
+    batch: PublishBatch | None = None,
 ) -> web.Application:
     app = web.Application()
+    app[PUBLISH_BATCH_KEY] = batch if batch is not None else PublishBatch(nc, 0.0)
     app[TOKENS_KEY] = ResumeTokens(resume_key, settings.resume_ttl_s)
     app[SHOPPERS_KEY] = shoppers
     app[NATS_KEY] = nc

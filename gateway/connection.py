@@ -57,6 +57,7 @@ from shared.protocol import (
     ends_turn,
     event_type,
 )
+from shared.publish_batch import PublishBatch
 from shared.settings import GatewaySettings
 from shared.subjects import WorkerKind
 
@@ -66,6 +67,18 @@ SESSION_REPLACED = 4000  # close code of a socket whose session another socket t
 RETRY_AFTER_MS = 2000  # what a session that could not start is told to wait before it tries again
 _publishes = ErrorBurst("gateway_publish")
 _stale_events = STALE_EPOCH.labels("dialog")
+# the shared publish batch of the gateway's audio path (shared/publish_batch.py), set by gateway/app.py
+PUBLISH_BATCH_KEY = web.AppKey("publish_batch", PublishBatch)
+
+
+def _dropped(kind: str, exc: BaseException) -> None:
+    """A publish NATS could not take now (the socket stays open): counted, logged per burst."""
+    ERRORS.labels("gateway", "publish_failed").inc()
+    PUBLISHES_DROPPED.labels(kind).inc()
+    _publishes.failed(exc)
+
+
+_DROPPED = {kind: functools.partial(_dropped, kind) for kind in ("audio", "control")}
 
 _CONTROLS: dict[type, bus.Control] = {
     BargeIn: bus.ControlBargeIn(),
@@ -118,6 +131,7 @@ class Connection:
     ) -> None:
         self.ws = ws
         self.nc = nc
+        self.batch = request.app[PUBLISH_BATCH_KEY]
         self.tracker = tracker
         self.settings = settings
         self.tokens = tokens
@@ -397,19 +411,11 @@ class Connection:
         each publish on a forced flush while the TCP connection is still up, and raise once it is down), a message
         is dropped here instead."""
         kind = "audio" if subject == self._audio_subject else "control"
-        if self.nc.pending_data_size + len(payload) > self.settings.nats_pending_bytes:
-            self._dropped(kind, BufferError("NATS pending buffer full"))
+        if self.nc.pending_data_size + self.batch.held_bytes + len(payload) > self.settings.nats_pending_bytes:
+            _DROPPED[kind](BufferError("NATS pending buffer full"))
             return
-        try:
-            await self.nc.publish(subject, payload, headers=headers)
-        except Exception as exc:  # noqa: BLE001 - counted and logged per burst; a turn cut by it is failed on reconnect
-            self._dropped(kind, exc)
-
-    @staticmethod
-    def _dropped(kind: str, exc: BaseException) -> None:
-        ERRORS.labels("gateway", "publish_failed").inc()
-        PUBLISHES_DROPPED.labels(kind).inc()
-        _publishes.failed(exc)
+        # a failure is counted and logged per burst; a turn cut by it is failed on reconnect
+        await self.batch.publish(subject, payload, _DROPPED[kind], headers)
 
     async def _relay(self, msg: Msg) -> None:
         """Worker events are already protocol v1 JSON: read their type and turn, judge their epoch, then pass them

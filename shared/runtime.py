@@ -16,6 +16,7 @@ from nats.aio.client import Client as NATS
 
 from shared import tracing
 from shared.logs import configure_logging, get_logger
+from shared.publish_batch import PublishBatch
 from shared.redact import redact_urls
 from shared.settings import CommonSettings, SettingsError, load_settings
 
@@ -47,6 +48,11 @@ class ServiceContext(Generic[S_co]):
     nc: NATS
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     link_hooks: LinkHooks = field(default_factory=LinkHooks)
+    batch: PublishBatch | None = None  # publishes of the audio path, sent together (shared/publish_batch.py)
+
+    def publisher(self) -> PublishBatch:
+        """The service's batch; one that sends at once when none was set up (a worker built by a test)."""
+        return self.batch if self.batch is not None else PublishBatch(self.nc, 0.0)
 
 
 async def connect(settings: CommonSettings, name: str, attempts: int = 60, hooks: LinkHooks | None = None) -> NATS:
@@ -106,11 +112,14 @@ async def _serve(name: str, settings: S, body: Callable[[ServiceContext[S]], Awa
     install_stop_signals(stop)
     hooks = LinkHooks()
     nc = await connect(settings, name, hooks=hooks)
-    ctx = ServiceContext(name=name, settings=settings, nc=nc, stop=stop, link_hooks=hooks)
+    batch = PublishBatch(nc, settings.publish_window_ms / 1000, settings.nats_pending_bytes)
+    ctx = ServiceContext(name=name, settings=settings, nc=nc, stop=stop, link_hooks=hooks, batch=batch)
     log.info("service_started", nats_url=redact_urls(settings.nats_url))
+    batch.start()
     try:
         await body(ctx)
     finally:
+        await batch.stop()
         await _disconnect(nc)
         tracing.shutdown()
         log.info("service_stopped")

@@ -36,6 +36,8 @@ class CommonSettings(msgspec.Struct, frozen=True, kw_only=True):
     event_loop: Literal["asyncio", "uvloop"] = "asyncio"
     nats_pending_bytes: Annotated[int, msgspec.Meta(ge=64 * 1024)] = 64 * 1024 * 1024
     nats_ping_interval_s: Positive = 5.0
+    # publishes of the audio path held this long and sent in one socket write (shared/publish_batch.py); 0: at once
+    publish_window_ms: Annotated[float, msgspec.Meta(ge=0, le=20)] = 2.0
 
 
 class SessionPlaneSettings(CommonSettings, frozen=True, kw_only=True):

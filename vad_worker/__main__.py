@@ -11,7 +11,7 @@ METRICS_PORT = 9101
 
 
 async def main(ctx: ServiceContext[VadSettings]) -> None:
-    worker = SessionWorker(ctx, "vad", session_factory(ctx.nc, ctx.settings))
+    worker = SessionWorker(ctx, "vad", session_factory(ctx.publisher(), ctx.settings))
     ops = await start_ops_server(ctx.settings.metrics_port or METRICS_PORT, worker.ready)
     await worker.start()
     grace_s = ctx.settings.drain_grace_s

@@ -11,22 +11,20 @@ crossed the new start on the bus never stops the new utterance.
 
 from collections import deque
 
-from nats.aio.client import Client as NATS
-from nats.errors import Error as NatsError
-
 from shared import bus, subjects
 from shared.audio import FRAME_MS
 from shared.metrics import ERRORS, STALE_EPOCH, TURN_AUDIO_FRAMES
+from shared.publish_batch import PublishBatch
 
 _NOT_FORWARDING = ""
 UTTERANCES_PER_EPOCH = 1_000_000
 
 
 class TurnAudioForwarder:
-    __slots__ = ("_kept", "_left", "_max_frames", "_nc", "_session_id", "_subject", "next_seq", "utterance")
+    __slots__ = ("_batch", "_kept", "_left", "_max_frames", "_session_id", "_subject", "next_seq", "utterance")
 
-    def __init__(self, nc: NATS, session_id: str, preroll_ms: int, max_s: float, epoch: int) -> None:
-        self._nc = nc
+    def __init__(self, batch: PublishBatch, session_id: str, preroll_ms: int, max_s: float, epoch: int) -> None:
+        self._batch = batch
         self._session_id = session_id
         self._kept: deque[bytes] = deque(maxlen=max(1, preroll_ms // FRAME_MS))
         self._max_frames = int(max_s * 1000 / FRAME_MS)
@@ -65,9 +63,10 @@ class TurnAudioForwarder:
         if self._left < 0:
             self._subject = _NOT_FORWARDING
             return
-        try:
-            await self._nc.publish(self._subject, frame)
-        except NatsError:  # e.g. the client's pending buffer is full: that frame is lost, forwarding goes on
-            ERRORS.labels("vad_worker", "turn_audio_lost").inc()
-            return
+        await self._batch.publish(self._subject, frame, _lost)
         TURN_AUDIO_FRAMES.inc()
+
+
+def _lost(_: BaseException) -> None:
+    """A frame nats-py refused (e.g. its pending buffer is full): that frame is lost, forwarding goes on."""
+    ERRORS.labels("vad_worker", "turn_audio_lost").inc()

@@ -15,7 +15,6 @@ import time
 from functools import cache
 
 import msgspec
-from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from opentelemetry.trace import Span
 
@@ -23,7 +22,9 @@ from shared import bus, stages, subjects, tracing
 from shared.audio import frame_time_ms
 from shared.epochs import EpochFilter
 from shared.logs import get_logger
-from shared.metrics import VAD_FRAMES, VAD_ILLEGAL_INPUTS
+from shared.loops import ErrorBurst
+from shared.metrics import ERRORS, VAD_FRAMES, VAD_ILLEGAL_INPUTS
+from shared.publish_batch import PublishBatch
 from shared.session_worker import HandlerFactory, MsgHandler
 from shared.settings import VadSettings
 from vad_worker.batcher import BatchedStream, Batcher
@@ -33,6 +34,13 @@ from vad_worker.smoother import IllegalInput, Smoother, SmootherEvent, SpeechSta
 from vad_worker.turn_audio import TurnAudioForwarder
 
 log = get_logger(__name__)
+_publishes = ErrorBurst("vad_event_publish")
+
+
+def _event_lost(exc: BaseException) -> None:
+    """A speech event nats-py refused (its pending buffer is full): counted, logged once per burst."""
+    ERRORS.labels("vad_worker", "vad_event_lost").inc()
+    _publishes.failed(exc)
 
 
 def make_smoother(settings: VadSettings, frame_ms: int, start_ms: int) -> Smoother:
@@ -65,10 +73,12 @@ class _Publisher:
     """Where one session's events go (stamped with the session's VAD epoch), with the trace of the utterance under
     way."""
 
-    __slots__ = ("_fence", "_nc", "_span", "_subject", "turn_audio")
+    __slots__ = ("_batch", "_fence", "_span", "_subject", "turn_audio")
 
-    def __init__(self, nc: NATS, session_id: str, fence: EpochFilter, turn_audio: TurnAudioForwarder | None) -> None:
-        self._nc = nc
+    def __init__(
+        self, batch: PublishBatch, session_id: str, fence: EpochFilter, turn_audio: TurnAudioForwarder | None
+    ) -> None:
+        self._batch = batch
         self._fence = fence
         self._subject = subjects.vad(session_id)
         self._span: Span | None = None
@@ -90,14 +100,14 @@ class _Publisher:
         self._span = span = tracing.start("vad speech", None, began, offset_ms=offset_ms)
         utterance = await self.turn_audio.start() if self.turn_audio is not None else 0
         event = bus.VadSpeechStarted(offset_ms=offset_ms, epoch=self._fence.epoch, utterance=utterance)
-        await self._nc.publish(self._subject, bus.encoder.encode(event), headers=tracing.headers(span))
+        await self._batch.publish(self._subject, bus.encoder.encode(event), _event_lost, tracing.headers(span))
         tracing.record("vad start", span, began)
 
     async def _ended(self, offset_ms: int, received: float) -> None:
         began = tracing.now_ns() - int((time.perf_counter() - received) * 1e9)
         span, self._span = self._span, None
         message = bus.encoder.encode(bus.VadSpeechEnded(offset_ms=offset_ms, epoch=self._fence.epoch))
-        await self._nc.publish(self._subject, message, headers=tracing.headers(span))
+        await self._batch.publish(self._subject, message, _event_lost, tracing.headers(span))
         stages.observe("vad_end", time.perf_counter() - received)
         tracing.record("vad end", span, began)
         tracing.end(span, offset_end_ms=offset_ms)
@@ -111,7 +121,8 @@ class _Publisher:
             event = bus.VadSpeechStarted(offset_ms, self._fence.epoch, await turn_audio.start(), client=True)
         else:
             event = bus.VadSpeechEnded(offset_ms, self._fence.epoch, turn_audio.utterance, client=True)
-        await self._nc.publish(self._subject, bus.encoder.encode(event), headers=tracing.headers(tracing.incoming()))
+        headers = tracing.headers(tracing.incoming())
+        await self._batch.publish(self._subject, bus.encoder.encode(event), _event_lost, headers)
 
     def close(self) -> None:
         """An utterance under way ends its span here."""
@@ -123,13 +134,13 @@ class _Session:
     """What every VAD session does besides detecting speech: forward turn audio when that is on; nothing to hand
     over, nothing to finish."""
 
-    def __init__(self, nc: NATS, settings: VadSettings, claim: bus.Claim, fence: EpochFilter) -> None:
+    def __init__(self, batch: PublishBatch, settings: VadSettings, claim: bus.Claim, fence: EpochFilter) -> None:
         turn_audio = None
         if settings.turn_audio:
             turn_audio = TurnAudioForwarder(
-                nc, claim.session_id, settings.preroll_ms, settings.turn_audio_max_s, fence.epoch
+                batch, claim.session_id, settings.preroll_ms, settings.turn_audio_max_s, fence.epoch
             )
-        self._publisher = _Publisher(nc, claim.session_id, fence, turn_audio)
+        self._publisher = _Publisher(batch, claim.session_id, fence, turn_audio)
         self._session_id = claim.session_id
 
     def extra_subscriptions(self) -> dict[str, MsgHandler]:
@@ -165,8 +176,8 @@ class _Session:
 
 
 class WebrtcSession(_Session):
-    def __init__(self, nc: NATS, settings: VadSettings, claim: bus.Claim, fence: EpochFilter) -> None:
-        super().__init__(nc, settings, claim, fence)
+    def __init__(self, batch: PublishBatch, settings: VadSettings, claim: bus.Claim, fence: EpochFilter) -> None:
+        super().__init__(batch, settings, claim, fence)
         self._detector = make_detector(settings)
 
     async def on_audio(self, seq: int, pcm: bytes, msg: Msg) -> None:
@@ -182,8 +193,10 @@ class WebrtcSession(_Session):
 
 
 class SileroSession(_Session):
-    def __init__(self, nc: NATS, settings: VadSettings, claim: bus.Claim, fence: EpochFilter, batcher: Batcher) -> None:
-        super().__init__(nc, settings, claim, fence)
+    def __init__(
+        self, batch: PublishBatch, settings: VadSettings, claim: bus.Claim, fence: EpochFilter, batcher: Batcher
+    ) -> None:
+        super().__init__(batch, settings, claim, fence)
         self._batcher = batcher
         self._stream = BatchedStream(make_silero_stream(settings), self._publisher.publish)
 
@@ -197,9 +210,10 @@ class SileroSession(_Session):
         self._publisher.close()
 
 
-def session_factory(nc: NATS, settings: VadSettings) -> HandlerFactory:
-    """The handler factory of the configured engine (one batcher per worker process for Silero)."""
+def session_factory(batch: PublishBatch, settings: VadSettings) -> HandlerFactory:
+    """The handler factory of the configured engine (one batcher per worker process for Silero); every session
+    publishes through the process's one `batch`."""
     if settings.vad_engine == "webrtc":
-        return lambda claim, fence: WebrtcSession(nc, settings, claim, fence)
+        return lambda claim, fence: WebrtcSession(batch, settings, claim, fence)
     batcher = Batcher(shared_pool(), settings.vad_batch_wait_ms, settings.vad_batch_max)
-    return lambda claim, fence: SileroSession(nc, settings, claim, fence, batcher)
+    return lambda claim, fence: SileroSession(batch, settings, claim, fence, batcher)

@@ -25,6 +25,7 @@ from harness.stack import Stack, running_stack
 from shared import bus, subjects
 from shared.audio import FRAME_BYTES, FRAME_MS
 from shared.epochs import EpochFilter
+from shared.publish_batch import PublishBatch
 from shared.runtime import ServiceContext
 from shared.session_worker import SessionWorker
 from shared.settings import DialogSettings
@@ -140,7 +141,7 @@ async def test_the_vad_side_forwards_from_the_preroll_until_the_current_dialog_o
         got.append((subjects.utterance_of(msg.subject), msg.data))
 
     await nc.subscribe(subjects.all_turn_audio(session_id), cb=on_frame)
-    forwarder = TurnAudioForwarder(nc, session_id, preroll_ms=3 * FRAME_MS, max_s=0.2, epoch=2)
+    forwarder = TurnAudioForwarder(PublishBatch(nc, 0.0), session_id, preroll_ms=3 * FRAME_MS, max_s=0.2, epoch=2)
     sent = [bus.pack_frame(seq, bytes([seq]) * FRAME_BYTES, vad_epoch=2, dialog_epoch=5) for seq in range(16)]
 
     async def hear(seqs: range) -> None:
