@@ -25,6 +25,14 @@ async def _collect(url: str) -> tuple[NATS, list[Msg]]:
     return nc, got
 
 
+async def _until(got: list[Msg], count: int) -> None:
+    """Until `count` messages were heard (or 5 s passed: the assertions after it say what was missing)."""
+    for _ in range(100):
+        if len(got) >= count:
+            return
+        await asyncio.sleep(0.05)
+
+
 def _never(exc: BaseException) -> None:
     raise AssertionError(f"a publish failed: {exc}")
 
@@ -42,10 +50,7 @@ async def test_what_is_published_within_the_window_is_held_then_sent_in_order(na
     assert got == []  # held
     await batch.stop()  # sends what is held
     await nc.flush()
-    for _ in range(100):
-        if len(got) == 300:
-            break
-        await asyncio.sleep(0.05)
+    await _until(got, 300)
     assert [int(m.data) for m in got] == list(range(300))
     assert [m.subject for m in got[:4]] == ["batch.s0", "batch.s1", "batch.s2", "batch.s0"]
     assert got[7].headers == {"n": "7"}
@@ -61,10 +66,7 @@ async def test_a_failed_publish_is_reported_to_its_callback_and_the_rest_go_on(n
     failures: list[BaseException] = []
     await batch.publish("", b"no subject", failures.append)  # nats-py refuses it when it is sent
     await batch.publish("batch.after", b"still sent", _never)
-    for _ in range(100):
-        if got:
-            break
-        await asyncio.sleep(0.05)
+    await _until(got, 1)
     assert [type(f).__name__ for f in failures] == ["BadSubjectError"]
     assert [m.data for m in got] == [b"still sent"]
     await batch.stop()
@@ -92,10 +94,7 @@ async def test_with_no_window_each_publish_is_sent_at_once(nats_url: str) -> Non
     await batch.publish("batch.now", b"now", _never)
     assert batch.held_bytes == 0
     await nc.flush()
-    for _ in range(100):
-        if got:
-            break
-        await asyncio.sleep(0.05)
+    await _until(got, 1)
     assert [m.data for m in got] == [b"now"]
     await nc.close()
     await listener.close()
