@@ -104,7 +104,10 @@ class DialogSession:
         return self._events_at[1]
 
     async def on_audio(self, seq: int, pcm: bytes, msg: Msg) -> None:
-        self._audio.frame(subjects.utterance_of(msg.subject), seq, pcm)
+        """A frame of the session's audio, or a chunk of frames of turn audio (`bus.pack_chunk`): one clock tick."""
+        utterance = subjects.utterance_of(msg.subject)
+        for frame_seq, frame in bus.frames_of(seq, pcm):
+            self._audio.frame(utterance, frame_seq, frame)
         await self._handle(turns.Tick(time.monotonic()), "speech")
         if self._unclosed:
             await self._close_turn_audio()

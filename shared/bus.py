@@ -3,6 +3,8 @@
 Audio frames are binary: a header, then 20 ms of 16 kHz mono LINEAR16. The header is three little-endian u32:
 the sequence number with its top bit set (marking a stamped frame), the VAD epoch and the dialog epoch it was
 sent under (shared/epochs.py). A frame from before fencing has only the 4-byte sequence number (top bit clear).
+A turn-audio message may carry several consecutive frames (a chunk: `pack_chunk`): the first frame's header, then
+the PCM of all of them; `frames_of` cuts it back into 20 ms frames.
 Client-facing events travel on the bus already encoded as protocol v1 JSON, so the gateway relays them as they are.
 
 Every message of a session carries the ownership epoch it was sent under (0: not stamped, accepted as current):
@@ -11,13 +13,17 @@ VAD epoch.
 """
 
 import struct
+from collections.abc import Iterator, Sequence
 
 import msgspec
+
+from shared.audio import FRAME_BYTES
 
 FRAME_HEADER = struct.Struct("<I")
 STAMPED_HEADER = struct.Struct("<III")
 _STAMPED = 0x80000000
 _SEQ_MASK = 0x7FFFFFFF
+_WHOLE_FRAME = STAMPED_HEADER.size + FRAME_BYTES
 
 
 class Claim(msgspec.Struct):
@@ -152,6 +158,30 @@ def unpack_frame(payload: bytes) -> tuple[int, tuple[int, int], bytes]:
         raise ValueError("audio frame shorter than its header")
     _, vad_epoch, dialog_epoch = STAMPED_HEADER.unpack_from(payload)
     return seq & _SEQ_MASK, (vad_epoch, dialog_epoch), payload[STAMPED_HEADER.size :]
+
+
+def chunks_with(previous: bytes, frame: bytes) -> bool:
+    """Whether `frame` may follow `previous` in one chunk: both whole stamped frames, `frame` the next sequence
+    number under the same epochs."""
+    if len(previous) != _WHOLE_FRAME or len(frame) != _WHOLE_FRAME:
+        return False
+    seq, vad_epoch, dialog_epoch = STAMPED_HEADER.unpack_from(previous)
+    return bool(seq & _STAMPED) and STAMPED_HEADER.unpack_from(frame) == (seq + 1, vad_epoch, dialog_epoch)
+
+
+def pack_chunk(frames: Sequence[bytes]) -> bytes:
+    """One message of frames that chunk with each other (`chunks_with`): the first one's header, then all the PCM."""
+    return b"".join([frames[0], *(memoryview(frame)[STAMPED_HEADER.size :] for frame in frames[1:])])
+
+
+def frames_of(seq: int, pcm: bytes) -> Iterator[tuple[int, bytes]]:
+    """The 20 ms frames of a message's PCM (`unpack_frame`) with their sequence numbers: one, or those of a chunk."""
+    if len(pcm) <= FRAME_BYTES:
+        yield seq, pcm
+        return
+    for offset in range(0, len(pcm), FRAME_BYTES):
+        yield seq, pcm[offset : offset + FRAME_BYTES]
+        seq += 1
 
 
 claim_decoder = msgspec.json.Decoder(Claim)

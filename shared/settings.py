@@ -159,6 +159,8 @@ class VadSettings(SessionPlaneSettings, frozen=True, kw_only=True):
     vad_start_window_ms: Annotated[int, msgspec.Meta(ge=10)] = 160
     vad_end_ms: Annotated[int, msgspec.Meta(ge=20)] = 500
     turn_audio_max_s: Positive = 70.0
+    # turn audio per message: 100 ms, the chunk Dialogflow recommends and the dialog worker streams to it
+    turn_audio_chunk_ms: Annotated[int, msgspec.Meta(ge=20, le=200, multiple_of=20)] = 100
 
     def __post_init__(self) -> None:
         if self.vad_start_ms > self.vad_start_window_ms:

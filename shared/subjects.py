@@ -38,6 +38,11 @@ def _session(session_id: str) -> str:
     return f"{PREFIX}.session.{session_id}"
 
 
+def all_of_session(session_id: str) -> str:
+    """Every subject of a session, in the order each publisher sent on them (a watcher's view: tests, debugging)."""
+    return f"{_session(session_id)}.>"
+
+
 def claim(kind: WorkerKind) -> str:
     """Queue-group subject where a free worker of `kind` claims a new session."""
     return f"{PREFIX}.claim.{kind}"

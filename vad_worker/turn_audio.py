@@ -4,9 +4,11 @@ The VAD owner hears every frame; the dialog owner only needs a turn's audio. The
 `VOICECHAT_PREROLL_MS` of frames; at each speech start (the VAD's or the client's `start_speaking`) it numbers a
 new utterance, sends the kept frames (the pre-roll) on that utterance's subject, then every frame as it arrives,
 until the dialog owner closes that utterance (`bus.TurnAudioClosed`) or `VOICECHAT_TURN_AUDIO_MAX_S` passed. Frames
-go out as they came in (header and epochs included), in order; a speech start while forwarding starts the next
-utterance with the pre-roll again (the dialog skips frames it already has by sequence number), so a close that
-crossed the new start on the bus never stops the new utterance.
+go out as they came in (header and epochs included), in order, `VOICECHAT_TURN_AUDIO_CHUNK_MS` of them per message
+(`bus.pack_chunk`: consecutive frames under the same epochs; the pre-roll at once, the speech's end as soon as the
+VAD decides it: `flush`); a speech start while forwarding starts the next utterance with the pre-roll again (the
+dialog skips frames it already has by sequence number), so a close that crossed the new start on the bus never stops
+the new utterance.
 """
 
 from collections import deque
@@ -21,10 +23,25 @@ UTTERANCES_PER_EPOCH = 1_000_000
 
 
 class TurnAudioForwarder:
-    __slots__ = ("_batch", "_kept", "_left", "_max_frames", "_session_id", "_subject", "next_seq", "utterance")
+    __slots__ = (
+        "_batch",
+        "_chunk_frames",
+        "_held",
+        "_kept",
+        "_left",
+        "_max_frames",
+        "_session_id",
+        "_subject",
+        "next_seq",
+        "utterance",
+    )
 
-    def __init__(self, batch: PublishBatch, session_id: str, preroll_ms: int, max_s: float, epoch: int) -> None:
+    def __init__(
+        self, batch: PublishBatch, session_id: str, preroll_ms: int, max_s: float, epoch: int, *, chunk_ms: int
+    ) -> None:
         self._batch = batch
+        self._chunk_frames = max(1, chunk_ms // FRAME_MS)
+        self._held: list[bytes] = []  # frames of the chunk being filled
         self._session_id = session_id
         self._kept: deque[bytes] = deque(maxlen=max(1, preroll_ms // FRAME_MS))
         self._max_frames = int(max_s * 1000 / FRAME_MS)
@@ -38,16 +55,26 @@ class TurnAudioForwarder:
         self.next_seq = seq + 1
         self._kept.append(frame)
         if self._subject:
-            await self._send(frame)
+            await self._hold(frame)
 
     async def start(self) -> int:
-        """A speech start: the next utterance, its pre-roll sent now; its number."""
+        """A speech start: the next utterance, its pre-roll sent now (the previous one's held frames first); its
+        number."""
+        await self.flush()
         self.utterance += 1
         self._subject = subjects.turn_audio(self._session_id, self.utterance)
         self._left = self._max_frames
         for frame in tuple(self._kept):
-            await self._send(frame)
+            await self._hold(frame)
+        await self.flush()
         return self.utterance
+
+    async def flush(self) -> None:
+        """Send the frames held for the chunk being filled (at a speech end, before its event; at a speech start)."""
+        if self._held:
+            held, self._held = self._held, []
+            await self._batch.publish(self._subject, bus.pack_chunk(held), _lost)
+            TURN_AUDIO_FRAMES.inc(len(held))
 
     def close(self, message: bus.TurnAudioClosed) -> None:
         """The dialog owner's close: stops the utterance it names, unless a newer one started meanwhile or the close
@@ -57,16 +84,21 @@ class TurnAudioForwarder:
             return
         if message.utterance == self.utterance:
             self._subject = _NOT_FORWARDING
+            self._held.clear()
 
-    async def _send(self, frame: bytes) -> None:
+    async def _hold(self, frame: bytes) -> None:
         self._left -= 1
         if self._left < 0:
+            await self.flush()
             self._subject = _NOT_FORWARDING
             return
-        await self._batch.publish(self._subject, frame, _lost)
-        TURN_AUDIO_FRAMES.inc()
+        if self._held and not bus.chunks_with(self._held[-1], frame):
+            await self.flush()
+        self._held.append(frame)
+        if len(self._held) >= self._chunk_frames:
+            await self.flush()
 
 
 def _lost(_: BaseException) -> None:
-    """A frame nats-py refused (e.g. its pending buffer is full): that frame is lost, forwarding goes on."""
+    """A chunk nats-py refused (e.g. its pending buffer is full): its frames are lost, forwarding goes on."""
     ERRORS.labels("vad_worker", "turn_audio_lost").inc()

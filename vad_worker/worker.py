@@ -104,6 +104,9 @@ class _Publisher:
         tracing.record("vad start", span, began)
 
     async def _ended(self, offset_ms: int, received: float) -> None:
+        """The speech end, after the turn audio held so far: the dialog may end the agent's input at once."""
+        if self.turn_audio is not None:
+            await self.turn_audio.flush()
         began = tracing.now_ns() - int((time.perf_counter() - received) * 1e9)
         span, self._span = self._span, None
         message = bus.encoder.encode(bus.VadSpeechEnded(offset_ms=offset_ms, epoch=self._fence.epoch))
@@ -120,12 +123,15 @@ class _Publisher:
         if isinstance(message, bus.ControlStartSpeaking):
             event = bus.VadSpeechStarted(offset_ms, self._fence.epoch, await turn_audio.start(), client=True)
         else:
+            await turn_audio.flush()
             event = bus.VadSpeechEnded(offset_ms, self._fence.epoch, turn_audio.utterance, client=True)
         headers = tracing.headers(tracing.incoming())
         await self._batch.publish(self._subject, bus.encoder.encode(event), _event_lost, headers)
 
-    def close(self) -> None:
-        """An utterance under way ends its span here."""
+    async def close(self) -> None:
+        """The turn audio held so far is sent; an utterance under way ends its span here."""
+        if self.turn_audio is not None:
+            await self.turn_audio.flush()
         tracing.end(self._span)
         self._span = None
 
@@ -138,7 +144,12 @@ class _Session:
         turn_audio = None
         if settings.turn_audio:
             turn_audio = TurnAudioForwarder(
-                batch, claim.session_id, settings.preroll_ms, settings.turn_audio_max_s, fence.epoch
+                batch,
+                claim.session_id,
+                settings.preroll_ms,
+                settings.turn_audio_max_s,
+                fence.epoch,
+                chunk_ms=settings.turn_audio_chunk_ms,
             )
         self._publisher = _Publisher(batch, claim.session_id, fence, turn_audio)
         self._session_id = claim.session_id
@@ -188,8 +199,8 @@ class WebrtcSession(_Session):
             await self._publisher.publish(event, received)
 
     async def close(self) -> None:
-        """The detector is garbage-collected; an utterance under way ends its span."""
-        self._publisher.close()
+        """The detector is garbage-collected; the publisher sends what it holds."""
+        await self._publisher.close()
 
 
 class SileroSession(_Session):
@@ -207,7 +218,7 @@ class SileroSession(_Session):
 
     async def close(self) -> None:
         self._stream.close()
-        self._publisher.close()
+        await self._publisher.close()
 
 
 def session_factory(batch: PublishBatch, settings: VadSettings) -> HandlerFactory:

@@ -1,6 +1,8 @@
 """Turn audio through the real stack (gateway and VAD worker as processes, a real nats-server): the audio a dialog
 session hands to each turn's stream is exactly the audio the client sent, a contiguous run of it from the pre-roll
-before the speech start to the speech end, once and in order; and the VAD worker forwards no audio between turns.
+before the speech start to the speech end, once and in order; it travels in chunks of consecutive frames, the VAD's
+speech end after every frame heard up to the one that decided it; and the VAD worker forwards no audio between
+turns.
 
 The dialog worker runs in the test (its session worker and `DialogSession`, the code of `python -m dialog_worker`)
 with turns that record what their stream gets instead of calling Dialogflow: this tests the hand-over of the audio,
@@ -28,8 +30,10 @@ from shared.epochs import EpochFilter
 from shared.publish_batch import PublishBatch
 from shared.runtime import ServiceContext
 from shared.session_worker import SessionWorker
-from shared.settings import DialogSettings
+from shared.settings import DialogSettings, VadSettings
+from vad_worker.smoother import SpeechEnd
 from vad_worker.turn_audio import UTTERANCES_PER_EPOCH, TurnAudioForwarder
+from vad_worker.worker import make_detector
 from voice_client.recorder import connect
 
 RATE = 16000
@@ -102,12 +106,24 @@ async def test_each_turn_gets_the_audio_sent_once_in_order(
     client = await connect(http, stack.gateway.base_url)
     session_id = client.start["session_id"]
     forwarded: list[int] = []
+    chunk_sizes: list[int] = []
+    last_forwarded_at_end: list[int] = []  # the newest frame forwarded when each VAD speech end went by
 
-    async def on_turn_audio(msg: Msg) -> None:
-        forwarded.append(bus.unpack_frame(msg.data)[0])
+    async def on_session_message(msg: Msg) -> None:
+        """One subscription to the whole session, so messages come in the order each publisher sent them."""
+        if msg.subject.startswith(subjects.all_turn_audio(session_id)[:-1]):
+            seq, _, pcm = bus.unpack_frame(msg.data)
+            chunk = [frame_seq for frame_seq, _ in bus.frames_of(seq, pcm)]
+            assert chunk == list(range(seq, seq + len(chunk)))
+            forwarded.extend(chunk)
+            chunk_sizes.append(len(chunk))
+        elif msg.subject == subjects.vad(session_id) and isinstance(
+            bus.vad_decoder.decode(msg.data), bus.VadSpeechEnded
+        ):
+            last_forwarded_at_end.append(forwarded[-1])
 
     watcher = await nats.connect(stack.nats.url)
-    await watcher.subscribe(subjects.all_turn_audio(session_id), cb=on_turn_audio)
+    await watcher.subscribe(subjects.all_of_session(session_id), cb=on_session_message)
     first = utterance("show me running shoes under fifty dollars", RATE, "en-us+f2", lead_ms=600, tail_ms=1500)
     second = utterance("do you have any sunglasses", RATE, "en-gb-x-rp", lead_ms=300, tail_ms=1200)
     sent = b"".join(frames(first, RATE) + frames(second, RATE))
@@ -129,6 +145,19 @@ async def test_each_turn_gets_the_audio_sent_once_in_order(
     await watcher.close()
     unforwarded_ms = (len(sent) // FRAME_BYTES - len(set(forwarded))) * FRAME_MS
     assert unforwarded_ms >= 1000, unforwarded_ms  # the silence before, between and after the turns stayed home
+    chunk_frames = VadSettings().turn_audio_chunk_ms // FRAME_MS
+    assert max(chunk_sizes) == chunk_frames and chunk_sizes.count(chunk_frames) > len(chunk_sizes) / 2, chunk_sizes
+    assert last_forwarded_at_end == deciding_frames(sent, SpeechEnd)  # the held frames went out before the end
+
+
+def deciding_frames(sent: bytes, kind: type) -> list[int]:
+    """The frames at which the VAD worker's detector (same settings, same frames) decides events of `kind`."""
+    detector = make_detector(VadSettings())
+    decided = []
+    for seq in range(len(sent) // FRAME_BYTES):
+        events = detector.feed(seq, sent[seq * FRAME_BYTES : (seq + 1) * FRAME_BYTES])
+        decided += [seq for event in events if isinstance(event, kind)]
+    return decided
 
 
 async def test_the_vad_side_forwards_from_the_preroll_until_the_current_dialog_owner_closes(nc: NATS) -> None:
@@ -141,7 +170,9 @@ async def test_the_vad_side_forwards_from_the_preroll_until_the_current_dialog_o
         got.append((subjects.utterance_of(msg.subject), msg.data))
 
     await nc.subscribe(subjects.all_turn_audio(session_id), cb=on_frame)
-    forwarder = TurnAudioForwarder(PublishBatch(nc, 0.0), session_id, preroll_ms=3 * FRAME_MS, max_s=0.2, epoch=2)
+    forwarder = TurnAudioForwarder(
+        PublishBatch(nc, 0.0), session_id, preroll_ms=3 * FRAME_MS, max_s=0.2, epoch=2, chunk_ms=FRAME_MS
+    )
     sent = [bus.pack_frame(seq, bytes([seq]) * FRAME_BYTES, vad_epoch=2, dialog_epoch=5) for seq in range(16)]
 
     async def hear(seqs: range) -> None:
@@ -169,3 +200,45 @@ async def test_the_vad_side_forwards_from_the_preroll_until_the_current_dialog_o
     assert [data for utterance, data in got if utterance == third] == sent[5:12]
     await hear(range(12, 16))  # the cap: 3 more frames reach 10, then forwarding stops
     assert [data for utterance, data in got if utterance == third] == sent[5:15]
+
+
+async def test_the_vad_side_sends_turn_audio_in_chunks_of_consecutive_frames(nc: NATS) -> None:
+    """The forwarder on a real nats-server, 5 frames per message: the pre-roll goes at once; a gap in the sequence
+    numbers or another epoch starts a new chunk; a flush sends what is held, a close drops it, a new speech start
+    sends it under the old utterance first; cut back into frames, each message holds exactly the frames sent."""
+    session_id = "f" * 32
+    got: list[tuple[int, list[bytes]]] = []
+
+    async def on_chunk(msg: Msg) -> None:
+        seq, epochs, pcm = bus.unpack_frame(msg.data)
+        frames = [bus.pack_frame(frame_seq, frame, *epochs) for frame_seq, frame in bus.frames_of(seq, pcm)]
+        got.append((subjects.utterance_of(msg.subject), frames))
+
+    await nc.subscribe(subjects.all_turn_audio(session_id), cb=on_chunk)
+    forwarder = TurnAudioForwarder(
+        PublishBatch(nc, 0.0), session_id, preroll_ms=7 * FRAME_MS, max_s=10, epoch=1, chunk_ms=5 * FRAME_MS
+    )
+    sent = [bus.pack_frame(seq, bytes([seq]) * FRAME_BYTES, vad_epoch=1, dialog_epoch=5) for seq in range(40)]
+    sent[21] = bus.pack_frame(21, bytes([21]) * FRAME_BYTES, vad_epoch=1, dialog_epoch=6)
+
+    async def hear(seqs: list[int]) -> list[tuple[int, list[bytes]]]:
+        before = len(got)
+        for seq in seqs:
+            await forwarder.frame(seq, sent[seq])
+        await nc.flush()
+        await asyncio.sleep(0.05)
+        return got[before:]
+
+    assert await hear(list(range(7))) == []
+    first = await forwarder.start()
+    assert await hear([]) == [(first, sent[0:5]), (first, sent[5:7])]  # the pre-roll, at once
+    assert await hear(list(range(7, 19))) == [(first, sent[7:12]), (first, sent[12:17])]  # 17, 18 held
+    await forwarder.flush()
+    assert await hear([19, 20, 21]) == [(first, sent[17:19]), (first, sent[19:21])]  # epoch 6: a new chunk
+    assert await hear([23]) == [(first, sent[21:22])]  # 22 never came: a new chunk
+    second = await forwarder.start()  # what was held goes first, then the pre-roll (16-21, 23) in its own chunks
+    assert await hear([]) == [(first, [sent[23]]), (second, sent[16:21]), (second, [sent[21]]), (second, [sent[23]])]
+    assert await hear([24, 25]) == []
+    forwarder.close(bus.TurnAudioClosed(utterance=second, epoch=6))
+    await forwarder.flush()
+    assert await hear([26]) == []  # the close dropped 24 and 25
