@@ -6,7 +6,8 @@
    service process and nats-server over a measured window, per real-time session (sessions scaled by the audio
    frames the VAD worker received: 50 a second each); the ratio phone / app.
 2. Barge-in: one call at a time asks for an answer, speaks over it 1 s in, and times `clear` from the send time
-   of its first audible speech frame; the same for app sessions and `interrupted`.
+   of its first audible speech frame; the same for app sessions and `paused` (where the answer stops, as `clear`
+   stops it on the phone; `interrupted` follows once words are heard).
 3. Spoken-request accuracy at 8 kHz with the real local agent: a request counts as understood when its spoken
    answer over the phone is the answer the same request typed gets (espeak-ng is deterministic: same words,
    same length). The same requests spoken by an app at 16 kHz give the reference.
@@ -197,15 +198,15 @@ async def _phone_clear(http: aiohttp.ClientSession, stack: Stack, speech: np.nda
         await call.hang_up()
 
 
-async def _app_interrupted(http: aiohttp.ClientSession, stack: Stack, speech: np.ndarray, onset: int) -> float:
+async def _app_paused(http: aiohttp.ClientSession, stack: Stack, speech: np.ndarray, onset: int) -> float:
     client = await connect(http, stack.gateway.base_url)
     try:
         await client.send({"type": "text_input", "text": "show me running shoes"})
         await client.wait_for("audio_response", timeout=30)
         await asyncio.sleep(1.0)
         started = await client.stream(frames(speech, 16000))
-        interrupted = await client.wait_for("interrupted", timeout=10)
-        return float(interrupted["_at"]) - (started + onset * 0.02)
+        stopped = await client.wait_for(lambda event: event["type"] in ("paused", "interrupted"), timeout=10)
+        return float(stopped["_at"]) - (started + onset * 0.02)
     finally:
         await client.close()
 
@@ -218,11 +219,11 @@ async def _barge_in(stack: Stack, trials: int) -> dict[str, Any]:
     async with aiohttp.ClientSession() as http:
         for _ in range(trials):
             phone.append(await _phone_clear(http, stack, phone_speech, phone_onset))
-            app.append(await _app_interrupted(http, stack, app_speech, app_onset))
+            app.append(await _app_paused(http, stack, app_speech, app_onset))
     return {
         "trials": trials,
         "phone_clear_ms": _summary(phone),
-        "app_interrupted_ms": _summary(app),
+        "app_paused_ms": _summary(app),
     }
 
 
@@ -303,7 +304,7 @@ def run(quick: bool = True) -> dict[str, Any]:
         barge = figures["barge_in"] = asyncio.run(_barge_in(stack, trials))
         print(
             f"clear after the caller's first speech frame: p50 {barge['phone_clear_ms']['p50']} ms; "
-            f"app interrupted p50 {barge['app_interrupted_ms']['p50']} ms ({barge['trials']} trials each)"
+            f"app paused p50 {barge['app_paused_ms']['p50']} ms ({barge['trials']} trials each)"
         )
     with _stack({}) as stack:
         accuracy = figures["accuracy"] = asyncio.run(_accuracy(stack))

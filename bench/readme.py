@@ -21,7 +21,18 @@ TARGETS = {
 
 
 def _step_row(step: dict[str, Any], target: str) -> str:
-    return f"| system, {step['sessions']} sessions | {capacity.row(step).split('|', 1)[1].strip()} | {target} |"
+    """One capacity step as three cells (no `|` inside a cell): what was measured, and the verdict."""
+    lat = step["latency_ms"]
+    troubles = {name: n for name, n in step["counts"].items() if n and capacity.breaks_budget(name)}
+    measured = (
+        f"frame → `speech_started` p50 {lat['frame_to_speech_started']['p50_ms']} ms, p99 "
+        f"{lat['frame_to_speech_started']['p99_ms']} ms; barge-in p99 {lat['barge_in']['p99_ms']} ms; spoken barge-in "
+        f"p50 {lat['spoken_barge_in']['p50_ms']} ms; turn overhead p99 {lat['turn_overhead']['p99_ms']} ms; all "
+        f"services {step['cpu_percent_per_session']} % of a core per session; "
+        + (f"lost or failed: {troubles}" if troubles else "nothing lost or out of order")
+    )
+    verdict = "**pass**" if not step["failures"] else "fail: " + "; ".join(step["failures"])
+    return f"| system, {step['sessions']} sessions | {measured} | {'; '.join(filter(None, (target, verdict)))} |"
 
 
 def _system_rows(system: dict[str, Any]) -> list[str]:
@@ -70,6 +81,17 @@ def _other_rows(results: dict[str, Any]) -> list[str]:
                 f"| tools: 100 searches in flight, one worker, {label} | {tools[f'{name}_searches_per_s']:,.0f} "
                 f"searches/s, p99 {tools[f'{name}_p99_ms']:.0f} ms | — |"
             )
+    phone = results.get("phone")
+    if phone:
+        cpu, barge, heard = phone["cpu"], phone["barge_in"], phone["accuracy"]
+        rows.append(
+            f"| phone calls, {cpu['phone']['sessions']} calls against {cpu['app']['sessions']} app sessions | CPU per "
+            f"session {cpu['phone']['cpu_percent_per_session']} / {cpu['app']['cpu_percent_per_session']} % = "
+            f"{cpu['phone_over_app']}x an app session's; `clear` p50 {barge['phone_clear_ms']['p50']} ms after the "
+            f"caller's first speech frame (app `paused` p50 {barge['app_paused_ms']['p50']} ms); spoken requests "
+            f"understood at 8 kHz {heard['phone_8k_understood']} (app at 16 kHz {heard['app_16k_understood']}) | "
+            f"1.3x; 150 ms |"
+        )
     asr = results.get("asr_rtf")
     if asr:
         rows.append(

@@ -61,7 +61,27 @@ def test_ratios_at_equal_counts_and_the_readme_section() -> None:
         assert f"| system, {sessions} sessions |" in text
     assert "| highest passing session count | 200 |" in text
     assert text.count("| Pipecat peer, same run |") == 2 and "= 8.0x" in text
-    assert "FAIL: frame_to_speech_started p99 80 ms > 50 ms" in text
+    assert "fail: frame_to_speech_started p99 80 ms > 50 ms" in text
+    assert "| system, 200 sessions | frame → `speech_started` p50 3.0 ms, p99 20.0 ms;" in text
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    assert rows and all(line.count("|") == 4 for line in rows), rows  # three cells, none holding a `|`
+
+
+def test_the_readme_section_has_the_phone_row() -> None:
+    cpu = {
+        "phone": {"sessions": 10, "cpu_percent_per_session": 3.87},
+        "app": {"sessions": 10, "cpu_percent_per_session": 3.22},
+        "phone_over_app": 1.2,
+    }
+    barge = {"trials": 5, "phone_clear_ms": {"p50": 129.8}, "app_paused_ms": {"p50": 88.0}}
+    accuracy = {"phone_8k_understood": "3/6", "app_16k_understood": "4/6"}
+    phone = {"cpu": cpu, "barge_in": barge, "accuracy": accuracy}
+    text = readme.section({"machine": {}, "started": "2026-11-28T19:00:00Z", "phone": phone, "system": {}})
+    assert (
+        "| phone calls, 10 calls against 10 app sessions | CPU per session 3.87 / 3.22 % = 1.2x an app session's; "
+        "`clear` p50 129.8 ms after the caller's first speech frame (app `paused` p50 88.0 ms); spoken requests "
+        "understood at 8 kHz 3/6 (app at 16 kHz 4/6) | 1.3x; 150 ms |"
+    ) in text
 
 
 def test_the_readme_section_reads_the_vad_figures_as_the_vad_bench_saves_them() -> None:
