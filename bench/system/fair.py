@@ -66,7 +66,15 @@ def _ratio(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
         "spoken_barge_in_p50_ours": spoken_ours,
         "spoken_barge_in_p50_peer": spoken_peer,
         "spoken_peer_over_ours": round(spoken_peer / spoken_ours, 2) if spoken_ours and spoken_peer else None,
+        "peer_lost": _lost(theirs["counts"]),
+        "ours_lost": _lost(ours["counts"]),
     }
+
+
+def _lost(counts: dict[str, int]) -> int:
+    """Events lost or failed in a step: a side that loses events is not keeping up, so its CPU per session is what
+    a saturated process could give, not what its sessions need."""
+    return sum(n for name, n in counts.items() if capacity.breaks_budget(name))
 
 
 def ratio_row(ratio: dict[str, Any]) -> str:
@@ -76,6 +84,11 @@ def ratio_row(ratio: dict[str, Any]) -> str:
         f"{ratio['cpu_per_session_ours_core']}%: {ratio['cpu_peer_over_ours_core']}x); spoken barge-in p50 "
         f"{ratio['spoken_barge_in_p50_peer']} / {ratio['spoken_barge_in_p50_ours']} ms = "
         f"{ratio['spoken_peer_over_ours']}x"
+        + "".join(
+            f"; {side} lost {ratio[key]} events (not keeping up)"
+            for side, key in (("the peer", "peer_lost"), ("ours", "ours_lost"))
+            if ratio.get(key)
+        )
     )
 
 

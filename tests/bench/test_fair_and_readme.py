@@ -45,11 +45,17 @@ def test_capacity_is_the_last_pass_before_the_first_failure() -> None:
 
 def test_ratios_at_equal_counts_and_the_readme_section() -> None:
     ours = [_step(n, 0.5, 110.0, 150.0) for n in (10, 20)]
-    peer = [{"sessions": n, "cpu_percent_per_session": 4.0, "spoken_barge_in": _spoken(330.0, 400.0)} for n in (10, 20)]
+    peer = [
+        {"sessions": n, "cpu_percent_per_session": 4.0, "spoken_barge_in": _spoken(330.0, 400.0), "counts": {}}
+        for n in (10, 20)
+    ]
     ratios = [fair._ratio(o, p) for o, p in zip(ours, peer, strict=True)]
     assert ratios[0]["cpu_peer_over_ours"] == 8.0  # 4.0 % against 0.5 % of a core per session
     assert ratios[0]["cpu_per_session_ours_core"] == 0.5  # the core processes carry all of it here
     assert ratios[0]["spoken_peer_over_ours"] == 3.0
+    assert "lost" not in fair.ratio_row(ratios[0])
+    peer[1]["counts"] = {"lost_interrupted": 25, "vad_drift": 4}
+    assert fair.ratio_row(fair._ratio(ours[1], peer[1])).endswith("; the peer lost 25 events (not keeping up)")
     steps = [_step(50, 0.5, 110.0, 150.0), _step(200, 0.4, 110.0, 150.0), _step(225, 0.4, 110.0, 400.0)]
     steps[-1]["failures"] = ["frame_to_speech_started p99 80 ms > 50 ms"]
     comparison = {"ours": ours, "peer": peer, "ratios": ratios, "ours_spoken_capacity": 200}
