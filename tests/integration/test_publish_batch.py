@@ -3,8 +3,11 @@ the window is held, then sent in the order given; a failed publish is reported t
 on; past its limit a publish fails at once; with no window each publish is sent at once."""
 
 import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import nats
+import pytest
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
@@ -13,16 +16,28 @@ from shared.publish_batch import PublishBatch
 HELD_S = 5.0  # far longer than the checks below take: whatever arrives before stop() was not held
 
 
-async def _collect(url: str) -> tuple[NATS, list[Msg]]:
-    nc = await nats.connect(url)
+@dataclass
+class Bus:
+    """A publishing connection and what a listener on `batch.>` heard."""
+
+    nc: NATS
+    got: list[Msg]
+
+
+@pytest.fixture
+async def wired(nats_url: str) -> AsyncIterator[Bus]:
+    listener = await nats.connect(nats_url)
     got: list[Msg] = []
 
     async def heard(msg: Msg) -> None:
         got.append(msg)
 
-    await nc.subscribe("batch.>", cb=heard)
-    await nc.flush()
-    return nc, got
+    await listener.subscribe("batch.>", cb=heard)
+    await listener.flush()
+    nc = await nats.connect(nats_url)
+    yield Bus(nc, got)
+    await nc.close()
+    await listener.close()
 
 
 async def _until(got: list[Msg], count: int) -> None:
@@ -37,16 +52,15 @@ def _never(exc: BaseException) -> None:
     raise AssertionError(f"a publish failed: {exc}")
 
 
-async def test_what_is_published_within_the_window_is_held_then_sent_in_order(nats_url: str) -> None:
-    listener, got = await _collect(nats_url)
-    nc = await nats.connect(nats_url)
+async def test_what_is_published_within_the_window_is_held_then_sent_in_order(wired: Bus) -> None:
+    nc, got = wired.nc, wired.got
     batch = PublishBatch(nc, HELD_S)
     batch.start()
     for i in range(300):
         await batch.publish(f"batch.s{i % 3}", str(i).encode(), _never, {"n": str(i)} if i % 7 == 0 else None)
     assert batch.held_bytes == sum(len(str(i)) for i in range(300))
     await nc.flush()
-    await listener.flush()
+    await asyncio.sleep(0.05)
     assert got == []  # held
     await batch.stop()  # sends what is held
     await nc.flush()
@@ -54,14 +68,11 @@ async def test_what_is_published_within_the_window_is_held_then_sent_in_order(na
     assert [int(m.data) for m in got] == list(range(300))
     assert [m.subject for m in got[:4]] == ["batch.s0", "batch.s1", "batch.s2", "batch.s0"]
     assert got[7].headers == {"n": "7"}
-    await nc.close()
-    await listener.close()
 
 
-async def test_a_failed_publish_is_reported_to_its_callback_and_the_rest_go_on(nats_url: str) -> None:
-    listener, got = await _collect(nats_url)
-    nc = await nats.connect(nats_url)
-    batch = PublishBatch(nc, 0.001)
+async def test_a_failed_publish_is_reported_to_its_callback_and_the_rest_go_on(wired: Bus) -> None:
+    got = wired.got
+    batch = PublishBatch(wired.nc, 0.001)
     batch.start()
     failures: list[BaseException] = []
     await batch.publish("", b"no subject", failures.append)  # nats-py refuses it when it is sent
@@ -70,25 +81,20 @@ async def test_a_failed_publish_is_reported_to_its_callback_and_the_rest_go_on(n
     assert [type(f).__name__ for f in failures] == ["BadSubjectError"]
     assert [m.data for m in got] == [b"still sent"]
     await batch.stop()
-    await nc.close()
-    await listener.close()
 
 
-async def test_past_its_limit_a_publish_fails_at_once(nats_url: str) -> None:
-    nc = await nats.connect(nats_url)
-    batch = PublishBatch(nc, HELD_S, limit_bytes=10)
+async def test_past_its_limit_a_publish_fails_at_once(wired: Bus) -> None:
+    batch = PublishBatch(wired.nc, HELD_S, limit_bytes=10)
     batch.start()
     failures: list[BaseException] = []
     await batch.publish("batch.a", b"0123456789", failures.append)
     await batch.publish("batch.b", b"x", failures.append)  # NATS took nothing yet: no room
     assert [type(f) for f in failures] == [BufferError] and batch.held_bytes == 10
     await batch.stop()
-    await nc.close()
 
 
-async def test_with_no_window_each_publish_is_sent_at_once(nats_url: str) -> None:
-    listener, got = await _collect(nats_url)
-    nc = await nats.connect(nats_url)
+async def test_with_no_window_each_publish_is_sent_at_once(wired: Bus) -> None:
+    nc, got = wired.nc, wired.got
     batch = PublishBatch(nc, 0.0)
     batch.start()
     await batch.publish("batch.now", b"now", _never)
@@ -96,5 +102,3 @@ async def test_with_no_window_each_publish_is_sent_at_once(nats_url: str) -> Non
     await nc.flush()
     await _until(got, 1)
     assert [m.data for m in got] == [b"now"]
-    await nc.close()
-    await listener.close()

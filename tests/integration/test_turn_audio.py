@@ -33,7 +33,7 @@ from shared.session_worker import SessionWorker
 from shared.settings import DialogSettings, VadSettings
 from vad_worker.smoother import SpeechEnd
 from vad_worker.turn_audio import UTTERANCES_PER_EPOCH, TurnAudioForwarder
-from vad_worker.worker import make_detector
+from vad_worker.worker import WebrtcSession, make_detector
 from voice_client.recorder import connect
 
 RATE = 16000
@@ -242,3 +242,36 @@ async def test_the_vad_side_sends_turn_audio_in_chunks_of_consecutive_frames(nc:
     forwarder.close(bus.TurnAudioClosed(utterance=second, epoch=6))
     await forwarder.flush()
     assert await hear([26]) == []  # the close dropped 24 and 25
+
+
+async def test_a_vad_session_that_closes_sends_the_turn_audio_it_holds(nc: NATS) -> None:
+    """A VAD session released in the middle of a chunk (its owner moves or stops) sends the frames it held, so the
+    dialog side gets the utterance up to the last frame the VAD heard."""
+    session_id = "d" * 32
+    got: list[int] = []
+
+    async def on_chunk(msg: Msg) -> None:
+        seq, _, pcm = bus.unpack_frame(msg.data)
+        got.extend(frame_seq for frame_seq, _ in bus.frames_of(seq, pcm))
+
+    await nc.subscribe(subjects.all_turn_audio(session_id), cb=on_chunk)
+    settings = VadSettings(nats_url="nats://unused", preroll_ms=2 * FRAME_MS, turn_audio_chunk_ms=5 * FRAME_MS)
+    session = WebrtcSession(PublishBatch(nc, 0.0), settings, bus.Claim(session_id=session_id), EpochFilter(epoch=1))
+    silence = [bus.pack_frame(seq, bytes(FRAME_BYTES), vad_epoch=1, dialog_epoch=1) for seq in range(5)]
+    subject = subjects.audio(session_id)
+
+    async def settled() -> list[int]:
+        await nc.flush()
+        await asyncio.sleep(0.05)
+        return got
+
+    async def hear(seqs: range) -> None:
+        for seq in seqs:
+            await session.on_audio(seq, bytes(FRAME_BYTES), Msg(nc, subject=subject, data=silence[seq]))
+
+    await hear(range(2))
+    await session.on_control(bus.ControlStartSpeaking())  # the client's start: forwarding begins, pre-roll first
+    await hear(range(2, 5))
+    assert await settled() == [0, 1]  # the pre-roll went at once; 2-4 are held for a chunk of 5
+    await session.close()
+    assert await settled() == [0, 1, 2, 3, 4]
